@@ -1,0 +1,52 @@
+/* A backend pool: servers, server choice, and the queue of clients
+ * waiting for a server slot (server maxconn). */
+#ifndef LB_BACKEND_H
+#define LB_BACKEND_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "common.h"
+#include "cfg.h"
+#include "lb.h"
+
+struct session;
+TAILQ_HEAD(session_queue, session);
+
+struct backend {
+	const struct cfg_backend *conf;
+	struct rt *rt;
+	struct server *servers;
+	size_t nservers;
+	struct lb_entry *lbv; /* one per server, same order */
+	struct lb_state lbst;
+	unsigned cur_sess;    /* sessions with a server of this backend */
+	struct session_queue queue;
+	unsigned queued;
+};
+
+enum pick_result { PICK_OK, PICK_FULL, PICK_NONE };
+
+void backend_init(struct backend *be, const struct cfg_backend *conf,
+		  struct rt *rt);
+void backend_free(struct backend *be);
+
+/* Choose a server for a client.  avoid (may be NULL) is a server that just
+ * failed: it is chosen only when no other server can take the client. */
+enum pick_result backend_pick(struct backend *be, const struct sockaddr *client,
+			      const struct server *avoid, struct server **out);
+
+/* Session bookkeeping: a session holds a slot from take to release. */
+void backend_take(struct backend *be, struct server *srv);
+void backend_release(struct backend *be, struct server *srv);
+
+void backend_enqueue(struct backend *be, struct session *s);
+void backend_dequeue(struct backend *be, struct session *s);
+/* Give freed slots to waiting sessions, oldest first. */
+void backend_process_queue(struct backend *be);
+
+/* Number of servers that are usable, split by tier. */
+void backend_count_up(const struct backend *be, unsigned *active,
+		      unsigned *backup);
+
+#endif

@@ -1,0 +1,144 @@
+/* The configuration (SPEC section 3): libconfig file -> const struct cfg.
+ * cfg.c validates everything and never touches libevent or sockets
+ * (host names are resolved with getaddrinfo). */
+#ifndef LB_CFG_H
+#define LB_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+enum lb_algo { LB_ROUNDROBIN, LB_LEASTCONN, LB_SOURCE };
+enum proxy_proto { PP_NONE, PP_V1, PP_V2 };
+enum marked_down { MD_NONE, MD_SHUTDOWN_SESSIONS };
+enum check_type { CHECK_TCP, CHECK_SMTP };
+
+struct cfg_addr {
+	char *text; /* as written, e.g. "127.0.0.1:2525" */
+	struct sockaddr_storage ss;
+	socklen_t len;
+};
+
+struct cfg_check {
+	enum check_type type;
+	char *helo;
+	bool ehlo;
+	bool starttls;
+	bool tls_verify;
+	char *tls_ca_file;
+	char *tls_servername;
+	uint64_t cert_expiry_warn_ms;
+	uint64_t interval_ms;
+	uint64_t fastinter_ms;
+	uint64_t downinter_ms;
+	uint64_t timeout_ms;
+	int rise;
+	int fall;
+	int line;
+};
+
+struct cfg_server {
+	char *name;
+	struct cfg_addr addr;
+	int weight;
+	int maxconn; /* 0 = unlimited */
+	int minconn; /* 0 = off */
+	bool check;
+	bool backup;
+	bool disabled;
+	enum proxy_proto proxy_protocol;
+	int line;
+};
+
+struct cfg_backend {
+	char *name;
+	enum lb_algo balance;
+	uint64_t timeout_connect_ms;
+	uint64_t timeout_server_ms;
+	uint64_t timeout_queue_ms;
+	int retries;
+	int fullconn; /* effective value: computed when 0 in the file */
+	char *source; /* "" | ADDR | "clientip" */
+	enum proxy_proto proxy_protocol;
+	enum marked_down on_marked_down;
+	bool has_check;
+	struct cfg_check check;
+	struct cfg_server *servers;
+	size_t nservers;
+	int line;
+};
+
+struct cfg_frontend {
+	char *name;
+	struct cfg_addr *binds;
+	size_t nbinds;
+	bool transparent;
+	char *backend_name;
+	size_t backend; /* index into cfg.backends */
+	uint64_t timeout_client_ms;
+	int maxconn; /* 0 = only the global limit */
+	int backlog;
+	char *unavailable_reply; /* without CRLF; "" = just close */
+	int line;
+};
+
+struct cfg_log {
+	bool syslog;
+	int facility; /* LOG_LOCAL0 ... */
+	char *ident;
+	int level; /* LOG_INFO ... */
+	bool sessions;
+};
+
+struct cfg_global {
+	int maxconn;
+	bool daemon;
+	char *pidfile;
+	char *user;
+	char *group;
+	char *chroot;
+	int workers;
+	uint64_t grace_ms;
+	char *control_socket;
+	struct cfg_log log;
+	char *health_log;
+	char *stats_listen;
+	char *stats_auth;
+};
+
+struct cfg {
+	char *file;
+	struct cfg_global global;
+	struct cfg_frontend *frontends;
+	size_t nfrontends;
+	struct cfg_backend *backends;
+	size_t nbackends;
+};
+
+/* Errors and warnings, each already formatted as "FILE:LINE: message"
+ * (warnings as "FILE:LINE: warning: message"). */
+struct cfg_diag {
+	char **msgs;
+	bool *is_warning;
+	size_t n;
+	size_t nerrors;
+	size_t nwarnings;
+};
+
+/* Load and validate.  Returns NULL when there is at least one error; every
+ * problem found is in diag either way.  name is used in messages when the
+ * text does not come from a file. */
+struct cfg *cfg_load_file(const char *path, struct cfg_diag *diag);
+struct cfg *cfg_load_string(const char *text, const char *name,
+			    struct cfg_diag *diag);
+void cfg_free(struct cfg *cfg);
+
+void cfg_diag_init(struct cfg_diag *diag);
+void cfg_diag_free(struct cfg_diag *diag);
+
+const char *cfg_algo_name(enum lb_algo algo);
+const struct cfg_backend *cfg_find_backend(const struct cfg *cfg,
+					   const char *name);
+
+#endif

@@ -1,0 +1,39 @@
+/* Shared macros, limits and forward declarations. */
+#ifndef LB_COMMON_H
+#define LB_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define LB_PROGRAM "load-balancer"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Bytes a session buffers in one direction before it stops reading from
+ * the sender (back-pressure).  Reading resumes once half has drained. */
+#define LB_SESSION_BUF_MAX (64 * 1024)
+
+/* Longest host name or address text we accept in the configuration. */
+#define LB_ADDR_MAX 256
+
+/* "IPv6]:port" text of a socket address: "[" + 45 + "]:" + 5 + NUL. */
+#define LB_SOCKADDR_STRLEN 64
+
+/* Upper bounds of configuration values. */
+#define LB_WEIGHT_MAX 256
+#define LB_MAXCONN_MAX 1000000
+#define LB_RETRIES_MAX 100
+
+/* Descriptors kept aside for logging, checks and the control socket. */
+#define LB_FD_RESERVE 32
+
+struct cfg;
+struct rt;
+struct frontend;
+struct backend;
+struct server;
+struct session;
+struct listener;
+
+#endif

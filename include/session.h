@@ -1,0 +1,34 @@
+/* A relayed client session: client <-> server bufferevents, back-pressure,
+ * half-close, idle timeouts, connect retries, the queue, the 421, and the
+ * one close path that writes the session log line (SPEC 5.2). */
+#ifndef LB_SESSION_H
+#define LB_SESSION_H
+
+#include <sys/queue.h>
+#include <event2/util.h>
+
+#include "common.h"
+
+enum session_end {
+	END_CLIENT_CLOSE,
+	END_SERVER_CLOSE,
+	END_CLIENT_TIMEOUT,
+	END_SERVER_TIMEOUT,
+	END_SERVER_DOWN,
+	END_NO_SERVER,
+	END_QUEUE_TIMEOUT,
+	END_CONNECT_FAILED,
+	END_SHUTDOWN,
+};
+
+const char *session_end_name(enum session_end end);
+
+/* Take an accepted client connection. */
+void session_accept(struct frontend *fe, evutil_socket_t fd,
+		    const struct sockaddr *sa, int salen);
+/* The backend queue hands a slot to a waiting session. */
+void session_dequeued(struct session *s);
+/* Close every session now (end of grace, SIGINT). */
+void session_close_all(struct rt *rt, enum session_end end);
+
+#endif
