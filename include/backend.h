@@ -10,8 +10,12 @@
 #include "cfg.h"
 #include "lb.h"
 
-struct session;
-TAILQ_HEAD(session_queue, session);
+/* A place in the backend queue, embedded in a waiting session. */
+struct queue_entry {
+	TAILQ_ENTRY(queue_entry) link;
+	struct session *s;
+};
+TAILQ_HEAD(session_queue, queue_entry);
 
 struct backend {
 	const struct cfg_backend *conf;
@@ -23,6 +27,8 @@ struct backend {
 	unsigned cur_sess;    /* sessions with a server of this backend */
 	struct session_queue queue;
 	unsigned queued;
+	bool in_queue_run; /* re-entrancy guard for backend_process_queue */
+	bool queue_again;
 };
 
 enum pick_result { PICK_OK, PICK_FULL, PICK_NONE };
@@ -40,8 +46,8 @@ enum pick_result backend_pick(struct backend *be, const struct sockaddr *client,
 void backend_take(struct backend *be, struct server *srv);
 void backend_release(struct backend *be, struct server *srv);
 
-void backend_enqueue(struct backend *be, struct session *s);
-void backend_dequeue(struct backend *be, struct session *s);
+void backend_enqueue(struct backend *be, struct queue_entry *qe);
+void backend_dequeue(struct backend *be, struct queue_entry *qe);
 /* Give freed slots to waiting sessions, oldest first. */
 void backend_process_queue(struct backend *be);
 

@@ -30,7 +30,7 @@ struct rt {
 	bool accept_paused;	/* descriptor exhaustion pause */
 	struct event *accept_timer;
 	struct event *grace_timer;
-	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1, *sig_pipe;
+	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 };
 
 /* Build the runtime objects from a validated configuration. */

@@ -26,8 +26,9 @@ const char *session_end_name(enum session_end end);
 /* Take an accepted client connection. */
 void session_accept(struct frontend *fe, evutil_socket_t fd,
 		    const struct sockaddr *sa, int salen);
-/* The backend queue hands a slot to a waiting session. */
-void session_dequeued(struct session *s);
+/* The backend queue offers a slot to a waiting session: returns true when
+ * the session took a server and left the queue. */
+bool session_try_dequeue(struct session *s);
 /* Close every session now (end of grace, SIGINT). */
 void session_close_all(struct rt *rt, enum session_end end);
 

@@ -1,0 +1,171 @@
+/* Backend pools: server choice through lb.c, session slots and the queue
+ * of clients waiting for a slot. */
+#include "config.h"
+
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "rt.h"
+#include "server.h"
+#include "session.h"
+#include "xmalloc.h"
+
+void
+backend_init(struct backend *be, const struct cfg_backend *conf,
+	     struct rt *rt)
+{
+	memset(be, 0, sizeof(*be));
+	be->conf = conf;
+	be->rt = rt;
+	be->nservers = conf->nservers;
+	be->servers = xcalloc(conf->nservers, sizeof(*be->servers));
+	be->lbv = xcalloc(conf->nservers, sizeof(*be->lbv));
+	for (size_t i = 0; i < be->nservers; i++) {
+		server_init(&be->servers[i], &conf->servers[i], be);
+		be->lbv[i].key = lb_key(conf->servers[i].name);
+	}
+	TAILQ_INIT(&be->queue);
+}
+
+void
+backend_free(struct backend *be)
+{
+	free(be->servers);
+	free(be->lbv);
+	be->servers = NULL;
+	be->lbv = NULL;
+}
+
+void
+backend_count_up(const struct backend *be, unsigned *active, unsigned *backup)
+{
+	*active = *backup = 0;
+	for (size_t i = 0; i < be->nservers; i++) {
+		if (!server_usable(&be->servers[i]))
+			continue;
+		if (be->servers[i].conf->backup)
+			(*backup)++;
+		else
+			(*active)++;
+	}
+}
+
+static void
+client_ip(const struct sockaddr *sa, const void **ip, size_t *len)
+{
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		*ip = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+		*len = 4;
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		*ip = &((const struct sockaddr_in6 *)(const void *)sa)
+			       ->sin6_addr;
+		*len = 16;
+	} else {
+		*ip = "";
+		*len = 0;
+	}
+}
+
+/* One pass of lb_pick over one tier (active or backup servers). */
+static int
+pick_tier(struct backend *be, bool backup, const struct server *avoid,
+	  const void *ip, size_t iplen)
+{
+	for (size_t i = 0; i < be->nservers; i++) {
+		struct server *srv = &be->servers[i];
+		struct lb_entry *e = &be->lbv[i];
+
+		e->weight = srv->weight;
+		e->conns = srv->cur_sess;
+		e->usable = server_usable(srv) && srv->conf->backup == backup &&
+			    srv != avoid;
+		e->room = server_has_room(srv);
+	}
+	return lb_pick(be->conf->balance, be->lbv, be->nservers, &be->lbst,
+		       ip, iplen);
+}
+
+enum pick_result
+backend_pick(struct backend *be, const struct sockaddr *client,
+	     const struct server *avoid, struct server **out)
+{
+	unsigned active, backup;
+	const void *ip;
+	size_t iplen;
+	int r;
+
+	backend_count_up(be, &active, &backup);
+	client_ip(client, &ip, &iplen);
+	/* Backup servers only when no active server is usable. */
+	bool tier = active == 0;
+	if (active == 0 && backup == 0)
+		return PICK_NONE;
+	r = pick_tier(be, tier, avoid, ip, iplen);
+	if (r == LB_PICK_NONE && avoid != NULL)
+		/* The failed server was the only candidate: try it again. */
+		r = pick_tier(be, tier, NULL, ip, iplen);
+	if (r == LB_PICK_NONE)
+		return PICK_NONE;
+	if (r == LB_PICK_FULL)
+		return PICK_FULL;
+	*out = &be->servers[r];
+	return PICK_OK;
+}
+
+void
+backend_take(struct backend *be, struct server *srv)
+{
+	srv->cur_sess++;
+	srv->total_sess++;
+	be->cur_sess++;
+}
+
+void
+backend_release(struct backend *be, struct server *srv)
+{
+	if (srv->cur_sess > 0)
+		srv->cur_sess--;
+	if (be->cur_sess > 0)
+		be->cur_sess--;
+	backend_process_queue(be);
+}
+
+void
+backend_enqueue(struct backend *be, struct queue_entry *qe)
+{
+	TAILQ_INSERT_TAIL(&be->queue, qe, link);
+	be->queued++;
+}
+
+void
+backend_dequeue(struct backend *be, struct queue_entry *qe)
+{
+	TAILQ_REMOVE(&be->queue, qe, link);
+	be->queued--;
+}
+
+void
+backend_process_queue(struct backend *be)
+{
+	struct queue_entry *qe, *next;
+
+	if (be->in_queue_run) {
+		/* A session closed while we hand out slots: run again. */
+		be->queue_again = true;
+		return;
+	}
+	be->in_queue_run = true;
+	do {
+		be->queue_again = false;
+		/* Oldest first; a session that still cannot get a slot (its
+		 * source-hash server is full) keeps its place. */
+		for (qe = TAILQ_FIRST(&be->queue); qe != NULL; qe = next) {
+			next = TAILQ_NEXT(qe, link);
+			if (session_try_dequeue(qe->s) && be->queue_again)
+				break; /* the list may have changed */
+		}
+	} while (be->queue_again);
+	be->in_queue_run = false;
+}

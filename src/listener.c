@@ -1,0 +1,166 @@
+/* Frontends and their listening sockets. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+
+#include "listener.h"
+#include "log.h"
+#include "rt.h"
+#include "session.h"
+
+static int
+bind_one(struct listener *l, int backlog)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&l->addr->ss;
+	int one = 1;
+	evutil_socket_t fd;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		log_warn("cannot listen on %s: socket", l->addr->text);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		log_warn("%s: SO_REUSEADDR", l->addr->text);
+	if (sa->sa_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+		log_warn("%s: IPV6_V6ONLY", l->addr->text);
+	if (bind(fd, sa, l->addr->len) < 0) {
+		log_warn("cannot bind %s", l->addr->text);
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, backlog) < 0) {
+		log_warn("cannot listen on %s", l->addr->text);
+		close(fd);
+		return -1;
+	}
+	l->fd = fd;
+	return 0;
+}
+
+int
+frontend_bind(struct frontend *fe)
+{
+	for (size_t i = 0; i < fe->nlisteners; i++)
+		if (bind_one(&fe->listeners[i], fe->conf->backlog) < 0)
+			return -1;
+	return 0;
+}
+
+static void
+accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
+	  int salen, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)evl;
+	session_accept(l->fe, fd, sa, salen);
+}
+
+static void
+accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)evl;
+	errno = err;
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+	    err == ENOMEM) {
+		/* Out of descriptors or memory: a level-triggered listener
+		 * would spin.  Pause accepting for a moment. */
+		if (!l->fe->rt->accept_paused)
+			log_warn("accept on %s, pausing new connections",
+				 l->addr->text);
+		rt_pause_accept(l->fe->rt);
+		return;
+	}
+	log_warn("accept on %s", l->addr->text);
+}
+
+int
+frontend_start(struct frontend *fe, struct event_base *base)
+{
+	for (size_t i = 0; i < fe->nlisteners; i++) {
+		struct listener *l = &fe->listeners[i];
+
+		l->evl = evconnlistener_new(base, accept_cb, l,
+					    LEV_OPT_CLOSE_ON_FREE |
+						    LEV_OPT_CLOSE_ON_EXEC |
+						    LEV_OPT_DISABLED,
+					    0, l->fd);
+		if (l->evl == NULL) {
+			log_warn("cannot watch listener %s", l->addr->text);
+			return -1;
+		}
+		l->fd = -1; /* owned by evl now */
+		l->enabled = false;
+		evconnlistener_set_error_cb(l->evl, accept_error_cb);
+	}
+	return 0;
+}
+
+void
+frontend_close(struct frontend *fe)
+{
+	for (size_t i = 0; i < fe->nlisteners; i++) {
+		struct listener *l = &fe->listeners[i];
+
+		if (l->evl != NULL) {
+			evconnlistener_free(l->evl);
+			l->evl = NULL;
+		}
+		if (l->fd >= 0) {
+			close(l->fd);
+			l->fd = -1;
+		}
+		l->enabled = false;
+	}
+}
+
+void
+frontend_free(struct frontend *fe)
+{
+	frontend_close(fe);
+	free(fe->listeners);
+	fe->listeners = NULL;
+}
+
+void
+listeners_update(struct rt *rt)
+{
+	bool global_ok = !rt->stopping && !rt->accept_paused &&
+			 rt->cur_sess < rt->max_sess;
+
+	for (size_t f = 0; f < rt->nfrontends; f++) {
+		struct frontend *fe = &rt->frontends[f];
+		bool want = global_ok && (fe->conf->maxconn == 0 ||
+					  fe->cur_sess <
+						  (unsigned)fe->conf->maxconn);
+
+		for (size_t i = 0; i < fe->nlisteners; i++) {
+			struct listener *l = &fe->listeners[i];
+
+			if (l->evl == NULL || l->enabled == want)
+				continue;
+			if (want ? evconnlistener_enable(l->evl)
+				 : evconnlistener_disable(l->evl)) {
+				log_warnx("cannot %s listener %s",
+					  want ? "enable" : "disable",
+					  l->addr->text);
+				continue;
+			}
+			l->enabled = want;
+		}
+	}
+}

@@ -1,0 +1,262 @@
+/* The runtime root: builds frontends and backends from the configuration,
+ * owns the event loop, signals and global session accounting. */
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <event2/event.h>
+
+#include "backend.h"
+#include "listener.h"
+#include "log.h"
+#include "rt.h"
+#include "session.h"
+#include "xmalloc.h"
+
+#define ACCEPT_PAUSE_MS 100
+
+/* Each session needs two descriptors.  Raise the soft limit as far as the
+ * hard limit allows and cap the session count to what fits. */
+static unsigned
+fit_maxconn(unsigned want)
+{
+	struct rlimit rl;
+	rlim_t need = (rlim_t)want * 2 + LB_FD_RESERVE;
+	unsigned fit;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("getrlimit(RLIMIT_NOFILE)");
+		return want;
+	}
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
+				 (unsigned long long)rl.rlim_cur);
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return want;
+	}
+	if (rl.rlim_cur >= need)
+		return want;
+	fit = rl.rlim_cur > LB_FD_RESERVE + 2
+		      ? (unsigned)((rl.rlim_cur - LB_FD_RESERVE) / 2)
+		      : 1;
+	log_warnx("maxconn %u needs %llu descriptors but the limit is %llu: "
+		  "serving at most %u sessions at once",
+		  want, (unsigned long long)need,
+		  (unsigned long long)rl.rlim_cur, fit);
+	return fit;
+}
+
+struct rt *
+rt_new(struct cfg *cfg, bool foreground)
+{
+	struct rt *rt = xcalloc(1, sizeof(*rt));
+
+	rt->cfg = cfg;
+	rt->foreground = foreground;
+	TAILQ_INIT(&rt->sessions);
+	rt->max_sess = fit_maxconn((unsigned)cfg->global.maxconn);
+
+	rt->nbackends = cfg->nbackends;
+	rt->backends = xcalloc(cfg->nbackends, sizeof(*rt->backends));
+	for (size_t i = 0; i < cfg->nbackends; i++)
+		backend_init(&rt->backends[i], &cfg->backends[i], rt);
+
+	rt->nfrontends = cfg->nfrontends;
+	rt->frontends = xcalloc(cfg->nfrontends, sizeof(*rt->frontends));
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		struct frontend *fe = &rt->frontends[i];
+		const struct cfg_frontend *fc = &cfg->frontends[i];
+
+		fe->conf = fc;
+		fe->rt = rt;
+		fe->be = &rt->backends[fc->backend];
+		fe->nlisteners = fc->nbinds;
+		fe->listeners = xcalloc(fc->nbinds, sizeof(*fe->listeners));
+		for (size_t j = 0; j < fc->nbinds; j++) {
+			fe->listeners[j].fe = fe;
+			fe->listeners[j].addr = &fc->binds[j];
+			fe->listeners[j].fd = -1;
+		}
+	}
+	return rt;
+}
+
+int
+rt_bind(struct rt *rt)
+{
+	for (size_t i = 0; i < rt->nfrontends; i++)
+		if (frontend_bind(&rt->frontends[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static void
+stop_now(struct rt *rt)
+{
+	session_close_all(rt, END_SHUTDOWN);
+	event_base_loopexit(rt->base, NULL);
+}
+
+static void
+grace_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rt *rt = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("grace period over: closing %u remaining sessions",
+		 rt->cur_sess);
+	stop_now(rt);
+}
+
+static void
+sig_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct rt *rt = arg;
+
+	(void)what;
+	switch (sig) {
+	case SIGTERM:
+		if (rt->stopping)
+			return;
+		rt->stopping = true;
+		log_info("SIGTERM: stopping; %u sessions may finish within "
+			 "%llums",
+			 rt->cur_sess,
+			 (unsigned long long)rt->cfg->global.grace_ms);
+		for (size_t i = 0; i < rt->nfrontends; i++)
+			frontend_close(&rt->frontends[i]);
+		if (rt->cur_sess == 0) {
+			event_base_loopexit(rt->base, NULL);
+			return;
+		}
+		{
+			uint64_t ms = rt->cfg->global.grace_ms;
+			struct timeval tv = { (time_t)(ms / 1000),
+					      (suseconds_t)(ms % 1000) * 1000 };
+			evtimer_add(rt->grace_timer, &tv);
+		}
+		break;
+	case SIGINT:
+		log_info("SIGINT: stopping now, closing %u sessions",
+			 rt->cur_sess);
+		rt->stopping = true;
+		for (size_t i = 0; i < rt->nfrontends; i++)
+			frontend_close(&rt->frontends[i]);
+		stop_now(rt);
+		break;
+	case SIGHUP:
+		log_warnx("SIGHUP: configuration reload is not available in "
+			  "this version; the running configuration is "
+			  "unchanged");
+		break;
+	case SIGUSR1:
+		log_info("SIGUSR1: no log file to reopen (logging to syslog)");
+		break;
+	}
+}
+
+static void
+accept_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rt *rt = arg;
+
+	(void)fd;
+	(void)what;
+	rt->accept_paused = false;
+	listeners_update(rt);
+}
+
+void
+rt_pause_accept(struct rt *rt)
+{
+	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+
+	rt->accept_paused = true;
+	listeners_update(rt);
+	evtimer_add(rt->accept_timer, &tv);
+}
+
+void
+rt_session_count(struct rt *rt, int delta)
+{
+	if (delta > 0) {
+		rt->cur_sess += (unsigned)delta;
+		rt->total_sess += (unsigned)delta;
+	} else if (rt->cur_sess >= (unsigned)-delta)
+		rt->cur_sess -= (unsigned)-delta;
+	if (rt->stopping && rt->cur_sess == 0 && rt->base != NULL)
+		event_base_loopexit(rt->base, NULL);
+	listeners_update(rt);
+}
+
+int
+rt_start(struct rt *rt)
+{
+	struct event **sigs[] = { &rt->sig_term, &rt->sig_int, &rt->sig_hup,
+				  &rt->sig_usr1 };
+	int signums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+
+	if ((rt->base = event_base_new()) == NULL) {
+		log_warnx("cannot create the event loop");
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(signums); i++) {
+		*sigs[i] = evsignal_new(rt->base, signums[i], sig_cb, rt);
+		if (*sigs[i] == NULL || evsignal_add(*sigs[i], NULL) < 0) {
+			log_warnx("cannot watch signal %d", signums[i]);
+			return -1;
+		}
+	}
+	rt->grace_timer = evtimer_new(rt->base, grace_cb, rt);
+	rt->accept_timer = evtimer_new(rt->base, accept_timer_cb, rt);
+	if (rt->grace_timer == NULL || rt->accept_timer == NULL) {
+		log_warnx("cannot create timers");
+		return -1;
+	}
+	for (size_t i = 0; i < rt->nfrontends; i++)
+		if (frontend_start(&rt->frontends[i], rt->base) < 0)
+			return -1;
+	listeners_update(rt);
+	return 0;
+}
+
+int
+rt_run(struct rt *rt)
+{
+	if (event_base_dispatch(rt->base) < 0) {
+		log_warnx("event loop failed");
+		return 1;
+	}
+	return 0;
+}
+
+void
+rt_free(struct rt *rt)
+{
+	if (rt == NULL)
+		return;
+	struct event *evs[] = { rt->sig_term, rt->sig_int,   rt->sig_hup,
+				rt->sig_usr1, rt->grace_timer, rt->accept_timer };
+
+	if (rt->base != NULL)
+		session_close_all(rt, END_SHUTDOWN);
+	for (size_t i = 0; i < rt->nfrontends; i++)
+		frontend_free(&rt->frontends[i]);
+	free(rt->frontends);
+	for (size_t i = 0; i < rt->nbackends; i++)
+		backend_free(&rt->backends[i]);
+	free(rt->backends);
+	for (size_t i = 0; i < ARRAY_SIZE(evs); i++)
+		if (evs[i] != NULL)
+			event_free(evs[i]);
+	if (rt->base != NULL)
+		event_base_free(rt->base);
+	free(rt);
+}

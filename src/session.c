@@ -1,0 +1,706 @@
+/* Relayed sessions (SPEC 4.1).
+ *
+ * A session owns the client bufferevent from accept to close, and a server
+ * bufferevent while connecting or relaying.  Bytes move with
+ * evbuffer_add_buffer (no copy); each direction stops reading once
+ * LB_SESSION_BUF_MAX bytes wait for the other side and resumes when half
+ * has drained.  A read EOF is passed on as shutdown(SHUT_WR) once the other
+ * side's output is flushed; the session ends when both sides are closed.
+ *
+ * Idle time is one timer per session.  Whose turn it is decides which
+ * limit applies: after the server's data ended a line (banner, reply) the
+ * balancer waits for the client (timeout_client); before the first server
+ * byte, after a complete client line, or during a partial server reply it
+ * waits for the server (timeout_server).  A long DATA upload or a filter
+ * that scans for minutes after the final dot are judged by the right
+ * limit.
+ *
+ * Every end goes through session_close(), which writes the session log
+ * line (SPEC 5.2) once. */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "backend.h"
+#include "listener.h"
+#include "log.h"
+#include "parse.h"
+#include "rt.h"
+#include "server.h"
+#include "session.h"
+
+enum sess_state {
+	S_QUEUED,     /* waiting in the backend queue for a server slot */
+	S_CONNECTING, /* connecting to a server */
+	S_RELAY,      /* relaying bytes */
+	S_REFUSING,   /* writing unavailable_reply, then closing */
+	S_LINGER,     /* reply flushed, write side shut, waiting for EOF */
+};
+
+struct session {
+	TAILQ_ENTRY(session) entry; /* rt->sessions */
+	struct queue_entry qe;
+	struct rt *rt;
+	struct frontend *fe;
+	struct backend *be;
+	struct server *srv;	  /* holds a slot of this server */
+	struct server *failed;	  /* last server whose connect failed */
+	struct bufferevent *cbev; /* client side */
+	struct bufferevent *sbev; /* server side */
+	struct event *timer;
+	struct sockaddr_storage client;
+	socklen_t clientlen;
+	enum sess_state state;
+	enum session_end end;
+	bool end_set;
+	bool queued;
+	bool client_eof, server_eof;	 /* read EOF seen from that side */
+	bool client_shut, server_shut;	 /* we shut that side's write half */
+	bool client_blocked, server_blocked; /* reading paused: back-pressure */
+	bool waiting_client;		 /* whose turn: see above */
+	int retries;
+	uint64_t t_accept, t_queue, t_connect, last_activity;
+	long long queue_ms, connect_ms;
+	uint64_t bytes_in, bytes_out;
+};
+
+static void session_close(struct session *s, enum session_end end);
+static void session_assign(struct session *s);
+static void session_refuse(struct session *s, enum session_end end);
+static void server_event_cb(struct bufferevent *bev, short what, void *arg);
+static void server_read_cb(struct bufferevent *bev, void *arg);
+static void server_write_cb(struct bufferevent *bev, void *arg);
+static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void client_read_cb(struct bufferevent *bev, void *arg);
+static void client_write_cb(struct bufferevent *bev, void *arg);
+
+static const char *const end_names[] = {
+	[END_CLIENT_CLOSE] = "client_close",
+	[END_SERVER_CLOSE] = "server_close",
+	[END_CLIENT_TIMEOUT] = "client_timeout",
+	[END_SERVER_TIMEOUT] = "server_timeout",
+	[END_SERVER_DOWN] = "server_down",
+	[END_NO_SERVER] = "no_server",
+	[END_QUEUE_TIMEOUT] = "queue_timeout",
+	[END_CONNECT_FAILED] = "connect_failed",
+	[END_SHUTDOWN] = "shutdown",
+};
+
+const char *
+session_end_name(enum session_end end)
+{
+	if ((size_t)end < sizeof(end_names) / sizeof(end_names[0]))
+		return end_names[end];
+	return "unknown";
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void
+arm_timer(struct session *s, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+			      (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(s->timer, &tv);
+}
+
+static uint64_t
+idle_limit(const struct session *s)
+{
+	return s->waiting_client ? s->fe->conf->timeout_client_ms
+				 : s->be->conf->timeout_server_ms;
+}
+
+/* Data moved: refresh the idle clock, and re-arm when the turn changed
+ * (the two limits may differ). */
+static void
+activity(struct session *s, bool waiting_client)
+{
+	s->last_activity = now_ms();
+	if (waiting_client != s->waiting_client) {
+		s->waiting_client = waiting_client;
+		arm_timer(s, idle_limit(s));
+	}
+}
+
+static void
+set_end(struct session *s, enum session_end end)
+{
+	if (!s->end_set) {
+		s->end = end;
+		s->end_set = true;
+	}
+}
+
+static void
+set_nodelay(evutil_socket_t fd)
+{
+	int one = 1;
+
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
+}
+
+/* Did the last byte of buf end a line? */
+static bool
+ends_line(struct evbuffer *buf)
+{
+	size_t n = evbuffer_get_length(buf);
+	struct evbuffer_ptr p;
+	char c = 0;
+
+	if (n == 0)
+		return false;
+	if (evbuffer_ptr_set(buf, &p, n - 1, EVBUFFER_PTR_SET) < 0 ||
+	    evbuffer_copyout_from(buf, &p, &c, 1) != 1)
+		return false;
+	return c == '\n';
+}
+
+static void
+free_bev(struct bufferevent **bevp)
+{
+	if (*bevp != NULL) {
+		bufferevent_setcb(*bevp, NULL, NULL, NULL, NULL);
+		bufferevent_disable(*bevp, EV_READ | EV_WRITE);
+		bufferevent_free(*bevp);
+		*bevp = NULL;
+	}
+}
+
+static void
+log_session_line(struct session *s)
+{
+	char client[LB_SOCKADDR_STRLEN];
+
+	if (!s->rt->cfg->global.log.sessions)
+		return;
+	format_sockaddr((struct sockaddr *)&s->client, client, sizeof(client));
+	log_session("client=%s frontend=%s backend=%s server=%s queue_ms=%lld "
+		    "connect_ms=%lld duration_ms=%llu bytes_in=%llu "
+		    "bytes_out=%llu retries=%d end=%s",
+		    client, s->fe->conf->name, s->be->conf->name,
+		    s->srv != NULL ? s->srv->conf->name : "-", s->queue_ms,
+		    s->connect_ms,
+		    (unsigned long long)(now_ms() - s->t_accept),
+		    (unsigned long long)s->bytes_in,
+		    (unsigned long long)s->bytes_out, s->retries,
+		    session_end_name(s->end));
+}
+
+/* The one close path. */
+static void
+session_close(struct session *s, enum session_end end)
+{
+	struct rt *rt = s->rt;
+	struct backend *be = s->be;
+	struct server *srv = s->srv;
+
+	/* The cause that ends it wins (a timeout after a half-close, a
+	 * shutdown); a natural end passes s->end back in. */
+	s->end = end;
+	s->end_set = true;
+	log_session_line(s);
+	if (s->queued) {
+		backend_dequeue(be, &s->qe);
+		s->queued = false;
+	}
+	free_bev(&s->cbev);
+	free_bev(&s->sbev);
+	if (s->timer != NULL)
+		event_free(s->timer);
+	TAILQ_REMOVE(&rt->sessions, s, entry);
+	if (s->fe->cur_sess > 0)
+		s->fe->cur_sess--;
+	free(s);
+	/* Last: these may start queued sessions or resume listeners. */
+	if (srv != NULL)
+		backend_release(be, srv);
+	rt_session_count(rt, -1);
+}
+
+/* --- refusing: unavailable_reply, then close ----------------------------- */
+
+static void
+linger_done(struct session *s)
+{
+	session_close(s, s->end);
+}
+
+static void
+refuse_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+		return;
+	/* Flushed: shut our side, then wait briefly for the client's EOF so
+	 * that closing with unread input does not reset the reply away. */
+	(void)shutdown(bufferevent_getfd(bev), SHUT_WR);
+	s->state = S_LINGER;
+	bufferevent_enable(bev, EV_READ);
+	arm_timer(s, s->fe->conf->timeout_client_ms < 5000
+			     ? s->fe->conf->timeout_client_ms
+			     : 5000);
+}
+
+static void
+linger_read_cb(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	evbuffer_drain(bufferevent_get_input(bev),
+		       evbuffer_get_length(bufferevent_get_input(bev)));
+}
+
+static void
+linger_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)bev;
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+		linger_done(arg);
+}
+
+static void
+session_refuse(struct session *s, enum session_end end)
+{
+	const char *reply = s->fe->conf->unavailable_reply;
+
+	set_end(s, end);
+	if (s->srv != NULL) {
+		struct server *srv = s->srv;
+		s->srv = NULL;
+		free_bev(&s->sbev);
+		backend_release(s->be, srv);
+	}
+	if (reply[0] == '\0' || s->client_eof) {
+		session_close(s, end);
+		return;
+	}
+	s->state = S_REFUSING;
+	evtimer_del(s->timer);
+	bufferevent_disable(s->cbev, EV_READ);
+	evbuffer_drain(bufferevent_get_input(s->cbev),
+		       evbuffer_get_length(bufferevent_get_input(s->cbev)));
+	bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
+	bufferevent_setcb(s->cbev, linger_read_cb, refuse_write_cb,
+			  linger_event_cb, s);
+	if (evbuffer_add_printf(bufferevent_get_output(s->cbev), "%s\r\n",
+				reply) < 0 ||
+	    bufferevent_enable(s->cbev, EV_WRITE) < 0) {
+		session_close(s, end);
+		return;
+	}
+	/* Bound the time spent writing to a client that does not read. */
+	arm_timer(s, s->fe->conf->timeout_client_ms);
+}
+
+/* --- server choice, queue and connect ---------------------------------- */
+
+static void
+connect_failed(struct session *s, int err)
+{
+	struct server *srv = s->srv;
+	char addr[LB_SOCKADDR_STRLEN];
+
+	srv->connect_failures++;
+	format_sockaddr((const struct sockaddr *)&srv->conf->addr.ss, addr,
+			sizeof(addr));
+	log_debug("connect to %s/%s (%s) failed: %s", s->be->conf->name,
+		  srv->conf->name, addr,
+		  err != 0 ? strerror(err) : "timeout");
+	free_bev(&s->sbev);
+	s->srv = NULL;
+	s->failed = srv;
+	backend_release(s->be, srv);
+	if (s->retries >= s->be->conf->retries) {
+		session_refuse(s, END_CONNECT_FAILED);
+		return;
+	}
+	s->retries++;
+	session_assign(s);
+}
+
+static void
+session_connect(struct session *s, struct server *srv)
+{
+	const struct cfg_addr *a = &srv->conf->addr;
+
+	backend_take(s->be, srv);
+	s->srv = srv;
+	s->state = S_CONNECTING;
+	s->t_connect = now_ms();
+	s->sbev = bufferevent_socket_new(s->rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (s->sbev == NULL) {
+		log_warn("bufferevent_socket_new");
+		connect_failed(s, errno);
+		return;
+	}
+	bufferevent_setcb(s->sbev, server_read_cb, server_write_cb,
+			  server_event_cb, s);
+	arm_timer(s, s->be->conf->timeout_connect_ms);
+	/* Errors, even an immediate ECONNREFUSED, come back through
+	 * server_event_cb; -1 here means the socket could not be made. */
+	if (bufferevent_socket_connect(s->sbev, (struct sockaddr *)&a->ss,
+				       (int)a->len) < 0) {
+		int err = errno;
+		log_warn("connect to %s", a->text);
+		connect_failed(s, err);
+	}
+}
+
+/* Pick a server and connect, queue, or refuse. */
+static void
+session_assign(struct session *s)
+{
+	struct server *srv = NULL;
+
+	switch (backend_pick(s->be, (struct sockaddr *)&s->client, s->failed,
+			     &srv)) {
+	case PICK_OK:
+		session_connect(s, srv);
+		return;
+	case PICK_FULL:
+		if (s->be->conf->timeout_queue_ms == 0) {
+			session_refuse(s, END_QUEUE_TIMEOUT);
+			return;
+		}
+		s->state = S_QUEUED;
+		s->queued = true;
+		s->t_queue = now_ms();
+		backend_enqueue(s->be, &s->qe);
+		arm_timer(s, s->be->conf->timeout_queue_ms);
+		return;
+	case PICK_NONE:
+		session_refuse(s, s->retries > 0 ? END_CONNECT_FAILED
+						 : END_NO_SERVER);
+		return;
+	}
+}
+
+bool
+session_try_dequeue(struct session *s)
+{
+	struct server *srv = NULL;
+	enum pick_result r;
+
+	r = backend_pick(s->be, (struct sockaddr *)&s->client, s->failed,
+			 &srv);
+	if (r == PICK_FULL)
+		return false;
+	backend_dequeue(s->be, &s->qe);
+	s->queued = false;
+	s->queue_ms = (long long)(now_ms() - s->t_queue);
+	if (r == PICK_OK)
+		session_connect(s, srv);
+	else
+		session_refuse(s, END_NO_SERVER);
+	return true;
+}
+
+/* --- relay ----------------------------------------------------------- */
+
+/* Move what src has read to dst's output; pause src at the limit. */
+static size_t
+forward(struct bufferevent *src, struct bufferevent *dst, bool *blocked)
+{
+	struct evbuffer *in = bufferevent_get_input(src);
+	struct evbuffer *out = bufferevent_get_output(dst);
+	size_t n = evbuffer_get_length(in);
+
+	if (n == 0)
+		return 0;
+	if (evbuffer_add_buffer(out, in) < 0)
+		return 0;
+	if (evbuffer_get_length(out) >= LB_SESSION_BUF_MAX) {
+		bufferevent_disable(src, EV_READ);
+		*blocked = true;
+	}
+	return n;
+}
+
+static void
+check_done(struct session *s)
+{
+	if (s->client_eof && s->server_eof &&
+	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(s->sbev)) == 0)
+		session_close(s, s->end);
+}
+
+/* Pass a read EOF on once everything before it was written. */
+static void
+propagate_shutdowns(struct session *s)
+{
+	if (s->client_eof && !s->server_shut &&
+	    evbuffer_get_length(bufferevent_get_output(s->sbev)) == 0) {
+		(void)shutdown(bufferevent_getfd(s->sbev), SHUT_WR);
+		s->server_shut = true;
+	}
+	if (s->server_eof && !s->client_shut &&
+	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0) {
+		(void)shutdown(bufferevent_getfd(s->cbev), SHUT_WR);
+		s->client_shut = true;
+	}
+	check_done(s);
+}
+
+static void
+client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	bool line;
+	size_t n;
+
+	if (s->state != S_RELAY)
+		return; /* kept until connected (read stops at the watermark) */
+	line = ends_line(bufferevent_get_input(bev));
+	n = forward(bev, s->sbev, &s->client_blocked);
+	if (n > 0) {
+		s->bytes_in += n;
+		/* A complete line: the server's turn; a partial one: the
+		 * client is still typing. */
+		activity(s, !line);
+	}
+}
+
+static void
+server_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+	bool line;
+	size_t n;
+
+	line = ends_line(bufferevent_get_input(bev));
+	n = forward(bev, s->cbev, &s->server_blocked);
+	if (n > 0) {
+		s->bytes_out += n;
+		activity(s, line);
+	}
+}
+
+/* Output drained to the low watermark (half of the limit), or empty. */
+static void
+client_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (s->state != S_RELAY)
+		return;
+	s->last_activity = now_ms();
+	if (s->server_blocked && !s->server_eof) {
+		s->server_blocked = false;
+		bufferevent_enable(s->sbev, EV_READ);
+	}
+	propagate_shutdowns(s);
+}
+
+static void
+server_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (s->state != S_RELAY)
+		return;
+	s->last_activity = now_ms();
+	if (s->client_blocked && !s->client_eof) {
+		s->client_blocked = false;
+		bufferevent_enable(s->cbev, EV_READ);
+	}
+	propagate_shutdowns(s);
+}
+
+static void
+server_connected(struct session *s)
+{
+	s->state = S_RELAY;
+	s->connect_ms = (long long)(now_ms() - s->t_connect);
+	set_nodelay(bufferevent_getfd(s->sbev));
+	bufferevent_setwatermark(s->sbev, EV_WRITE, LB_SESSION_BUF_MAX / 2, 0);
+	bufferevent_setwatermark(s->cbev, EV_WRITE, LB_SESSION_BUF_MAX / 2, 0);
+	/* The client side no longer needs its read watermark: forward()
+	 * limits the buffered amount from now on. */
+	bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
+	bufferevent_enable(s->sbev, EV_READ | EV_WRITE);
+	s->waiting_client = false; /* the server speaks first */
+	s->last_activity = now_ms();
+	arm_timer(s, idle_limit(s));
+	/* Anything the client sent early goes out now. */
+	if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+		client_read_cb(s->cbev, s);
+	if (s->client_eof)
+		propagate_shutdowns(s);
+}
+
+static void
+server_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (s->state == S_CONNECTING) {
+		if (what & BEV_EVENT_CONNECTED) {
+			server_connected(s);
+			return;
+		}
+		connect_failed(s, EVUTIL_SOCKET_ERROR());
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		/* Whatever was read before the EOF goes first. */
+		server_read_cb(s->sbev, s);
+		set_end(s, END_SERVER_CLOSE);
+		s->server_eof = true;
+		bufferevent_disable(s->sbev, EV_READ);
+		propagate_shutdowns(s);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		/* Reset or write failure: the session cannot go on.  The
+		 * client sees its connection close, never a reply of ours. */
+		session_close(s, END_SERVER_CLOSE);
+		return;
+	}
+}
+
+static void
+client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct session *s = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_EOF) {
+		set_end(s, END_CLIENT_CLOSE);
+		s->client_eof = true;
+		if (s->state != S_RELAY) {
+			/* Gone before it had a server: nothing to pass on. */
+			session_close(s, END_CLIENT_CLOSE);
+			return;
+		}
+		client_read_cb(s->cbev, s);
+		bufferevent_disable(s->cbev, EV_READ);
+		propagate_shutdowns(s);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR)
+		session_close(s, END_CLIENT_CLOSE);
+}
+
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	uint64_t now, limit, idle;
+
+	(void)fd;
+	(void)what;
+	switch (s->state) {
+	case S_QUEUED:
+		s->queue_ms = (long long)(now_ms() - s->t_queue);
+		session_refuse(s, END_QUEUE_TIMEOUT);
+		return;
+	case S_CONNECTING:
+		connect_failed(s, ETIMEDOUT);
+		return;
+	case S_REFUSING:
+		session_close(s, s->end);
+		return;
+	case S_LINGER:
+		linger_done(s);
+		return;
+	case S_RELAY:
+		break;
+	}
+	now = now_ms();
+	limit = idle_limit(s);
+	idle = now - s->last_activity;
+	if (idle >= limit) {
+		session_close(s, s->waiting_client ? END_CLIENT_TIMEOUT
+						   : END_SERVER_TIMEOUT);
+		return;
+	}
+	arm_timer(s, limit - idle);
+}
+
+/* --- accept ---------------------------------------------------------- */
+
+void
+session_accept(struct frontend *fe, evutil_socket_t fd,
+	       const struct sockaddr *sa, int salen)
+{
+	struct rt *rt = fe->rt;
+	struct session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		log_warn("session: calloc");
+		evutil_closesocket(fd);
+		return;
+	}
+	s->rt = rt;
+	s->fe = fe;
+	s->be = fe->be;
+	s->qe.s = s;
+	s->queue_ms = 0;
+	s->connect_ms = -1;
+	s->t_accept = s->last_activity = now_ms();
+	if (salen > 0 && (size_t)salen <= sizeof(s->client)) {
+		memcpy(&s->client, sa, (size_t)salen);
+		s->clientlen = (socklen_t)salen;
+	}
+	s->cbev = bufferevent_socket_new(rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->timer = evtimer_new(rt->base, timer_cb, s);
+	if (s->cbev == NULL || s->timer == NULL) {
+		log_warn("session: cannot set up client connection");
+		if (s->cbev != NULL)
+			bufferevent_free(s->cbev);
+		else
+			evutil_closesocket(fd);
+		if (s->timer != NULL)
+			event_free(s->timer);
+		free(s);
+		return;
+	}
+	set_nodelay(fd);
+	TAILQ_INSERT_TAIL(&rt->sessions, s, entry);
+	fe->cur_sess++;
+	fe->total_sess++;
+	rt_session_count(rt, +1);
+	bufferevent_setcb(s->cbev, client_read_cb, client_write_cb,
+			  client_event_cb, s);
+	/* Until a server is connected, hold at most one buffer of early
+	 * client bytes; reading keeps going so a hang-up is noticed. */
+	bufferevent_setwatermark(s->cbev, EV_READ, 0, LB_SESSION_BUF_MAX);
+	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
+	session_assign(s);
+}
+
+void
+session_close_all(struct rt *rt, enum session_end end)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&rt->sessions)) != NULL)
+		session_close(s, end);
+}
