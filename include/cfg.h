@@ -121,6 +121,7 @@ struct cfg {
 struct cfg_diag {
 	char **msgs;
 	bool *is_warning;
+	int *lines; /* for sorting: messages are listed in line order */
 	size_t n;
 	size_t nerrors;
 	size_t nwarnings;

@@ -103,8 +103,9 @@ backend_pick(struct backend *be, const struct sockaddr *client,
 	if (active == 0 && backup == 0)
 		return PICK_NONE;
 	r = pick_tier(be, tier, avoid, ip, iplen);
-	if (r == LB_PICK_NONE && avoid != NULL)
-		/* The failed server was the only candidate: try it again. */
+	if (r < 0 && avoid != NULL)
+		/* No other server can take the client now: the one that
+		 * failed may be tried again. */
 		r = pick_tier(be, tier, NULL, ip, iplen);
 	if (r == LB_PICK_NONE)
 		return PICK_NONE;

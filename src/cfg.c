@@ -48,6 +48,7 @@ cfg_diag_free(struct cfg_diag *diag)
 		free(diag->msgs[i]);
 	free(diag->msgs);
 	free(diag->is_warning);
+	free(diag->lines);
 	memset(diag, 0, sizeof(*diag));
 }
 
@@ -64,6 +65,8 @@ diag_vadd(struct cfg_diag *diag, bool warning, const char *file, int line,
 	diag->msgs[diag->n] = xasprintf("%s:%d: %s%s", file, line,
 					warning ? "warning: " : "", msg);
 	diag->is_warning[diag->n] = warning;
+	diag->lines = xreallocarray(diag->lines, diag->n + 1, sizeof(int));
+	diag->lines[diag->n] = line;
 	diag->n++;
 	if (warning)
 		diag->nwarnings++;
@@ -583,8 +586,8 @@ load_server(struct loader *L, const config_setting_t *g,
 		err_at(L, config_setting_get_member(g, "name"),
 		       "name: must not be empty");
 	if ((m = config_setting_get_member(g, "address")) == NULL)
-		err_at(L, g, "server '%s': missing required key 'address'",
-		       s->name);
+		err_at(L, g, "server%s%s%s: missing required key 'address'",
+		       s->name[0] ? " '" : "", s->name, s->name[0] ? "'" : "");
 	else if (config_setting_type(m) != CONFIG_TYPE_STRING)
 		err_at(L, m, "address: expected a string \"HOST:PORT\"");
 	else
@@ -912,10 +915,33 @@ err_file_line(struct loader *L, const char *file, int line, const char *fmt,
 	va_end(ap);
 }
 
+/* Stable insertion sort of the messages added since first, by line. */
+static void
+sort_diag(struct cfg_diag *d, size_t first)
+{
+	for (size_t i = first + 1; i < d->n; i++) {
+		char *m = d->msgs[i];
+		bool w = d->is_warning[i];
+		int line = d->lines[i];
+		size_t j = i;
+
+		while (j > first && d->lines[j - 1] > line) {
+			d->msgs[j] = d->msgs[j - 1];
+			d->is_warning[j] = d->is_warning[j - 1];
+			d->lines[j] = d->lines[j - 1];
+			j--;
+		}
+		d->msgs[j] = m;
+		d->is_warning[j] = w;
+		d->lines[j] = line;
+	}
+}
+
 static struct cfg *
 load(config_t *lc, bool parsed, const char *name, struct cfg_diag *diag)
 {
 	struct loader L = { diag, name, NULL };
+	size_t first = diag->n;
 
 	L.cfg = xcalloc(1, sizeof(*L.cfg));
 	L.cfg->file = xstrdup(name);
@@ -931,6 +957,7 @@ load(config_t *lc, bool parsed, const char *name, struct cfg_diag *diag)
 	} else
 		load_root(&L, lc);
 	config_destroy(lc);
+	sort_diag(diag, first);
 	if (diag->nerrors > 0) {
 		cfg_free(L.cfg);
 		return NULL;

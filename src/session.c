@@ -201,7 +201,10 @@ log_session_line(struct session *s)
 		    "connect_ms=%lld duration_ms=%llu bytes_in=%llu "
 		    "bytes_out=%llu retries=%d end=%s",
 		    client, s->fe->conf->name, s->be->conf->name,
-		    s->srv != NULL ? s->srv->conf->name : "-", s->queue_ms,
+		    s->srv != NULL      ? s->srv->conf->name
+		    : s->failed != NULL ? s->failed->conf->name
+					: "-",
+		    s->queue_ms,
 		    s->connect_ms,
 		    (unsigned long long)(now_ms() - s->t_accept),
 		    (unsigned long long)s->bytes_in,
