@@ -481,10 +481,9 @@ load_frontend(struct loader *L, const config_setting_t *g,
 		return;
 	}
 	check_keys(L, g, "a frontend", keys);
-	if (get_string(L, g, "name", &fe->name) == NULL &&
-	    config_setting_get_member(g, "name") == NULL)
+	if (config_setting_get_member(g, "name") == NULL)
 		err_at(L, g, "frontend: missing required key 'name'");
-	else if (config_setting_get_member(g, "name") != NULL &&
+	else if (get_string(L, g, "name", &fe->name) != NULL &&
 		 fe->name[0] == '\0')
 		err_at(L, config_setting_get_member(g, "name"),
 		       "name: must not be empty");

@@ -16,17 +16,17 @@
 #include "cfg.h"
 
 #define NAME "test.conf"
-#define DEFAULT_REPLY \
+#define DEFAULT_REPLY                                                          \
 	"421 4.3.2 Service not available, closing transmission channel"
 
 /* A frontend and a backend that are valid on their own, for tests that
  * are about another part of the file. */
-#define FE_OK                                                              \
-	"frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";"        \
+#define FE_OK                                                                  \
+	"frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";"            \
 	" backend = \"filters\"; } );\n"
-#define BE_OK                                                              \
-	"backends = ( { name = \"filters\"; timeout_server = \"10m\";"     \
-	" servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } );" \
+#define BE_OK                                                                  \
+	"backends = ( { name = \"filters\"; timeout_server = \"10m\";"         \
+	" servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } );"    \
 	" } );\n"
 
 /* --- helpers ------------------------------------------------------------ */
@@ -41,7 +41,7 @@ all_msgs(const struct cfg_diag *d)
 	buf[0] = '\0';
 	for (size_t i = 0; i < d->n && off < sizeof(buf); i++) {
 		int r = snprintf(buf + off, sizeof(buf) - off, "\n  [%s] %s",
-				 d->is_warning[i] ? "W" : "E", d->msgs[i]);
+		                 d->is_warning[i] ? "W" : "E", d->msgs[i]);
 		if (r < 0)
 			break;
 		off += (size_t)r;
@@ -61,7 +61,7 @@ line_of(const char *text, const char *needle)
 
 	ck_assert_msg(p != NULL, "test bug: \"%s\" not in the config", needle);
 	ck_assert_msg(strstr(p + 1, needle) == NULL,
-		      "test bug: \"%s\" occurs twice in the config", needle);
+	              "test bug: \"%s\" occurs twice in the config", needle);
 	for (const char *q = text; q < p; q++)
 		if (*q == '\n')
 			line++;
@@ -69,21 +69,21 @@ line_of(const char *text, const char *needle)
 }
 
 static bool
-has_msg_at(const struct cfg_diag *d, const char *file, int line,
-	   bool warning, const char *substr)
+has_msg_at(const struct cfg_diag *d, const char *file, int line, bool warning,
+           const char *substr)
 {
 	char prefix[512];
 
 	snprintf(prefix, sizeof(prefix), "%s:%d: %s", file, line,
-		 warning ? "warning: " : "");
+	         warning ? "warning: " : "");
 	for (size_t i = 0; i < d->n; i++) {
 		if (d->is_warning[i] != warning)
 			continue;
 		if (strncmp(d->msgs[i], prefix, strlen(prefix)) != 0)
 			continue;
 		/* An error must not look like a warning. */
-		if (!warning && strncmp(d->msgs[i] + strlen(prefix),
-					"warning: ", 9) == 0)
+		if (!warning &&
+		    strncmp(d->msgs[i] + strlen(prefix), "warning: ", 9) == 0)
 			continue;
 		if (strstr(d->msgs[i] + strlen(prefix), substr) != NULL)
 			return true;
@@ -97,28 +97,28 @@ static void
 expect_error_line(const struct cfg_diag *d, int line, const char *substr)
 {
 	ck_assert_msg(has_msg_at(d, NAME, line, false, substr),
-		      "no error \"" NAME ":%d: ...%s...\"; messages:%s", line,
-		      substr, all_msgs(d));
+	              "no error \"" NAME ":%d: ...%s...\"; messages:%s", line,
+	              substr, all_msgs(d));
 }
 
 /* There is an error at the line of text that contains marker. */
 static void
 expect_error(const struct cfg_diag *d, const char *text, const char *marker,
-	     const char *substr)
+             const char *substr)
 {
 	expect_error_line(d, line_of(text, marker), substr);
 }
 
 static void
 expect_warning(const struct cfg_diag *d, const char *text, const char *marker,
-	       const char *substr)
+               const char *substr)
 {
 	int line = line_of(text, marker);
 
 	ck_assert_msg(has_msg_at(d, NAME, line, true, substr),
-		      "no warning \"" NAME ":%d: warning: ...%s...\"; "
-		      "messages:%s",
-		      line, substr, all_msgs(d));
+	              "no warning \"" NAME ":%d: warning: ...%s...\"; "
+	              "messages:%s",
+	              line, substr, all_msgs(d));
 }
 
 /* The text must load without errors. */
@@ -144,13 +144,13 @@ load_bad(const char *text, struct cfg_diag *d, size_t nerrors)
 	cfg_diag_init(d);
 	cfg = cfg_load_string(text, NAME, d);
 	ck_assert_msg(cfg == NULL, "loaded although it has errors:%s",
-		      all_msgs(d));
+	              all_msgs(d));
 	ck_assert_msg(d->nerrors > 0, "NULL config but no error");
 	ck_assert_uint_eq(d->n, d->nerrors + d->nwarnings);
 	if (nerrors > 0)
 		ck_assert_msg(d->nerrors == nerrors,
-			      "want %zu error(s), got %zu:%s", nerrors,
-			      d->nerrors, all_msgs(d));
+		              "want %zu error(s), got %zu:%s", nerrors,
+		              d->nerrors, all_msgs(d));
 }
 
 /* Load text that must have exactly one error, at marker's line,
@@ -193,9 +193,9 @@ START_TEST(minimal_valid)
 	ck_assert_uint_eq(cfg->backends[0].nservers, 1);
 	ck_assert_str_eq(cfg->backends[0].servers[0].name, "f1");
 	ck_assert_str_eq(cfg->backends[0].servers[0].addr.text,
-			 "127.0.0.1:10025");
+	                 "127.0.0.1:10025");
 	ck_assert_int_eq(cfg->backends[0].servers[0].addr.ss.ss_family,
-			 AF_INET);
+	                 AF_INET);
 	ck_assert_uint_eq(port_of(&cfg->backends[0].servers[0].addr), 10025);
 	ck_assert_ptr_eq(cfg_find_backend(cfg, "filters"), &cfg->backends[0]);
 	ck_assert_ptr_null(cfg_find_backend(cfg, "nope"));
@@ -207,11 +207,11 @@ END_TEST
 START_TEST(defaults_applied)
 {
 	static const char text[] =
-		"frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
-		"  backend = \"filters\"; } );\n"
-		"backends = ( { name = \"filters\";\n"
-		"  servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; }"
-		" ); } );\n";
+	    "frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	    "  backend = \"filters\"; } );\n"
+	    "backends = ( { name = \"filters\";\n"
+	    "  servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; }"
+	    " ); } );\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 	const struct cfg_frontend *fe = &cfg->frontends[0];
@@ -252,15 +252,14 @@ START_TEST(defaults_applied)
 	ck_assert_str_eq(cfg->global.pidfile, "/run/load-balancer.pid");
 	ck_assert_int_eq(cfg->global.workers, 0);
 	ck_assert_uint_eq(cfg->global.grace_ms, 10000);
-	ck_assert_str_eq(cfg->global.control_socket,
-			 "/run/load-balancer.sock");
+	ck_assert_str_eq(cfg->global.control_socket, "/run/load-balancer.sock");
 	ck_assert(cfg->global.log.syslog);
 	ck_assert_int_eq(cfg->global.log.facility, LOG_LOCAL0);
 	ck_assert_str_eq(cfg->global.log.ident, "load-balancer");
 	ck_assert_int_eq(cfg->global.log.level, LOG_INFO);
 	ck_assert(cfg->global.log.sessions);
 	ck_assert_str_eq(cfg->global.health_log,
-			 "/var/log/load-balancer/health.log");
+	                 "/var/log/load-balancer/health.log");
 	ck_assert_str_eq(cfg->global.stats_listen, "");
 	cfg_free(cfg);
 	cfg_diag_free(&d);
@@ -270,36 +269,36 @@ END_TEST
 START_TEST(values_read)
 {
 	static const char text[] =
-		"global = {\n"
-		"  maxconn = 2000; daemon = false;\n"
-		"  pidfile = \"/tmp/lb.pid\"; grace = \"30s\";\n"
-		"  log = { syslog = false; facility = \"mail\";"
-		" ident = \"lbx\"; level = \"debug\"; sessions = false; };\n"
-		"};\n"
-		"frontends = (\n"
-		"  { name = \"in\"; bind = \"[::1]:2525\"; backend = \"b2\";\n"
-		"    timeout_client = \"10m\"; maxconn = 500; backlog = 16;\n"
-		"    unavailable_reply = \"\"; },\n"
-		"  { name = \"in2\"; bind = \"127.0.0.1:2526\"; backend = \"b2\";\n"
-		"    unavailable_reply = \"421 4.3.0 try later\"; }\n"
-		");\n"
-		"backends = (\n"
-		"  { name = \"b1\"; balance = \"source\";\n"
-		"    servers = ( { name = \"x\"; address = \"127.0.0.1:1\"; } );"
-		" },\n"
-		"  { name = \"b2\"; balance = \"leastconn\";\n"
-		"    timeout_connect = 1500; timeout_server = \"1h\";\n"
-		"    timeout_queue = \"250ms\"; retries = 0; fullconn = 50;\n"
-		"    servers = (\n"
-		"      { name = \"s1\"; address = \"[::1]:10025\"; weight = 256;\n"
-		"        maxconn = 100; minconn = 10; },\n"
-		"      { name = \"s2\"; address = \"127.0.0.1:10026\"; weight = 0;"
-		"\n"
-		"        backup = true; disabled = true; check = false;"
-		" proxy_protocol = \"none\"; }\n"
-		"    );\n"
-		"  }\n"
-		");\n";
+	    "global = {\n"
+	    "  maxconn = 2000; daemon = false;\n"
+	    "  pidfile = \"/tmp/lb.pid\"; grace = \"30s\";\n"
+	    "  log = { syslog = false; facility = \"mail\";"
+	    " ident = \"lbx\"; level = \"debug\"; sessions = false; };\n"
+	    "};\n"
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"[::1]:2525\"; backend = \"b2\";\n"
+	    "    timeout_client = \"10m\"; maxconn = 500; backlog = 16;\n"
+	    "    unavailable_reply = \"\"; },\n"
+	    "  { name = \"in2\"; bind = \"127.0.0.1:2526\"; backend = \"b2\";\n"
+	    "    unavailable_reply = \"421 4.3.0 try later\"; }\n"
+	    ");\n"
+	    "backends = (\n"
+	    "  { name = \"b1\"; balance = \"source\";\n"
+	    "    servers = ( { name = \"x\"; address = \"127.0.0.1:1\"; } );"
+	    " },\n"
+	    "  { name = \"b2\"; balance = \"leastconn\";\n"
+	    "    timeout_connect = 1500; timeout_server = \"1h\";\n"
+	    "    timeout_queue = \"250ms\"; retries = 0; fullconn = 50;\n"
+	    "    servers = (\n"
+	    "      { name = \"s1\"; address = \"[::1]:10025\"; weight = 256;\n"
+	    "        maxconn = 100; minconn = 10; },\n"
+	    "      { name = \"s2\"; address = \"127.0.0.1:10026\"; weight = 0;"
+	    "\n"
+	    "        backup = true; disabled = true; check = false;"
+	    " proxy_protocol = \"none\"; }\n"
+	    "    );\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 	const struct cfg_backend *b1, *b2;
@@ -323,7 +322,7 @@ START_TEST(values_read)
 	ck_assert_str_eq(cfg->frontends[0].unavailable_reply, "");
 	ck_assert_uint_eq(cfg->frontends[0].backend, 1);
 	ck_assert_str_eq(cfg->frontends[1].unavailable_reply,
-			 "421 4.3.0 try later");
+	                 "421 4.3.0 try later");
 	ck_assert_uint_eq(cfg->frontends[1].backend, 1);
 
 	ck_assert_uint_eq(cfg->nbackends, 2);
@@ -358,14 +357,14 @@ END_TEST
 START_TEST(fullconn_from_frontend_maxconn)
 {
 	static const char text[] =
-		"frontends = (\n"
-		"  { name = \"a\"; bind = \"127.0.0.1:2525\"; backend = \"b\";"
-		" maxconn = 300; },\n"
-		"  { name = \"c\"; bind = \"127.0.0.1:2526\"; backend = \"b\";"
-		" maxconn = 700; }\n"
-		");\n"
-		"backends = ( { name = \"b\"; servers = ( { name = \"s\";"
-		" address = \"127.0.0.1:1\"; } ); } );\n";
+	    "frontends = (\n"
+	    "  { name = \"a\"; bind = \"127.0.0.1:2525\"; backend = \"b\";"
+	    " maxconn = 300; },\n"
+	    "  { name = \"c\"; bind = \"127.0.0.1:2526\"; backend = \"b\";"
+	    " maxconn = 700; }\n"
+	    ");\n"
+	    "backends = ( { name = \"b\"; servers = ( { name = \"s\";"
+	    " address = \"127.0.0.1:1\"; } ); } );\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
@@ -378,10 +377,10 @@ END_TEST
 START_TEST(bind_string_and_lists)
 {
 	static const char *const texts[] = {
-		"frontends = ( { name = \"in\"; backend = \"filters\";\n"
-		"  bind = [ \"127.0.0.1:2525\", \"[::1]:2526\" ]; } );\n" BE_OK,
-		"frontends = ( { name = \"in\"; backend = \"filters\";\n"
-		"  bind = ( \"127.0.0.1:2525\", \"[::1]:2526\" ); } );\n" BE_OK,
+	    "frontends = ( { name = \"in\"; backend = \"filters\";\n"
+	    "  bind = [ \"127.0.0.1:2525\", \"[::1]:2526\" ]; } );\n" BE_OK,
+	    "frontends = ( { name = \"in\"; backend = \"filters\";\n"
+	    "  bind = ( \"127.0.0.1:2525\", \"[::1]:2526\" ); } );\n" BE_OK,
 	};
 	struct cfg_diag d;
 	struct cfg *cfg;
@@ -390,16 +389,15 @@ START_TEST(bind_string_and_lists)
 		cfg = load_ok(texts[i], &d);
 		ck_assert_uint_eq(cfg->frontends[0].nbinds, 2);
 		ck_assert_str_eq(cfg->frontends[0].binds[0].text,
-				 "127.0.0.1:2525");
+		                 "127.0.0.1:2525");
 		ck_assert_int_eq(cfg->frontends[0].binds[0].ss.ss_family,
-				 AF_INET);
+		                 AF_INET);
 		ck_assert_uint_eq(cfg->frontends[0].binds[0].len,
-				  sizeof(struct sockaddr_in));
+		                  sizeof(struct sockaddr_in));
 		ck_assert_uint_eq(port_of(&cfg->frontends[0].binds[0]), 2525);
-		ck_assert_str_eq(cfg->frontends[0].binds[1].text,
-				 "[::1]:2526");
+		ck_assert_str_eq(cfg->frontends[0].binds[1].text, "[::1]:2526");
 		ck_assert_int_eq(cfg->frontends[0].binds[1].ss.ss_family,
-				 AF_INET6);
+		                 AF_INET6);
 		ck_assert_uint_eq(port_of(&cfg->frontends[0].binds[1]), 2526);
 		cfg_free(cfg);
 		cfg_diag_free(&d);
@@ -417,8 +415,8 @@ END_TEST
 START_TEST(hostname_address_resolved)
 {
 	static const char text[] =
-		FE_OK "backends = ( { name = \"filters\"; servers = ( {"
-		      " name = \"f1\"; address = \"localhost:10025\"; } ); } );\n";
+	    FE_OK "backends = ( { name = \"filters\"; servers = ( {"
+	          " name = \"f1\"; address = \"localhost:10025\"; } ); } );\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 	const struct cfg_addr *a = &cfg->backends[0].servers[0].addr;
@@ -434,19 +432,19 @@ END_TEST
 START_TEST(durations_integer_and_string)
 {
 	static const char text[] =
-		"frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";"
-		" backend = \"filters\"; timeout_client = 90000; } );\n"
-		"backends = ( { name = \"filters\"; timeout_connect = \"2s\";\n"
-		"  timeout_server = \"14d\"; timeout_queue = 0;\n"
-		"  servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );"
-		" } );\n";
+	    "frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";"
+	    " backend = \"filters\"; timeout_client = 90000; } );\n"
+	    "backends = ( { name = \"filters\"; timeout_connect = \"2s\";\n"
+	    "  timeout_server = \"14d\"; timeout_queue = 0;\n"
+	    "  servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );"
+	    " } );\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
 	ck_assert_uint_eq(cfg->frontends[0].timeout_client_ms, 90000);
 	ck_assert_uint_eq(cfg->backends[0].timeout_connect_ms, 2000);
 	ck_assert_uint_eq(cfg->backends[0].timeout_server_ms,
-			  14ULL * 86400 * 1000);
+	                  14ULL * 86400 * 1000);
 	ck_assert_uint_eq(cfg->backends[0].timeout_queue_ms, 0);
 	cfg_free(cfg);
 	cfg_diag_free(&d);
@@ -458,16 +456,16 @@ END_TEST
 START_TEST(syntax_error_line)
 {
 	static const char text[] = "global = {\n"
-				   "  maxconn = 5;\n"
-				   "  daemon = tru;\n"
-				   "};\n" FE_OK BE_OK;
+	                           "  maxconn = 5;\n"
+	                           "  daemon = tru;\n"
+	                           "};\n" FE_OK BE_OK;
 	struct cfg_diag d;
 
 	load_bad(text, &d, 1);
 	expect_error_line(&d, 3, "syntax error");
 	ck_assert_ptr_nonnull(strstr(d.msgs[0], NAME ":3: "));
 	ck_assert_int_eq(strncmp(d.msgs[0], NAME ":3: ", strlen(NAME ":3: ")),
-			 0);
+	                 0);
 	cfg_diag_free(&d);
 }
 END_TEST
@@ -475,14 +473,14 @@ END_TEST
 START_TEST(syntax_error_deep_in_file)
 {
 	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = (\n"
-		      "      { name = \"f1\"; address = \"127.0.0.1:1\" } ,\n"
-		      "      { name = \"f2\"; address = = \"127.0.0.1:2\"; }\n"
-		      "    );\n"
-		      "  }\n"
-		      ");\n";
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\";\n"
+	          "    servers = (\n"
+	          "      { name = \"f1\"; address = \"127.0.0.1:1\" } ,\n"
+	          "      { name = \"f2\"; address = = \"127.0.0.1:2\"; }\n"
+	          "    );\n"
+	          "  }\n"
+	          ");\n";
 	struct cfg_diag d;
 
 	load_bad(text, &d, 1);
@@ -494,27 +492,27 @@ END_TEST
 START_TEST(syntax_error_unterminated)
 {
 	static const char text[] = "global = {\n"
-				   "  pidfile = \"/run/x.pid;\n"
-				   "};\n";
+	                           "  pidfile = \"/run/x.pid;\n"
+	                           "};\n";
 	struct cfg_diag d;
 
 	load_bad(text, &d, 1);
 	ck_assert_msg(strncmp(d.msgs[0], NAME ":", strlen(NAME ":")) == 0,
-		      "message without file name: %s", d.msgs[0]);
+	              "message without file name: %s", d.msgs[0]);
 	cfg_diag_free(&d);
 }
 END_TEST
 
 START_TEST(syntax_error_duplicate_setting)
 {
-	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\";\n"
-		      "      weight = 1;\n"
-		      "      weight = 2; } );\n"
-		      "  }\n"
-		      ");\n";
+	static const char text[] = FE_OK
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\";\n"
+	    "      weight = 1;\n"
+	    "      weight = 2; } );\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 
 	load_bad(text, &d, 1);
@@ -533,7 +531,7 @@ START_TEST(diag_uses_given_name)
 	ck_assert_ptr_null(cfg);
 	ck_assert_uint_eq(d.nerrors, 1);
 	ck_assert_str_eq(d.msgs[0],
-			 "other/lb.conf:1: unknown key 'x' in the top level");
+	                 "other/lb.conf:1: unknown key 'x' in the top level");
 	cfg_diag_free(&d);
 }
 END_TEST
@@ -546,7 +544,7 @@ START_TEST(load_file_names_path)
 	char prefix[4200];
 
 	snprintf(path, sizeof(path), "%s/tests/unit/data/valid.conf",
-		 TEST_SRCDIR);
+	         TEST_SRCDIR);
 	cfg_diag_init(&d);
 	cfg = cfg_load_file(path, &d);
 	ck_assert_msg(cfg != NULL, "%s did not load:%s", path, all_msgs(&d));
@@ -557,22 +555,22 @@ START_TEST(load_file_names_path)
 	cfg_diag_free(&d);
 
 	snprintf(path, sizeof(path), "%s/tests/unit/data/errors.conf",
-		 TEST_SRCDIR);
+	         TEST_SRCDIR);
 	cfg_diag_init(&d);
 	cfg = cfg_load_file(path, &d);
 	ck_assert_ptr_null(cfg);
 	ck_assert_uint_eq(d.nerrors, 2);
 	snprintf(prefix, sizeof(prefix), "%s:%d: ", path, 10);
 	ck_assert_msg(has_msg_at(&d, path, 10, false, "out of range"),
-		      "want \"%s...out of range\"; messages:%s", prefix,
-		      all_msgs(&d));
+	              "want \"%s...out of range\"; messages:%s", prefix,
+	              all_msgs(&d));
 	ck_assert_msg(has_msg_at(&d, path, 4, false, "unknown key 'bogus'"),
-		      "want \"%s:4: unknown key 'bogus'\"; messages:%s", path,
-		      all_msgs(&d));
+	              "want \"%s:4: unknown key 'bogus'\"; messages:%s", path,
+	              all_msgs(&d));
 	cfg_diag_free(&d);
 
 	snprintf(path, sizeof(path), "%s/tests/unit/data/no-such-file.conf",
-		 TEST_SRCDIR);
+	         TEST_SRCDIR);
 	cfg_diag_init(&d);
 	cfg = cfg_load_file(path, &d);
 	ck_assert_ptr_null(cfg);
@@ -597,9 +595,9 @@ END_TEST
 START_TEST(unknown_key_global)
 {
 	static const char text[] = "global = {\n"
-				   "  maxconn = 100;\n"
-				   "  max_conn = 100;\n"
-				   "};\n" FE_OK BE_OK;
+	                           "  maxconn = 100;\n"
+	                           "  max_conn = 100;\n"
+	                           "};\n" FE_OK BE_OK;
 
 	one_error(text, "max_conn", "unknown key 'max_conn'");
 }
@@ -608,11 +606,11 @@ END_TEST
 START_TEST(unknown_key_global_log)
 {
 	static const char text[] = "global = {\n"
-				   "  log = {\n"
-				   "    syslog = true;\n"
-				   "    facilty = \"local1\";\n"
-				   "  };\n"
-				   "};\n" FE_OK BE_OK;
+	                           "  log = {\n"
+	                           "    syslog = true;\n"
+	                           "    facilty = \"local1\";\n"
+	                           "  };\n"
+	                           "};\n" FE_OK BE_OK;
 
 	one_error(text, "facilty", "unknown key 'facilty'");
 }
@@ -621,11 +619,11 @@ END_TEST
 START_TEST(unknown_key_frontend)
 {
 	static const char text[] =
-		"frontends = (\n"
-		"  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
-		"    default_backend = \"filters\";\n"
-		"    backend = \"filters\"; }\n"
-		");\n" BE_OK;
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	    "    default_backend = \"filters\";\n"
+	    "    backend = \"filters\"; }\n"
+	    ");\n" BE_OK;
 
 	one_error(text, "default_backend", "unknown key 'default_backend'");
 }
@@ -633,14 +631,14 @@ END_TEST
 
 START_TEST(unknown_key_backend)
 {
-	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    timeout_server = \"10m\";\n"
-		      "    timeout_check = \"5s\";\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
-		      "  }\n"
-		      ");\n";
+	static const char text[] = FE_OK
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    timeout_server = \"10m\";\n"
+	    "    timeout_check = \"5s\";\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
+	    "  }\n"
+	    ");\n";
 
 	one_error(text, "timeout_check", "unknown key 'timeout_check'");
 }
@@ -649,15 +647,15 @@ END_TEST
 START_TEST(unknown_key_server)
 {
 	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = (\n"
-		      "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
-		      "      { name = \"f2\"; address = \"127.0.0.1:2\";\n"
-		      "        inter = 6000; }\n"
-		      "    );\n"
-		      "  }\n"
-		      ");\n";
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\";\n"
+	          "    servers = (\n"
+	          "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
+	          "      { name = \"f2\"; address = \"127.0.0.1:2\";\n"
+	          "        inter = 6000; }\n"
+	          "    );\n"
+	          "  }\n"
+	          ");\n";
 
 	one_error(text, "inter = 6000", "unknown key 'inter'");
 }
@@ -667,16 +665,16 @@ START_TEST(unknown_key_health_check)
 {
 	/* health_check itself is not built yet (its own error), but its
 	 * keys are still checked. */
-	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    health_check = {\n"
-		      "      type = \"smtp\";\n"
-		      "      intervall = \"2s\";\n"
-		      "    };\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
-		      "  }\n"
-		      ");\n";
+	static const char text[] = FE_OK
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    health_check = {\n"
+	    "      type = \"smtp\";\n"
+	    "      intervall = \"2s\";\n"
+	    "    };\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 
 	load_bad(text, &d, 0);
@@ -690,28 +688,26 @@ END_TEST
 START_TEST(bad_duration)
 {
 	static const char *const cases[][3] = {
-		{ "timeout_connect = \"5x\";", "timeout_connect",
-		  "bad duration" },
-		{ "timeout_server = \"-1s\";", "timeout_server",
-		  "bad duration" },
-		{ "timeout_queue = \"5 s\";", "timeout_queue", "bad duration" },
-		{ "timeout_connect = \"\";", "timeout_connect", "" },
-		{ "timeout_server = \"400d\";", "timeout_server", "" },
-		{ "timeout_connect = -5;", "timeout_connect", "" },
-		{ "timeout_queue = true;", "timeout_queue", "" },
+	    {"timeout_connect = \"5x\";", "timeout_connect", "bad duration"},
+	    {"timeout_server = \"-1s\";", "timeout_server", "bad duration"},
+	    {"timeout_queue = \"5 s\";", "timeout_queue", "bad duration"},
+	    {"timeout_connect = \"\";", "timeout_connect", ""},
+	    {"timeout_server = \"400d\";", "timeout_server", ""},
+	    {"timeout_connect = -5;", "timeout_connect", ""},
+	    {"timeout_queue = true;", "timeout_queue", ""},
 	};
 	char text[1024];
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		snprintf(text, sizeof(text),
-			 FE_OK "backends = (\n"
-			       "  { name = \"filters\";\n"
-			       "    %s\n"
-			       "    servers = ( { name = \"f1\";"
-			       " address = \"127.0.0.1:1\"; } );\n"
-			       "  }\n"
-			       ");\n",
-			 cases[i][0]);
+		         FE_OK "backends = (\n"
+		               "  { name = \"filters\";\n"
+		               "    %s\n"
+		               "    servers = ( { name = \"f1\";"
+		               " address = \"127.0.0.1:1\"; } );\n"
+		               "  }\n"
+		               ");\n",
+		         cases[i][0]);
 		one_error(text, cases[i][0], cases[i][1]);
 		one_error(text, cases[i][0], cases[i][2]);
 	}
@@ -721,12 +717,12 @@ END_TEST
 START_TEST(bad_duration_frontend_and_global)
 {
 	static const char text1[] =
-		"frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
-		"  backend = \"filters\";\n"
-		"  timeout_client = \"1y\"; } );\n" BE_OK;
+	    "frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	    "  backend = \"filters\";\n"
+	    "  timeout_client = \"1y\"; } );\n" BE_OK;
 	static const char text2[] = "global = {\n"
-				    "  grace = \"ten seconds\";\n"
-				    "};\n" FE_OK BE_OK;
+	                            "  grace = \"ten seconds\";\n"
+	                            "};\n" FE_OK BE_OK;
 
 	one_error(text1, "timeout_client", "timeout_client: bad duration");
 	one_error(text2, "grace", "grace: bad duration");
@@ -740,53 +736,52 @@ server_error(const char *server_keys, const char *marker, const char *substr)
 	char text[1024];
 
 	snprintf(text, sizeof(text),
-		 FE_OK "backends = (\n"
-		       "  { name = \"filters\";\n"
-		       "    servers = (\n"
-		       "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
-		       "      { name = \"f2\"; address = \"127.0.0.1:2\";\n"
-		       "        %s }\n"
-		       "    );\n"
-		       "  }\n"
-		       ");\n",
-		 server_keys);
+	         FE_OK "backends = (\n"
+	               "  { name = \"filters\";\n"
+	               "    servers = (\n"
+	               "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
+	               "      { name = \"f2\"; address = \"127.0.0.1:2\";\n"
+	               "        %s }\n"
+	               "    );\n"
+	               "  }\n"
+	               ");\n",
+	         server_keys);
 	one_error(text, marker, substr);
 }
 
 /* One backend line, in a valid file otherwise. */
 static void
-backend_error(const char *backend_keys, const char *marker,
-	      const char *substr)
+backend_error(const char *backend_keys, const char *marker, const char *substr)
 {
 	char text[1024];
 
 	snprintf(text, sizeof(text),
-		 FE_OK "backends = (\n"
-		       "  { name = \"filters\";\n"
-		       "    %s\n"
-		       "    servers = ( { name = \"f1\";"
-		       " address = \"127.0.0.1:1\"; } );\n"
-		       "  }\n"
-		       ");\n",
-		 backend_keys);
+	         FE_OK "backends = (\n"
+	               "  { name = \"filters\";\n"
+	               "    %s\n"
+	               "    servers = ( { name = \"f1\";"
+	               " address = \"127.0.0.1:1\"; } );\n"
+	               "  }\n"
+	               ");\n",
+	         backend_keys);
 	one_error(text, marker, substr);
 }
 
 /* One frontend line, in a valid file otherwise. */
 static void
 frontend_error(const char *frontend_keys, const char *marker,
-	       const char *substr)
+               const char *substr)
 {
 	char text[1024];
 
 	snprintf(text, sizeof(text),
-		 "frontends = (\n"
-		 "  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
-		 "    backend = \"filters\";\n"
-		 "    %s\n"
-		 "  }\n"
-		 ");\n" BE_OK,
-		 frontend_keys);
+	         "frontends = (\n"
+	         "  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	         "    backend = \"filters\";\n"
+	         "    %s\n"
+	         "  }\n"
+	         ");\n" BE_OK,
+	         frontend_keys);
 	one_error(text, marker, substr);
 }
 
@@ -797,11 +792,11 @@ global_error(const char *global_keys, const char *marker, const char *substr)
 	char text[1024];
 
 	snprintf(text, sizeof(text),
-		 "global = {\n"
-		 "  daemon = false;\n"
-		 "  %s\n"
-		 "};\n" FE_OK BE_OK,
-		 global_keys);
+	         "global = {\n"
+	         "  daemon = false;\n"
+	         "  %s\n"
+	         "};\n" FE_OK BE_OK,
+	         global_keys);
 	one_error(text, marker, substr);
 }
 
@@ -812,11 +807,13 @@ START_TEST(out_of_range)
 	server_error("maxconn = -1;", "maxconn", "maxconn: -1 is out of range");
 	server_error("minconn = -3;", "minconn", "out of range");
 	server_error("weight = 10000000000L;", "weight", "out of range");
-	backend_error("retries = -1;", "retries", "retries: -1 is out of range");
+	backend_error("retries = -1;", "retries",
+	              "retries: -1 is out of range");
 	backend_error("retries = 101;", "retries", "out of range");
 	backend_error("fullconn = -1;", "fullconn", "out of range");
-	frontend_error("maxconn = -10;", "maxconn", "maxconn: -10 is out of "
-						    "range");
+	frontend_error("maxconn = -10;", "maxconn",
+	               "maxconn: -10 is out of "
+	               "range");
 	frontend_error("backlog = 0;", "backlog", "backlog: 0 is out of range");
 	frontend_error("backlog = -1;", "backlog", "out of range");
 	global_error("maxconn = -1;", "maxconn", "out of range");
@@ -826,11 +823,11 @@ END_TEST
 
 START_TEST(weight_bounds_accepted)
 {
-	static const char text[] =
-		FE_OK "backends = ( { name = \"filters\"; servers = (\n"
-		      "  { name = \"a\"; address = \"127.0.0.1:1\"; weight = 0; },\n"
-		      "  { name = \"b\"; address = \"127.0.0.1:2\"; weight = 256; }\n"
-		      "); } );\n";
+	static const char text[] = FE_OK
+	    "backends = ( { name = \"filters\"; servers = (\n"
+	    "  { name = \"a\"; address = \"127.0.0.1:1\"; weight = 0; },\n"
+	    "  { name = \"b\"; address = \"127.0.0.1:2\"; weight = 256; }\n"
+	    "); } );\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
@@ -843,16 +840,16 @@ END_TEST
 
 START_TEST(rise_fall_out_of_range)
 {
-	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    health_check = {\n"
-		      "      rise = 0;\n"
-		      "      fall = -2;\n"
-		      "    };\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
-		      "  }\n"
-		      ");\n";
+	static const char text[] = FE_OK
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    health_check = {\n"
+	    "      rise = 0;\n"
+	    "      fall = -2;\n"
+	    "    };\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 
 	load_bad(text, &d, 0);
@@ -865,30 +862,31 @@ END_TEST
 START_TEST(bad_enum)
 {
 	backend_error("balance = \"random\";", "balance",
-		      "balance: expected one of");
+	              "balance: expected one of");
 	backend_error("balance = \"RoundRobin\";", "balance",
-		      "balance: expected one of");
+	              "balance: expected one of");
 	backend_error("balance = 1;", "balance", "balance: expected one of");
 	backend_error("proxy_protocol = \"v3\";", "proxy_protocol",
-		      "proxy_protocol: expected one of");
+	              "proxy_protocol: expected one of");
 	backend_error("on_marked_down = \"kill\";", "on_marked_down",
-		      "on_marked_down: expected one of");
+	              "on_marked_down: expected one of");
 	server_error("proxy_protocol = \"v3\";", "proxy_protocol",
-		     "proxy_protocol: expected one of");
+	             "proxy_protocol: expected one of");
 	global_error("log = { facility = \"local9\"; };", "facility",
-		     "unknown syslog facility");
+	             "unknown syslog facility");
 	global_error("log = { level = \"verbose\"; };", "level",
-		     "unknown log level");
+	             "unknown log level");
 }
 END_TEST
 
 START_TEST(bad_enum_lists_choices)
 {
 	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\"; balance = \"random\";\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } ); }\n"
-		      ");\n";
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\"; balance = \"random\";\n"
+	          "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; "
+	          "} ); }\n"
+	          ");\n";
 	struct cfg_diag d;
 
 	load_bad(text, &d, 1);
@@ -901,15 +899,16 @@ END_TEST
 
 START_TEST(wrong_type)
 {
-	server_error("weight = \"x\";", "weight", "weight: expected an integer");
+	server_error("weight = \"x\";", "weight",
+	             "weight: expected an integer");
 	server_error("weight = 1.5;", "weight", "weight: expected an integer");
 	server_error("backup = \"yes\";", "backup",
-		     "backup: expected true or false");
+	             "backup: expected true or false");
 	server_error("maxconn = true;", "maxconn", "expected an integer");
 	backend_error("retries = \"3\";", "retries",
-		      "retries: expected an integer");
+	              "retries: expected an integer");
 	frontend_error("transparent = 1;", "transparent",
-		       "transparent: expected true or false");
+	               "transparent: expected true or false");
 	global_error("pidfile = 5;", "pidfile", "pidfile: expected a string");
 	global_error("log = 1;", "log", "log: expected a group");
 }
@@ -919,11 +918,10 @@ START_TEST(wrong_type_frontend_name_one_error)
 {
 	/* One mistake, one message: a non-string name is not also
 	 * reported as empty. */
-	static const char text[] =
-		"frontends = (\n"
-		"  { name = 5; bind = \"127.0.0.1:2525\";\n"
-		"    backend = \"filters\"; }\n"
-		");\n" BE_OK;
+	static const char text[] = "frontends = (\n"
+	                           "  { name = 5; bind = \"127.0.0.1:2525\";\n"
+	                           "    backend = \"filters\"; }\n"
+	                           ");\n" BE_OK;
 
 	one_error(text, "name = 5", "name: expected a string");
 }
@@ -931,16 +929,16 @@ END_TEST
 
 START_TEST(wrong_type_names)
 {
-	static const char text1[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = ( { name = 7; address = \"127.0.0.1:1\"; } ); }\n"
-		      ");\n";
+	static const char text1[] = FE_OK
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    servers = ( { name = 7; address = \"127.0.0.1:1\"; } ); }\n"
+	    ");\n";
 	static const char text2[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = ( { name = \"f1\"; address = 10025; } ); }\n"
-		      ");\n";
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\";\n"
+	          "    servers = ( { name = \"f1\"; address = 10025; } ); }\n"
+	          ");\n";
 
 	one_error(text1, "name = 7", "name: expected a string");
 	one_error(text2, "address = 10025", "address: expected a string");
@@ -950,10 +948,10 @@ END_TEST
 START_TEST(missing_backend_reference)
 {
 	static const char text[] =
-		"frontends = (\n"
-		"  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
-		"    backend = \"filtres\"; }\n"
-		");\n" BE_OK;
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	    "    backend = \"filtres\"; }\n"
+	    ");\n" BE_OK;
 
 	one_error(text, "filtres", "no backend named 'filtres'");
 }
@@ -962,11 +960,12 @@ END_TEST
 START_TEST(duplicate_frontend)
 {
 	static const char text[] =
-		"frontends = (\n"
-		"  { name = \"in\"; bind = \"127.0.0.1:2525\"; backend = \"filters\"; },\n"
-		"  { name = \"in\"; bind = \"127.0.0.1:2526\";"
-		" backend = \"filters\"; }\n"
-		");\n" BE_OK;
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\"; backend = "
+	    "\"filters\"; },\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2526\";"
+	    " backend = \"filters\"; }\n"
+	    ");\n" BE_OK;
 
 	one_error(text, "2526", "duplicate frontend name 'in'");
 	one_error(text, "2526", "(first at line 2)");
@@ -975,13 +974,14 @@ END_TEST
 
 START_TEST(duplicate_backend)
 {
-	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } ); },\n"
-		      "  { name = \"filters\"; # second\n"
-		      "    servers = ( { name = \"f2\"; address = \"127.0.0.1:2\"; } ); }\n"
-		      ");\n";
+	static const char text[] = FE_OK "backends = (\n"
+	                                 "  { name = \"filters\";\n"
+	                                 "    servers = ( { name = \"f1\"; "
+	                                 "address = \"127.0.0.1:1\"; } ); },\n"
+	                                 "  { name = \"filters\"; # second\n"
+	                                 "    servers = ( { name = \"f2\"; "
+	                                 "address = \"127.0.0.1:2\"; } ); }\n"
+	                                 ");\n";
 
 	one_error(text, "# second", "duplicate backend name 'filters'");
 	one_error(text, "# second", "(first at line 3)");
@@ -991,15 +991,15 @@ END_TEST
 START_TEST(duplicate_server)
 {
 	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = (\n"
-		      "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
-		      "      { name = \"f2\"; address = \"127.0.0.1:2\"; },\n"
-		      "      { name = \"f1\"; address = \"127.0.0.1:3\"; }\n"
-		      "    );\n"
-		      "  }\n"
-		      ");\n";
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\";\n"
+	          "    servers = (\n"
+	          "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
+	          "      { name = \"f2\"; address = \"127.0.0.1:2\"; },\n"
+	          "      { name = \"f1\"; address = \"127.0.0.1:3\"; }\n"
+	          "    );\n"
+	          "  }\n"
+	          ");\n";
 
 	one_error(text, "127.0.0.1:3", "duplicate server name 'f1'");
 }
@@ -1007,13 +1007,14 @@ END_TEST
 
 START_TEST(same_server_name_in_two_backends_ok)
 {
-	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } ); },\n"
-		      "  { name = \"other\";\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:2\"; } ); }\n"
-		      ");\n";
+	static const char text[] = FE_OK "backends = (\n"
+	                                 "  { name = \"filters\";\n"
+	                                 "    servers = ( { name = \"f1\"; "
+	                                 "address = \"127.0.0.1:1\"; } ); },\n"
+	                                 "  { name = \"other\";\n"
+	                                 "    servers = ( { name = \"f1\"; "
+	                                 "address = \"127.0.0.1:2\"; } ); }\n"
+	                                 ");\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
@@ -1024,37 +1025,38 @@ END_TEST
 
 START_TEST(unparsable_address)
 {
-	static const char text1[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = (\n"
-		      "      { name = \"f1\";\n"
-		      "        address = \"127.0.0.1\"; }\n"
-		      "    );\n"
-		      "  }\n"
-		      ");\n";
-	static const char text2[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = (\n"
-		      "      { name = \"f1\";\n"
-		      "        address = \"::1:25\"; }\n"
-		      "    );\n"
-		      "  }\n"
-		      ");\n";
-	static const char text3[] = "frontends = (\n"
-				    "  { name = \"in\"; backend = \"filters\";\n"
-				    "    bind = \"127.0.0.1:0\"; }\n"
-				    ");\n" BE_OK;
-	static const char text4[] = "frontends = (\n"
-				    "  { name = \"in\"; backend = \"filters\";\n"
-				    "    bind = [ \"127.0.0.1:2525\",\n"
-				    "             \"[::1:2525\" ]; }\n"
-				    ");\n" BE_OK;
-	static const char text5[] = "frontends = (\n"
-				    "  { name = \"in\"; backend = \"filters\";\n"
-				    "    bind = [ ]; }\n"
-				    ");\n" BE_OK;
+	static const char text1[] = FE_OK "backends = (\n"
+	                                  "  { name = \"filters\";\n"
+	                                  "    servers = (\n"
+	                                  "      { name = \"f1\";\n"
+	                                  "        address = \"127.0.0.1\"; }\n"
+	                                  "    );\n"
+	                                  "  }\n"
+	                                  ");\n";
+	static const char text2[] = FE_OK "backends = (\n"
+	                                  "  { name = \"filters\";\n"
+	                                  "    servers = (\n"
+	                                  "      { name = \"f1\";\n"
+	                                  "        address = \"::1:25\"; }\n"
+	                                  "    );\n"
+	                                  "  }\n"
+	                                  ");\n";
+	static const char text3[] =
+	    "frontends = (\n"
+	    "  { name = \"in\"; backend = \"filters\";\n"
+	    "    bind = \"127.0.0.1:0\"; }\n"
+	    ");\n" BE_OK;
+	static const char text4[] =
+	    "frontends = (\n"
+	    "  { name = \"in\"; backend = \"filters\";\n"
+	    "    bind = [ \"127.0.0.1:2525\",\n"
+	    "             \"[::1:2525\" ]; }\n"
+	    ");\n" BE_OK;
+	static const char text5[] =
+	    "frontends = (\n"
+	    "  { name = \"in\"; backend = \"filters\";\n"
+	    "    bind = [ ]; }\n"
+	    ");\n" BE_OK;
 	struct cfg_diag d;
 
 	one_error(text1, "127.0.0.1\"", "cannot use address \"127.0.0.1\"");
@@ -1070,11 +1072,11 @@ END_TEST
 START_TEST(unresolvable_host)
 {
 	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = ( { name = \"f1\";\n"
-		      "      address = \"no-such-host.invalid:25\"; } ); }\n"
-		      ");\n";
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\";\n"
+	          "    servers = ( { name = \"f1\";\n"
+	          "      address = \"no-such-host.invalid:25\"; } ); }\n"
+	          ");\n";
 
 	one_error(text, "no-such-host", "cannot use address");
 }
@@ -1085,12 +1087,13 @@ END_TEST
 START_TEST(missing_frontend_name)
 {
 	static const char text[] =
-		"frontends = (\n"
-		"  { name = \"in\"; bind = \"127.0.0.1:2525\"; backend = \"filters\"; },\n"
-		"  { # second\n"
-		"    bind = \"127.0.0.1:2526\";\n"
-		"    backend = \"filters\"; }\n"
-		");\n" BE_OK;
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\"; backend = "
+	    "\"filters\"; },\n"
+	    "  { # second\n"
+	    "    bind = \"127.0.0.1:2526\";\n"
+	    "    backend = \"filters\"; }\n"
+	    ");\n" BE_OK;
 
 	one_error(text, "# second", "missing required key 'name'");
 }
@@ -1099,11 +1102,11 @@ END_TEST
 START_TEST(missing_frontend_bind)
 {
 	static const char text[] = "frontends = (\n"
-				   "  {\n"
-				   "    name = \"in\";\n"
-				   "    backend = \"filters\";\n"
-				   "  }\n"
-				   ");\n" BE_OK;
+	                           "  {\n"
+	                           "    name = \"in\";\n"
+	                           "    backend = \"filters\";\n"
+	                           "  }\n"
+	                           ");\n" BE_OK;
 
 	one_error(text, "{\n    name", "missing required key 'bind'");
 	one_error(text, "{\n    name", "'in'");
@@ -1113,11 +1116,11 @@ END_TEST
 START_TEST(missing_frontend_backend)
 {
 	static const char text[] = "frontends = (\n"
-				   "  {\n"
-				   "    name = \"in\";\n"
-				   "    bind = \"127.0.0.1:2525\";\n"
-				   "  }\n"
-				   ");\n" BE_OK;
+	                           "  {\n"
+	                           "    name = \"in\";\n"
+	                           "    bind = \"127.0.0.1:2525\";\n"
+	                           "  }\n"
+	                           ");\n" BE_OK;
 
 	one_error(text, "{\n    name", "missing required key 'backend'");
 }
@@ -1126,15 +1129,15 @@ END_TEST
 START_TEST(missing_backend_name)
 {
 	static const char text[] =
-		"frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";"
-		" backend = \"b\"; } );\n"
-		"backends = (\n"
-		"  { name = \"b\"; servers = ( { name = \"s\";"
-		" address = \"127.0.0.1:1\"; } ); },\n"
-		"  { # nameless\n"
-		"    servers = ( { name = \"s\"; address = \"127.0.0.1:2\"; } );\n"
-		"  }\n"
-		");\n";
+	    "frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";"
+	    " backend = \"b\"; } );\n"
+	    "backends = (\n"
+	    "  { name = \"b\"; servers = ( { name = \"s\";"
+	    " address = \"127.0.0.1:1\"; } ); },\n"
+	    "  { # nameless\n"
+	    "    servers = ( { name = \"s\"; address = \"127.0.0.1:2\"; } );\n"
+	    "  }\n"
+	    ");\n";
 
 	one_error(text, "# nameless", "missing required key 'name'");
 }
@@ -1143,15 +1146,15 @@ END_TEST
 START_TEST(missing_server_name)
 {
 	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = (\n"
-		      "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
-		      "      {\n"
-		      "        address = \"127.0.0.1:2\"; }\n"
-		      "    );\n"
-		      "  }\n"
-		      ");\n";
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\";\n"
+	          "    servers = (\n"
+	          "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
+	          "      {\n"
+	          "        address = \"127.0.0.1:2\"; }\n"
+	          "    );\n"
+	          "  }\n"
+	          ");\n";
 
 	one_error(text, "{\n        address", "missing required key 'name'");
 }
@@ -1160,15 +1163,15 @@ END_TEST
 START_TEST(missing_server_address)
 {
 	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    servers = (\n"
-		      "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
-		      "      { name = \"f2\";\n"
-		      "        weight = 2; }\n"
-		      "    );\n"
-		      "  }\n"
-		      ");\n";
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\";\n"
+	          "    servers = (\n"
+	          "      { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
+	          "      { name = \"f2\";\n"
+	          "        weight = 2; }\n"
+	          "    );\n"
+	          "  }\n"
+	          ");\n";
 
 	one_error(text, "{ name = \"f2\"", "missing required key 'address'");
 	one_error(text, "{ name = \"f2\"", "'f2'");
@@ -1178,27 +1181,27 @@ END_TEST
 START_TEST(multiple_errors_all_reported)
 {
 	static const char text[] =
-		"global = {\n"
-		"  maxconn = -1;\n"                                     /* 2 */
-		"};\n"
-		"frontends = (\n"
-		"  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
-		"    backend = \"nope\"; },\n"                          /* 6 */
-		"  { name = \"in\"; bind = \"127.0.0.1:2526\";"         /* 7 */
-		" backend = \"filters\"; backlog = 0; }\n"
-		");\n"
-		"backends = (\n"
-		"  { name = \"filters\";\n"
-		"    balance = \"random\";\n"                           /* 11 */
-		"    timeout_connect = \"5y\";\n"                       /* 12 */
-		"    servers = (\n"
-		"      { name = \"f1\"; address = \"127.0.0.1:1\";"
-		" weight = 257; },\n"                                   /* 14 */
-		"      { name = \"f2\"; address = \"127.0.0.1\"; },\n"  /* 15 */
-		"      { name = \"f3\"; addr = \"127.0.0.1:3\"; }\n"    /* 16 */
-		"    );\n"
-		"  }\n"
-		");\n";
+	    "global = {\n"
+	    "  maxconn = -1;\n" /* 2 */
+	    "};\n"
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	    "    backend = \"nope\"; },\n"                  /* 6 */
+	    "  { name = \"in\"; bind = \"127.0.0.1:2526\";" /* 7 */
+	    " backend = \"filters\"; backlog = 0; }\n"
+	    ");\n"
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    balance = \"random\";\n"     /* 11 */
+	    "    timeout_connect = \"5y\";\n" /* 12 */
+	    "    servers = (\n"
+	    "      { name = \"f1\"; address = \"127.0.0.1:1\";"
+	    " weight = 257; },\n"                                  /* 14 */
+	    "      { name = \"f2\"; address = \"127.0.0.1\"; },\n" /* 15 */
+	    "      { name = \"f3\"; addr = \"127.0.0.1:3\"; }\n"   /* 16 */
+	    "    );\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 
 	load_bad(text, &d, 0);
@@ -1212,12 +1215,42 @@ START_TEST(multiple_errors_all_reported)
 	expect_error_line(&d, 15, "cannot use address");
 	expect_error_line(&d, 16, "unknown key 'addr'");
 	expect_error_line(&d, 16, "missing required key 'address'");
-	ck_assert_msg(d.nerrors == 10, "want 10 errors, got %zu:%s",
-		      d.nerrors, all_msgs(&d));
+	ck_assert_msg(d.nerrors == 10, "want 10 errors, got %zu:%s", d.nerrors,
+	              all_msgs(&d));
 	for (size_t i = 0; i < d.n; i++)
 		ck_assert_msg(strncmp(d.msgs[i], NAME ":", strlen(NAME ":")) ==
-				      0,
-			      "bad prefix: %s", d.msgs[i]);
+		                  0,
+		              "bad prefix: %s", d.msgs[i]);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(messages_in_line_order)
+{
+	/* Errors found in different passes (backends are read before
+	 * frontends) are still listed in the order of the file. */
+	static const char text[] =
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	    "    backend = \"nope\"; }\n"
+	    ");\n"
+	    "global = { maxconn = -1; };\n"
+	    "backends = (\n"
+	    "  { name = \"filters\"; retries = -1;\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\";"
+	    " weight = 999; } ); }\n"
+	    ");\n";
+	struct cfg_diag d;
+	int prev = 0, line;
+
+	load_bad(text, &d, 4);
+	for (size_t i = 0; i < d.n; i++) {
+		ck_assert_msg(sscanf(d.msgs[i], NAME ":%d:", &line) == 1,
+		              "bad prefix: %s", d.msgs[i]);
+		ck_assert_msg(line >= prev, "not in line order:%s",
+		              all_msgs(&d));
+		prev = line;
+	}
 	cfg_diag_free(&d);
 }
 END_TEST
@@ -1227,14 +1260,15 @@ END_TEST
 START_TEST(port25_short_timeout_server_warns)
 {
 	static const char text[] =
-		"frontends = ( { name = \"smtp\"; bind = \"127.0.0.1:25\";"
-		" backend = \"filters\"; } );\n"
-		"backends = (\n"
-		"  { name = \"filters\";\n"
-		"    timeout_server = \"5m\";\n"
-		"    servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } );\n"
-		"  }\n"
-		");\n";
+	    "frontends = ( { name = \"smtp\"; bind = \"127.0.0.1:25\";"
+	    " backend = \"filters\"; } );\n"
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    timeout_server = \"5m\";\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } "
+	    ");\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
@@ -1252,15 +1286,16 @@ START_TEST(port25_default_timeout_server_warns)
 	/* Default timeout_server (1m) is under 10 minutes too; the warning
 	 * points at the backend. */
 	static const char text[] =
-		"frontends = (\n"
-		"  { name = \"smtp\"; backend = \"filters\";\n"
-		"    bind = [ \"127.0.0.1:2525\", \"[::1]:25\" ]; }\n"
-		");\n"
-		"backends = (\n"
-		"  { name = \"filters\";\n"
-		"    servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } );\n"
-		"  }\n"
-		");\n";
+	    "frontends = (\n"
+	    "  { name = \"smtp\"; backend = \"filters\";\n"
+	    "    bind = [ \"127.0.0.1:2525\", \"[::1]:25\" ]; }\n"
+	    ");\n"
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } "
+	    ");\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
@@ -1274,13 +1309,14 @@ END_TEST
 START_TEST(port25_long_timeout_no_warning)
 {
 	static const char text[] =
-		"frontends = ( { name = \"smtp\"; bind = \"127.0.0.1:25\";"
-		" backend = \"filters\"; } );\n"
-		"backends = (\n"
-		"  { name = \"filters\"; timeout_server = \"10m\";\n"
-		"    servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } );\n"
-		"  }\n"
-		");\n";
+	    "frontends = ( { name = \"smtp\"; bind = \"127.0.0.1:25\";"
+	    " backend = \"filters\"; } );\n"
+	    "backends = (\n"
+	    "  { name = \"filters\"; timeout_server = \"10m\";\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } "
+	    ");\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
@@ -1293,13 +1329,14 @@ END_TEST
 START_TEST(other_port_short_timeout_no_warning)
 {
 	static const char text[] =
-		"frontends = ( { name = \"smtp\"; bind = \"127.0.0.1:2525\";"
-		" backend = \"filters\"; } );\n"
-		"backends = (\n"
-		"  { name = \"filters\"; timeout_server = \"30s\";\n"
-		"    servers = ( { name = \"f1\"; address = \"127.0.0.1:25\"; } );\n"
-		"  }\n"
-		");\n";
+	    "frontends = ( { name = \"smtp\"; bind = \"127.0.0.1:2525\";"
+	    " backend = \"filters\"; } );\n"
+	    "backends = (\n"
+	    "  { name = \"filters\"; timeout_server = \"30s\";\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:25\"; } "
+	    ");\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
@@ -1312,13 +1349,14 @@ END_TEST
 START_TEST(warning_with_error_still_fails)
 {
 	static const char text[] =
-		"frontends = ( { name = \"smtp\"; bind = \"127.0.0.1:25\";"
-		" backend = \"filters\"; } );\n"
-		"backends = (\n"
-		"  { name = \"filters\"; timeout_server = \"1m\"; retries = -1;\n"
-		"    servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } );\n"
-		"  }\n"
-		");\n";
+	    "frontends = ( { name = \"smtp\"; bind = \"127.0.0.1:25\";"
+	    " backend = \"filters\"; } );\n"
+	    "backends = (\n"
+	    "  { name = \"filters\"; timeout_server = \"1m\"; retries = -1;\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\"; } "
+	    ");\n"
+	    "  }\n"
+	    ");\n";
 	struct cfg_diag d;
 
 	load_bad(text, &d, 1);
@@ -1333,32 +1371,32 @@ END_TEST
 START_TEST(not_supported_transparent)
 {
 	frontend_error("transparent = true;", "transparent",
-		       "not supported yet");
+	               "not supported yet");
 }
 END_TEST
 
 START_TEST(not_supported_proxy_protocol)
 {
 	backend_error("proxy_protocol = \"v1\";", "proxy_protocol",
-		      "not supported yet");
+	              "not supported yet");
 	backend_error("proxy_protocol = \"v2\";", "proxy_protocol",
-		      "not supported yet");
+	              "not supported yet");
 	server_error("proxy_protocol = \"v1\";", "proxy_protocol",
-		     "not supported yet");
+	             "not supported yet");
 }
 END_TEST
 
 START_TEST(not_supported_health_check)
 {
-	static const char text[] =
-		FE_OK "backends = (\n"
-		      "  { name = \"filters\";\n"
-		      "    health_check = {\n"
-		      "      type = \"smtp\"; helo = \"lb.example\";\n"
-		      "    };\n"
-		      "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
-		      "  }\n"
-		      ");\n";
+	static const char text[] = FE_OK
+	    "backends = (\n"
+	    "  { name = \"filters\";\n"
+	    "    health_check = {\n"
+	    "      type = \"smtp\"; helo = \"lb.example\";\n"
+	    "    };\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
+	    "  }\n"
+	    ");\n";
 
 	one_error(text, "health_check", "not supported yet");
 }
@@ -1367,7 +1405,7 @@ END_TEST
 START_TEST(not_supported_other_backend_keys)
 {
 	backend_error("on_marked_down = \"shutdown-sessions\";",
-		      "on_marked_down", "not supported yet");
+	              "on_marked_down", "not supported yet");
 	backend_error("source = \"clientip\";", "source", "not supported yet");
 }
 END_TEST
@@ -1375,13 +1413,13 @@ END_TEST
 START_TEST(not_supported_defaults_accepted)
 {
 	static const char text[] =
-		"frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
-		"  backend = \"filters\"; transparent = false; } );\n"
-		"backends = ( { name = \"filters\"; timeout_server = \"10m\";\n"
-		"  proxy_protocol = \"none\"; on_marked_down = \"none\";"
-		" source = \"\";\n"
-		"  servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\";\n"
-		"    proxy_protocol = \"none\"; check = false; } ); } );\n";
+	    "frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	    "  backend = \"filters\"; transparent = false; } );\n"
+	    "backends = ( { name = \"filters\"; timeout_server = \"10m\";\n"
+	    "  proxy_protocol = \"none\"; on_marked_down = \"none\";"
+	    " source = \"\";\n"
+	    "  servers = ( { name = \"f1\"; address = \"127.0.0.1:10025\";\n"
+	    "    proxy_protocol = \"none\"; check = false; } ); } );\n";
 	struct cfg_diag d;
 	struct cfg *cfg = load_ok(text, &d);
 
@@ -1397,9 +1435,9 @@ END_TEST
 START_TEST(unavailable_reply_checked)
 {
 	frontend_error("unavailable_reply = \"250 OK\";", "unavailable_reply",
-		       "unavailable_reply");
+	               "unavailable_reply");
 	frontend_error("unavailable_reply = \"421 a\\r\\n250 b\";",
-		       "unavailable_reply", "unavailable_reply");
+	               "unavailable_reply", "unavailable_reply");
 }
 END_TEST
 
@@ -1441,6 +1479,8 @@ cfg_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("values");
+	/* unresolvable_host may wait on an unreachable DNS. */
+	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, bad_duration);
 	tcase_add_test(tc, bad_duration_frontend_and_global);
 	tcase_add_test(tc, out_of_range);
@@ -1467,6 +1507,7 @@ cfg_suite(void)
 	tcase_add_test(tc, missing_server_name);
 	tcase_add_test(tc, missing_server_address);
 	tcase_add_test(tc, multiple_errors_all_reported);
+	tcase_add_test(tc, messages_in_line_order);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("warnings");

@@ -65,7 +65,7 @@ pick(enum lb_algo algo, struct lb_entry *v, size_t n, struct lb_state *st)
 }
 
 static const enum lb_algo all_algos[] = {LB_ROUNDROBIN, LB_LEASTCONN,
-					 LB_SOURCE};
+                                         LB_SOURCE};
 
 static const unsigned char addr4[4] = {192, 0, 2, 10};
 
@@ -81,7 +81,7 @@ START_TEST(none_when_empty)
 	for (a = 0; a < ARRAY_SIZE(all_algos); a++) {
 		memset(&st, 0, sizeof(st));
 		ck_assert_int_eq(lb_pick(all_algos[a], v, 0, &st, addr4, 4),
-				 LB_PICK_NONE);
+		                 LB_PICK_NONE);
 	}
 }
 END_TEST
@@ -97,13 +97,13 @@ START_TEST(none_when_nothing_usable)
 		entries_init(v, 3);
 		v[0].usable = v[1].usable = v[2].usable = false;
 		ck_assert_msg(lb_pick(all_algos[a], v, 3, &st, addr4, 4) ==
-				      LB_PICK_NONE,
-			      "algo %d: want LB_PICK_NONE", (int)all_algos[a]);
+		                  LB_PICK_NONE,
+		              "algo %d: want LB_PICK_NONE", (int)all_algos[a]);
 		/* Not usable and no room: still NONE, not FULL. */
 		v[1].room = false;
 		ck_assert_msg(lb_pick(all_algos[a], v, 3, &st, addr4, 4) ==
-				      LB_PICK_NONE,
-			      "algo %d: want LB_PICK_NONE", (int)all_algos[a]);
+		                  LB_PICK_NONE,
+		              "algo %d: want LB_PICK_NONE", (int)all_algos[a]);
 	}
 }
 END_TEST
@@ -119,9 +119,9 @@ START_TEST(none_when_all_weight_zero)
 		entries_init(v, 3);
 		v[0].weight = v[1].weight = v[2].weight = 0;
 		ck_assert_msg(lb_pick(all_algos[a], v, 3, &st, addr4, 4) ==
-				      LB_PICK_NONE,
-			      "algo %d: weight 0 everywhere, want LB_PICK_NONE",
-			      (int)all_algos[a]);
+		                  LB_PICK_NONE,
+		              "algo %d: weight 0 everywhere, want LB_PICK_NONE",
+		              (int)all_algos[a]);
 	}
 }
 END_TEST
@@ -137,13 +137,13 @@ START_TEST(full_when_no_room)
 		entries_init(v, 3);
 		v[0].room = v[1].room = v[2].room = false;
 		ck_assert_msg(lb_pick(all_algos[a], v, 3, &st, addr4, 4) ==
-				      LB_PICK_FULL,
-			      "algo %d: want LB_PICK_FULL", (int)all_algos[a]);
+		                  LB_PICK_FULL,
+		              "algo %d: want LB_PICK_FULL", (int)all_algos[a]);
 		/* One unusable, the others full: still FULL. */
 		v[1].usable = false;
 		ck_assert_msg(lb_pick(all_algos[a], v, 3, &st, addr4, 4) ==
-				      LB_PICK_FULL,
-			      "algo %d: want LB_PICK_FULL", (int)all_algos[a]);
+		                  LB_PICK_FULL,
+		              "algo %d: want LB_PICK_FULL", (int)all_algos[a]);
 	}
 }
 END_TEST
@@ -161,7 +161,7 @@ START_TEST(single_entry)
 		v[0].weight = 7;
 		for (i = 0; i < 20; i++)
 			ck_assert_int_eq(
-				lb_pick(all_algos[a], v, 1, &st, addr4, 4), 0);
+			    lb_pick(all_algos[a], v, 1, &st, addr4, 4), 0);
 	}
 }
 END_TEST
@@ -195,8 +195,8 @@ START_TEST(rr_smooth_3_1_1)
 	for (i = 0; i < 50; i++) {
 		got = pick(LB_ROUNDROBIN, v, 3, &st);
 		ck_assert_msg(got == want[i % 5],
-			      "pick %d: got %d, want %d (A B A C A)", i, got,
-			      want[i % 5]);
+		              "pick %d: got %d, want %d (A B A C A)", i, got,
+		              want[i % 5]);
 	}
 }
 END_TEST
@@ -218,7 +218,7 @@ START_TEST(rr_never_repeats_when_avoidable)
 		got = pick(LB_ROUNDROBIN, v, 3, &st);
 		ck_assert_int_ge(got, 0);
 		ck_assert_msg(got != prev, "pick %d: %d twice in a row", i,
-			      got);
+		              got);
 		prev = got;
 	}
 }
@@ -308,7 +308,7 @@ START_TEST(rr_weight_change_at_once)
 	for (i = 0; i < 20; i++) {
 		got = pick(LB_ROUNDROBIN, v, 3, &st);
 		ck_assert_msg(got == 0 || got == 2,
-			      "pick %d after weight 0: got %d", i, got);
+		              "pick %d after weight 0: got %d", i, got);
 	}
 
 	/* Back to weight 1: picked again within one round. */
@@ -330,9 +330,9 @@ START_TEST(rr_weight_change_at_once)
 		count[got]++;
 	}
 	ck_assert_msg(abs(count[0] - 600) <= 3 && abs(count[1] - 300) <= 3 &&
-			      abs(count[2] - 100) <= 3,
-		      "after weight change 6:3:1 got %d:%d:%d over 1000",
-		      count[0], count[1], count[2]);
+	                  abs(count[2] - 100) <= 3,
+	              "after weight change 6:3:1 got %d:%d:%d over 1000",
+	              count[0], count[1], count[2]);
 }
 END_TEST
 
@@ -354,9 +354,9 @@ START_TEST(rr_entry_returns_after_down)
 		count[got]++;
 	}
 	ck_assert_msg(abs(count[0] - 100) <= 2 && abs(count[1] - 100) <= 2 &&
-			      abs(count[2] - 100) <= 2,
-		      "after return got %d:%d:%d", count[0], count[1],
-		      count[2]);
+	                  abs(count[2] - 100) <= 2,
+	              "after return got %d:%d:%d", count[0], count[1],
+	              count[2]);
 }
 END_TEST
 
@@ -460,9 +460,9 @@ START_TEST(lc_ties_rotate)
 			ck_assert_int_ge(got, 0);
 			ck_assert_int_lt(got, 4);
 			ck_assert_msg(!seen[got],
-				      "round %d: %d picked twice before all "
-				      "tied entries had a turn",
-				      round, got);
+			              "round %d: %d picked twice before all "
+			              "tied entries had a turn",
+			              round, got);
 			seen[got] = 1;
 		}
 	}
@@ -486,10 +486,10 @@ START_TEST(lc_ties_rotate_among_best_only)
 	for (i = 0; i < 30; i++) {
 		got = pick(LB_LEASTCONN, v, 5, &st);
 		ck_assert_msg(got == 1 || got == 2 || got == 4,
-			      "pick %d: got %d, not one of the least loaded", i,
-			      got);
+		              "pick %d: got %d, not one of the least loaded", i,
+		              got);
 		ck_assert_msg(got != prev, "pick %d: %d twice in a row", i,
-			      got);
+		              got);
 		prev = got;
 		count[got]++;
 	}
@@ -662,13 +662,13 @@ START_TEST(src_distribution_equal_weights)
 	src_distribution(v, 3, 4, count);
 	for (i = 0; i < 3; i++)
 		ck_assert_msg(abs(count[i] * 3 - NADDR) <= NADDR / 20,
-			      "IPv4 1:1:1 gave %d:%d:%d of %d", count[0],
-			      count[1], count[2], NADDR);
+		              "IPv4 1:1:1 gave %d:%d:%d of %d", count[0],
+		              count[1], count[2], NADDR);
 	src_distribution(v, 3, 16, count);
 	for (i = 0; i < 3; i++)
 		ck_assert_msg(abs(count[i] * 3 - NADDR) <= NADDR / 20,
-			      "IPv6 1:1:1 gave %d:%d:%d of %d", count[0],
-			      count[1], count[2], NADDR);
+		              "IPv6 1:1:1 gave %d:%d:%d of %d", count[0],
+		              count[1], count[2], NADDR);
 }
 END_TEST
 
@@ -681,11 +681,11 @@ START_TEST(src_distribution_weighted)
 	v[0].weight = 2;
 	src_distribution(v, 3, 4, count);
 	ck_assert_msg(abs(count[0] - NADDR / 2) <= NADDR / 20 &&
-			      abs(count[1] - NADDR / 4) <= NADDR / 20 &&
-			      abs(count[2] - NADDR / 4) <= NADDR / 20,
-		      "IPv4 2:1:1 gave %d:%d:%d of %d (want about 50%%:25%%:"
-		      "25%%)",
-		      count[0], count[1], count[2], NADDR);
+	                  abs(count[1] - NADDR / 4) <= NADDR / 20 &&
+	                  abs(count[2] - NADDR / 4) <= NADDR / 20,
+	              "IPv4 2:1:1 gave %d:%d:%d of %d (want about 50%%:25%%:"
+	              "25%%)",
+	              count[0], count[1], count[2], NADDR);
 
 	/* The heavy one last, to rule out a position effect. */
 	entries_init(v, 3);
@@ -694,11 +694,11 @@ START_TEST(src_distribution_weighted)
 	v[1].weight = 50;
 	src_distribution(v, 3, 16, count);
 	ck_assert_msg(abs(count[2] - NADDR / 2) <= NADDR / 20 &&
-			      abs(count[0] - NADDR / 4) <= NADDR / 20 &&
-			      abs(count[1] - NADDR / 4) <= NADDR / 20,
-		      "IPv6 50:50:100 gave %d:%d:%d of %d (want about "
-		      "25%%:25%%:50%%)",
-		      count[0], count[1], count[2], NADDR);
+	                  abs(count[0] - NADDR / 4) <= NADDR / 20 &&
+	                  abs(count[1] - NADDR / 4) <= NADDR / 20,
+	              "IPv6 50:50:100 gave %d:%d:%d of %d (want about "
+	              "25%%:25%%:50%%)",
+	              count[0], count[1], count[2], NADDR);
 }
 END_TEST
 
@@ -759,18 +759,18 @@ src_check_minimal_move(size_t addrlen, size_t down, bool by_weight)
 		ck_assert_int_ne(got, (int)down);
 		if (before[i] != (int)down)
 			ck_assert_msg(got == before[i],
-				      "addrlen %zu, address %d: was on %d, "
-				      "moved to %d when %zu went down",
-				      addrlen, i, before[i], got, down);
+			              "addrlen %zu, address %d: was on %d, "
+			              "moved to %d when %zu went down",
+			              addrlen, i, before[i], got, down);
 		else
 			moved_to[got]++;
 	}
 	for (i = 0; i < N; i++)
 		if (i != (int)down)
 			ck_assert_msg(moved_to[i] > 0,
-				      "addrlen %zu: none of the %d clients of "
-				      "%zu moved to %d",
-				      addrlen, on_down, down, i);
+			              "addrlen %zu: none of the %d clients of "
+			              "%zu moved to %d",
+			              addrlen, on_down, down, i);
 
 	if (by_weight)
 		v[down].weight = old_weight;
@@ -844,9 +844,9 @@ START_TEST(src_full_when_hashed_server_has_no_room)
 	v[home].room = false;
 	for (i = 0; i < 3; i++)
 		ck_assert_msg(lb_pick(LB_SOURCE, v, 3, &st, a, sizeof(a)) ==
-				      LB_PICK_FULL,
-			      "hashed server full: want LB_PICK_FULL, not "
-			      "another server");
+		                  LB_PICK_FULL,
+		              "hashed server full: want LB_PICK_FULL, not "
+		              "another server");
 	v[home].room = true;
 	ck_assert_int_eq(lb_pick(LB_SOURCE, v, 3, &st, a, sizeof(a)), home);
 }
@@ -868,7 +868,7 @@ START_TEST(src_ignores_conns)
 		ck_assert_int_ge(home, 0);
 		v[home].conns += 1000;
 		ck_assert_int_eq(lb_pick(LB_SOURCE, v, 3, &st, a, sizeof(a)),
-				 home);
+		                 home);
 	}
 }
 END_TEST
