@@ -24,7 +24,7 @@ struct backend {
 	size_t nservers;
 	struct lb_entry *lbv; /* one per server, same order */
 	struct lb_state lbst;
-	unsigned cur_sess;    /* sessions with a server of this backend */
+	unsigned cur_sess; /* sessions with a server of this backend */
 	struct session_queue queue;
 	unsigned queued;
 	bool in_queue_run; /* re-entrancy guard for backend_process_queue */
@@ -34,13 +34,13 @@ struct backend {
 enum pick_result { PICK_OK, PICK_FULL, PICK_NONE };
 
 void backend_init(struct backend *be, const struct cfg_backend *conf,
-		  struct rt *rt);
+                  struct rt *rt);
 void backend_free(struct backend *be);
 
 /* Choose a server for a client.  avoid (may be NULL) is a server that just
  * failed: it is chosen only when no other server can take the client. */
 enum pick_result backend_pick(struct backend *be, const struct sockaddr *client,
-			      const struct server *avoid, struct server **out);
+                              const struct server *avoid, struct server **out);
 
 /* Session bookkeeping: a session holds a slot from take to release. */
 void backend_take(struct backend *be, struct server *srv);
@@ -53,6 +53,6 @@ void backend_process_queue(struct backend *be);
 
 /* Number of servers that are usable, split by tier. */
 void backend_count_up(const struct backend *be, unsigned *active,
-		      unsigned *backup);
+                      unsigned *backup);
 
 #endif

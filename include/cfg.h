@@ -132,7 +132,7 @@ struct cfg_diag {
  * text does not come from a file. */
 struct cfg *cfg_load_file(const char *path, struct cfg_diag *diag);
 struct cfg *cfg_load_string(const char *text, const char *name,
-			    struct cfg_diag *diag);
+                            struct cfg_diag *diag);
 void cfg_free(struct cfg *cfg);
 
 void cfg_diag_init(struct cfg_diag *diag);
@@ -140,6 +140,6 @@ void cfg_diag_free(struct cfg_diag *diag);
 
 const char *cfg_algo_name(enum lb_algo algo);
 const struct cfg_backend *cfg_find_backend(const struct cfg *cfg,
-					   const char *name);
+                                           const char *name);
 
 #endif

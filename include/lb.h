@@ -11,11 +11,11 @@
 #include "cfg.h"
 
 struct lb_entry {
-	uint64_t key;	 /* stable hash of the server's name (lb_key) */
-	int weight;	 /* current weight; 0 = takes no new sessions */
-	unsigned conns;	 /* current sessions (leastconn) */
-	bool usable;	 /* may take new sessions at all (UP, ready, right tier) */
-	bool room;	 /* below its connection limit */
+	uint64_t key;   /* stable hash of the server's name (lb_key) */
+	int weight;     /* current weight; 0 = takes no new sessions */
+	unsigned conns; /* current sessions (leastconn) */
+	bool usable; /* may take new sessions at all (UP, ready, right tier) */
+	bool room;   /* below its connection limit */
 	int64_t current; /* smooth round robin state, kept between picks */
 };
 
@@ -29,7 +29,7 @@ struct lb_state {
 /* Returns the chosen index, LB_PICK_NONE or LB_PICK_FULL.  addr/addrlen
  * (the client's IP bytes) are used by LB_SOURCE only. */
 int lb_pick(enum lb_algo algo, struct lb_entry *v, size_t n,
-	    struct lb_state *st, const void *addr, size_t addrlen);
+            struct lb_state *st, const void *addr, size_t addrlen);
 
 /* Stable 64-bit key for a server name. */
 uint64_t lb_key(const char *name);

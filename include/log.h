@@ -9,8 +9,8 @@
 /* Before the configuration is read everything goes to stderr. */
 void log_init(const char *progname);
 /* Apply global.log; to_stderr is true in foreground (-F). */
-void log_configure(bool use_syslog, int facility, const char *ident,
-		   int level, bool to_stderr);
+void log_configure(bool use_syslog, int facility, const char *ident, int level,
+                   bool to_stderr);
 void log_close(void);
 
 /* Printf-style; log_warn appends ": strerror(errno)" and preserves errno. */
@@ -21,9 +21,9 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A session line (SPEC 5.2): syslog at info, and stderr in foreground. */
 void log_session(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void fatal(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
+    __attribute__((format(printf, 1, 2), noreturn));
 
 /* Names <-> syslog numbers; -1 when unknown. */
 int log_facility_from_name(const char *name);

@@ -15,14 +15,14 @@ int parse_duration(const char *text, uint64_t *ms, const char **err);
 
 /* Split "IPv4:PORT", "[IPv6]:PORT" or "hostname:PORT" into host and port.
  * The port must be 1..65535.  Returns 0, or -1 with *err set. */
-int parse_address(const char *text, char *host, size_t hostlen,
-		  uint16_t *port, const char **err);
+int parse_address(const char *text, char *host, size_t hostlen, uint16_t *port,
+                  const char **err);
 
 /* parse_address, then resolve: literals directly, host names through
  * getaddrinfo (first result).  Returns 0, or -1 with *err set (for a
  * resolver failure *err is gai_strerror's text). */
 int resolve_address(const char *text, struct sockaddr_storage *ss,
-		    socklen_t *sslen, const char **err);
+                    socklen_t *sslen, const char **err);
 
 /* "1.2.3.4:25" or "[::1]:25"; returns buf. */
 char *format_sockaddr(const struct sockaddr *sa, char *buf, size_t len);

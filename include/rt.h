@@ -26,8 +26,8 @@ struct rt {
 	uint64_t total_sess;
 	unsigned max_sess; /* effective global maxconn (fits RLIMIT_NOFILE) */
 
-	bool stopping;		/* SIGTERM: listeners closed, draining */
-	bool accept_paused;	/* descriptor exhaustion pause */
+	bool stopping;      /* SIGTERM: listeners closed, draining */
+	bool accept_paused; /* descriptor exhaustion pause */
 	struct event *accept_timer;
 	struct event *grace_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;

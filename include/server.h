@@ -14,15 +14,15 @@ struct server {
 	const struct cfg_server *conf;
 	struct backend *be;
 	enum srv_admin admin;
-	bool up;	/* operational state (health checks arrive later) */
-	int weight;	/* current weight, starts at conf->weight */
+	bool up;    /* operational state (health checks arrive later) */
+	int weight; /* current weight, starts at conf->weight */
 	unsigned cur_sess;
 	uint64_t total_sess;
 	uint64_t connect_failures;
 };
 
 void server_init(struct server *srv, const struct cfg_server *conf,
-		 struct backend *be);
+                 struct backend *be);
 /* May take new sessions at all: UP, READY, weight > 0. */
 bool server_usable(const struct server *srv);
 /* The server's current connection limit (maxconn, or the minconn ramp);

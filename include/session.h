@@ -25,7 +25,7 @@ const char *session_end_name(enum session_end end);
 
 /* Take an accepted client connection. */
 void session_accept(struct frontend *fe, evutil_socket_t fd,
-		    const struct sockaddr *sa, int salen);
+                    const struct sockaddr *sa, int salen);
 /* The backend queue offers a slot to a waiting session: returns true when
  * the session took a server and left the queue. */
 bool session_try_dequeue(struct session *s);

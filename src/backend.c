@@ -13,8 +13,7 @@
 #include "xmalloc.h"
 
 void
-backend_init(struct backend *be, const struct cfg_backend *conf,
-	     struct rt *rt)
+backend_init(struct backend *be, const struct cfg_backend *conf, struct rt *rt)
 {
 	memset(be, 0, sizeof(*be));
 	be->conf = conf;
@@ -59,8 +58,8 @@ client_ip(const struct sockaddr *sa, const void **ip, size_t *len)
 		*ip = &((const struct sockaddr_in *)(const void *)sa)->sin_addr;
 		*len = 4;
 	} else if (sa != NULL && sa->sa_family == AF_INET6) {
-		*ip = &((const struct sockaddr_in6 *)(const void *)sa)
-			       ->sin6_addr;
+		*ip =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 		*len = 16;
 	} else {
 		*ip = "";
@@ -71,7 +70,7 @@ client_ip(const struct sockaddr *sa, const void **ip, size_t *len)
 /* One pass of lb_pick over one tier (active or backup servers). */
 static int
 pick_tier(struct backend *be, bool backup, const struct server *avoid,
-	  const void *ip, size_t iplen)
+          const void *ip, size_t iplen)
 {
 	for (size_t i = 0; i < be->nservers; i++) {
 		struct server *srv = &be->servers[i];
@@ -80,16 +79,16 @@ pick_tier(struct backend *be, bool backup, const struct server *avoid,
 		e->weight = srv->weight;
 		e->conns = srv->cur_sess;
 		e->usable = server_usable(srv) && srv->conf->backup == backup &&
-			    srv != avoid;
+		            srv != avoid;
 		e->room = server_has_room(srv);
 	}
-	return lb_pick(be->conf->balance, be->lbv, be->nservers, &be->lbst,
-		       ip, iplen);
+	return lb_pick(be->conf->balance, be->lbv, be->nservers, &be->lbst, ip,
+	               iplen);
 }
 
 enum pick_result
 backend_pick(struct backend *be, const struct sockaddr *client,
-	     const struct server *avoid, struct server **out)
+             const struct server *avoid, struct server **out)
 {
 	unsigned active, backup;
 	const void *ip;

@@ -23,7 +23,7 @@
 #include "parse.h"
 #include "xmalloc.h"
 
-#define DEFAULT_UNAVAILABLE \
+#define DEFAULT_UNAVAILABLE                                                    \
 	"421 4.3.2 Service not available, closing transmission channel"
 #define RFC5321_DATA_TIMEOUT_MS (10ULL * 60 * 1000)
 
@@ -54,16 +54,16 @@ cfg_diag_free(struct cfg_diag *diag)
 
 static void
 diag_vadd(struct cfg_diag *diag, bool warning, const char *file, int line,
-	  const char *fmt, va_list ap)
+          const char *fmt, va_list ap)
 {
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	diag->msgs = xreallocarray(diag->msgs, diag->n + 1, sizeof(char *));
 	diag->is_warning =
-		xreallocarray(diag->is_warning, diag->n + 1, sizeof(bool));
+	    xreallocarray(diag->is_warning, diag->n + 1, sizeof(bool));
 	diag->msgs[diag->n] = xasprintf("%s:%d: %s%s", file, line,
-					warning ? "warning: " : "", msg);
+	                                warning ? "warning: " : "", msg);
 	diag->is_warning[diag->n] = warning;
 	diag->lines = xreallocarray(diag->lines, diag->n + 1, sizeof(int));
 	diag->lines[diag->n] = line;
@@ -123,7 +123,7 @@ warn_line(struct loader *L, int line, const char *fmt, ...)
 /* Unknown keys are errors.  known is NULL-terminated. */
 static void
 check_keys(struct loader *L, const config_setting_t *g, const char *where,
-	   const char *const *known)
+           const char *const *known)
 {
 	int n = config_setting_length(g);
 
@@ -152,7 +152,7 @@ is_int(const config_setting_t *m)
 /* Returns the member, or NULL when absent or invalid (error recorded). */
 static const config_setting_t *
 get_int(struct loader *L, const config_setting_t *g, const char *key,
-	long long min, long long max, int *out)
+        long long min, long long max, int *out)
 {
 	const config_setting_t *m = config_setting_get_member(g, key);
 	long long v;
@@ -175,7 +175,7 @@ get_int(struct loader *L, const config_setting_t *g, const char *key,
 
 static const config_setting_t *
 get_bool(struct loader *L, const config_setting_t *g, const char *key,
-	 bool *out)
+         bool *out)
 {
 	const config_setting_t *m = config_setting_get_member(g, key);
 
@@ -192,7 +192,7 @@ get_bool(struct loader *L, const config_setting_t *g, const char *key,
 /* *out is replaced by a copy (the old value freed). */
 static const config_setting_t *
 get_string(struct loader *L, const config_setting_t *g, const char *key,
-	   char **out)
+           char **out)
 {
 	const config_setting_t *m = config_setting_get_member(g, key);
 
@@ -211,7 +211,7 @@ get_string(struct loader *L, const config_setting_t *g, const char *key,
  * allow_empty, "" keeps the default.  min_ms is the smallest value. */
 static const config_setting_t *
 get_duration(struct loader *L, const config_setting_t *g, const char *key,
-	     bool allow_empty, uint64_t min_ms, uint64_t *out)
+             bool allow_empty, uint64_t min_ms, uint64_t *out)
 {
 	const config_setting_t *m = config_setting_get_member(g, key);
 	const char *err;
@@ -222,8 +222,8 @@ get_duration(struct loader *L, const config_setting_t *g, const char *key,
 	if (is_int(m)) {
 		long long iv = config_setting_get_int64(m);
 		if (iv < 0 || (uint64_t)iv > LB_DURATION_MAX_MS) {
-			err_at(L, m, "%s: bad duration %lld: out of range",
-			       key, iv);
+			err_at(L, m, "%s: bad duration %lld: out of range", key,
+			       iv);
 			return NULL;
 		}
 		v = (uint64_t)iv;
@@ -255,7 +255,7 @@ get_duration(struct loader *L, const config_setting_t *g, const char *key,
 /* A string from a fixed set; returns its index in *out. */
 static const config_setting_t *
 get_enum(struct loader *L, const config_setting_t *g, const char *key,
-	 const char *const *names, int *out)
+         const char *const *names, int *out)
 {
 	const config_setting_t *m = config_setting_get_member(g, key);
 	const char *s;
@@ -274,9 +274,9 @@ get_enum(struct loader *L, const config_setting_t *g, const char *key,
 	for (int i = 0; names[i] != NULL; i++) {
 		if (i > 0)
 			strncat(choices, " | ",
-				sizeof(choices) - strlen(choices) - 1);
+			        sizeof(choices) - strlen(choices) - 1);
 		strncat(choices, names[i],
-			sizeof(choices) - strlen(choices) - 1);
+		        sizeof(choices) - strlen(choices) - 1);
 	}
 	err_at(L, m, "%s: expected one of %s", key, choices);
 	return NULL;
@@ -284,7 +284,7 @@ get_enum(struct loader *L, const config_setting_t *g, const char *key,
 
 static bool
 resolve_into(struct loader *L, const config_setting_t *m, const char *key,
-	     const char *text, struct cfg_addr *a)
+             const char *text, struct cfg_addr *a)
 {
 	const char *err;
 
@@ -304,15 +304,15 @@ not_supported(struct loader *L, const config_setting_t *m, const char *key)
 		err_at(L, m, "%s: not supported yet in this version", key);
 }
 
-static const char *const proxy_names[] = { "none", "v1", "v2", NULL };
+static const char *const proxy_names[] = {"none", "v1", "v2", NULL};
 
 /* --- global ------------------------------------------------------------ */
 
 static void
 load_log(struct loader *L, const config_setting_t *g, struct cfg_log *lg)
 {
-	static const char *const keys[] = { "syslog", "facility", "ident",
-					    "level",  "sessions", NULL };
+	static const char *const keys[] = {"syslog", "facility", "ident",
+	                                   "level",  "sessions", NULL};
 	const config_setting_t *m;
 	char *s = NULL;
 
@@ -354,11 +354,10 @@ static void
 load_global(struct loader *L, const config_setting_t *g)
 {
 	static const char *const keys[] = {
-		"maxconn",	  "daemon",	"pidfile",    "user",
-		"group",	  "chroot",	"workers",    "grace",
-		"control_socket", "log",	"health_log", "stats_listen",
-		"stats_auth",	  NULL
-	};
+	    "maxconn",        "daemon", "pidfile",    "user",
+	    "group",          "chroot", "workers",    "grace",
+	    "control_socket", "log",    "health_log", "stats_listen",
+	    "stats_auth",     NULL};
 	struct cfg_global *gl = &L->cfg->global;
 	const config_setting_t *m;
 
@@ -388,7 +387,7 @@ load_global(struct loader *L, const config_setting_t *g)
 		       "(one event-loop thread; use 0 or 1)");
 	get_duration(L, g, "grace", false, 0, &gl->grace_ms);
 	if ((m = get_string(L, g, "control_socket", &gl->control_socket)) !=
-		    NULL &&
+	        NULL &&
 	    strcmp(gl->control_socket, "/run/load-balancer.sock") != 0)
 		not_supported(L, m, "control_socket");
 	if ((m = get_string(L, g, "health_log", &gl->health_log)) != NULL &&
@@ -423,8 +422,7 @@ valid_reply(const char *s)
 }
 
 static void
-load_binds(struct loader *L, const config_setting_t *m,
-	   struct cfg_frontend *fe)
+load_binds(struct loader *L, const config_setting_t *m, struct cfg_frontend *fe)
 {
 	int t = config_setting_type(m);
 
@@ -432,12 +430,13 @@ load_binds(struct loader *L, const config_setting_t *m,
 		fe->binds = xcalloc(1, sizeof(*fe->binds));
 		fe->nbinds = 1;
 		resolve_into(L, m, "bind", config_setting_get_string(m),
-			     &fe->binds[0]);
+		             &fe->binds[0]);
 		return;
 	}
 	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
-		err_at(L, m, "bind: expected an address string or a list of "
-			     "them");
+		err_at(L, m,
+		       "bind: expected an address string or a list of "
+		       "them");
 		return;
 	}
 	if (config_setting_length(m) == 0) {
@@ -448,26 +447,30 @@ load_binds(struct loader *L, const config_setting_t *m,
 	fe->binds = xcalloc(fe->nbinds, sizeof(*fe->binds));
 	for (size_t i = 0; i < fe->nbinds; i++) {
 		const config_setting_t *e =
-			config_setting_get_elem(m, (unsigned)i);
+		    config_setting_get_elem(m, (unsigned)i);
 		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
 			err_at(L, e, "bind: expected an address string");
 			fe->binds[i].text = xstrdup("");
 			continue;
 		}
 		resolve_into(L, e, "bind", config_setting_get_string(e),
-			     &fe->binds[i]);
+		             &fe->binds[i]);
 	}
 }
 
 static void
 load_frontend(struct loader *L, const config_setting_t *g,
-	      struct cfg_frontend *fe)
+              struct cfg_frontend *fe)
 {
-	static const char *const keys[] = {
-		"name",	   "bind",    "transparent", "backend",
-		"timeout_client", "maxconn", "backlog", "unavailable_reply",
-		NULL
-	};
+	static const char *const keys[] = {"name",
+	                                   "bind",
+	                                   "transparent",
+	                                   "backend",
+	                                   "timeout_client",
+	                                   "maxconn",
+	                                   "backlog",
+	                                   "unavailable_reply",
+	                                   NULL};
 	const config_setting_t *m;
 
 	fe->line = src_line(g);
@@ -484,7 +487,7 @@ load_frontend(struct loader *L, const config_setting_t *g,
 	if (config_setting_get_member(g, "name") == NULL)
 		err_at(L, g, "frontend: missing required key 'name'");
 	else if (get_string(L, g, "name", &fe->name) != NULL &&
-		 fe->name[0] == '\0')
+	         fe->name[0] == '\0')
 		err_at(L, config_setting_get_member(g, "name"),
 		       "name: must not be empty");
 	if ((m = config_setting_get_member(g, "bind")) != NULL)
@@ -500,12 +503,11 @@ load_frontend(struct loader *L, const config_setting_t *g,
 		       fe->name);
 	else
 		get_string(L, g, "backend", &fe->backend_name);
-	get_duration(L, g, "timeout_client", false, 1,
-		     &fe->timeout_client_ms);
+	get_duration(L, g, "timeout_client", false, 1, &fe->timeout_client_ms);
 	get_int(L, g, "maxconn", 0, LB_MAXCONN_MAX, &fe->maxconn);
 	get_int(L, g, "backlog", 1, 65535, &fe->backlog);
 	if ((m = get_string(L, g, "unavailable_reply",
-			    &fe->unavailable_reply)) != NULL &&
+	                    &fe->unavailable_reply)) != NULL &&
 	    !valid_reply(fe->unavailable_reply))
 		err_at(L, m,
 		       "unavailable_reply: must be \"\" or one SMTP reply "
@@ -518,13 +520,22 @@ load_frontend(struct loader *L, const config_setting_t *g,
 static void
 load_check(struct loader *L, const config_setting_t *g, struct cfg_check *c)
 {
-	static const char *const keys[] = {
-		"type",	     "helo",	   "ehlo",	       "starttls",
-		"tls_verify", "tls_ca_file", "tls_servername", "cert_expiry_warn",
-		"interval",  "fastinter",  "downinter",	      "timeout",
-		"rise",	     "fall",	   NULL
-	};
-	static const char *const types[] = { "tcp", "smtp", NULL };
+	static const char *const keys[] = {"type",
+	                                   "helo",
+	                                   "ehlo",
+	                                   "starttls",
+	                                   "tls_verify",
+	                                   "tls_ca_file",
+	                                   "tls_servername",
+	                                   "cert_expiry_warn",
+	                                   "interval",
+	                                   "fastinter",
+	                                   "downinter",
+	                                   "timeout",
+	                                   "rise",
+	                                   "fall",
+	                                   NULL};
+	static const char *const types[] = {"tcp", "smtp", NULL};
 	int type = CHECK_SMTP;
 	const config_setting_t *m;
 
@@ -545,7 +556,7 @@ load_check(struct loader *L, const config_setting_t *g, struct cfg_check *c)
 	get_string(L, g, "tls_ca_file", &c->tls_ca_file);
 	get_string(L, g, "tls_servername", &c->tls_servername);
 	get_duration(L, g, "cert_expiry_warn", false, 0,
-		     &c->cert_expiry_warn_ms);
+	             &c->cert_expiry_warn_ms);
 	get_duration(L, g, "interval", false, 100, &c->interval_ms);
 	get_duration(L, g, "fastinter", true, 100, &c->fastinter_ms);
 	get_duration(L, g, "downinter", true, 100, &c->downinter_ms);
@@ -559,12 +570,11 @@ load_check(struct loader *L, const config_setting_t *g, struct cfg_check *c)
 
 static void
 load_server(struct loader *L, const config_setting_t *g,
-	    const struct cfg_backend *be, struct cfg_server *s)
+            const struct cfg_backend *be, struct cfg_server *s)
 {
 	static const char *const keys[] = {
-		"name",	  "address", "weight",	 "maxconn",	   "minconn",
-		"check",  "backup",  "disabled", "proxy_protocol", NULL
-	};
+	    "name",  "address", "weight",   "maxconn",        "minconn",
+	    "check", "backup",  "disabled", "proxy_protocol", NULL};
 	const config_setting_t *m, *mmin;
 	int pp = PP_NONE;
 
@@ -581,7 +591,7 @@ load_server(struct loader *L, const config_setting_t *g,
 	if (config_setting_get_member(g, "name") == NULL)
 		err_at(L, g, "server: missing required key 'name'");
 	else if (get_string(L, g, "name", &s->name) != NULL &&
-		 s->name[0] == '\0')
+	         s->name[0] == '\0')
 		err_at(L, config_setting_get_member(g, "name"),
 		       "name: must not be empty");
 	if ((m = config_setting_get_member(g, "address")) == NULL)
@@ -591,13 +601,13 @@ load_server(struct loader *L, const config_setting_t *g,
 		err_at(L, m, "address: expected a string \"HOST:PORT\"");
 	else
 		resolve_into(L, m, "address", config_setting_get_string(m),
-			     &s->addr);
+		             &s->addr);
 	get_int(L, g, "weight", 0, LB_WEIGHT_MAX, &s->weight);
 	get_int(L, g, "maxconn", 0, LB_MAXCONN_MAX, &s->maxconn);
 	mmin = get_int(L, g, "minconn", 0, LB_MAXCONN_MAX, &s->minconn);
 	if (mmin != NULL && s->minconn > 0 && s->maxconn == 0)
 		warn_at(L, mmin,
-			"minconn: has no effect without maxconn (unlimited)");
+		        "minconn: has no effect without maxconn (unlimited)");
 	else if (mmin != NULL && s->minconn > s->maxconn)
 		err_at(L, mmin, "minconn: %d is larger than maxconn %d",
 		       s->minconn, s->maxconn);
@@ -617,18 +627,24 @@ load_server(struct loader *L, const config_setting_t *g,
 
 static void
 load_backend(struct loader *L, const config_setting_t *g,
-	     struct cfg_backend *be, int *timeout_server_line)
+             struct cfg_backend *be, int *timeout_server_line)
 {
-	static const char *const keys[] = {
-		"name",		  "balance",	   "timeout_connect",
-		"timeout_server", "timeout_queue", "retries",
-		"fullconn",	  "source",	   "proxy_protocol",
-		"on_marked_down", "health_check",  "servers",
-		NULL
-	};
-	static const char *const algos[] = { "roundrobin", "leastconn",
-					     "source", NULL };
-	static const char *const md[] = { "none", "shutdown-sessions", NULL };
+	static const char *const keys[] = {"name",
+	                                   "balance",
+	                                   "timeout_connect",
+	                                   "timeout_server",
+	                                   "timeout_queue",
+	                                   "retries",
+	                                   "fullconn",
+	                                   "source",
+	                                   "proxy_protocol",
+	                                   "on_marked_down",
+	                                   "health_check",
+	                                   "servers",
+	                                   NULL};
+	static const char *const algos[] = {"roundrobin", "leastconn", "source",
+	                                    NULL};
+	static const char *const md[] = {"none", "shutdown-sessions", NULL};
 	const config_setting_t *m;
 	int v;
 
@@ -656,15 +672,15 @@ load_backend(struct loader *L, const config_setting_t *g,
 	if (config_setting_get_member(g, "name") == NULL)
 		err_at(L, g, "backend: missing required key 'name'");
 	else if (get_string(L, g, "name", &be->name) != NULL &&
-		 be->name[0] == '\0')
+	         be->name[0] == '\0')
 		err_at(L, config_setting_get_member(g, "name"),
 		       "name: must not be empty");
 	if (get_enum(L, g, "balance", algos, &v) != NULL)
 		be->balance = (enum lb_algo)v;
 	get_duration(L, g, "timeout_connect", false, 1,
-		     &be->timeout_connect_ms);
+	             &be->timeout_connect_ms);
 	if ((m = get_duration(L, g, "timeout_server", false, 1,
-			      &be->timeout_server_ms)) != NULL)
+	                      &be->timeout_server_ms)) != NULL)
 		*timeout_server_line = src_line(m);
 	get_duration(L, g, "timeout_queue", false, 0, &be->timeout_queue_ms);
 	get_int(L, g, "retries", 0, LB_RETRIES_MAX, &be->retries);
@@ -685,9 +701,9 @@ load_backend(struct loader *L, const config_setting_t *g,
 	if (get_enum(L, g, "proxy_protocol", proxy_names, &v) != NULL) {
 		be->proxy_protocol = (enum proxy_proto)v;
 		if (v != PP_NONE)
-			not_supported(L, config_setting_get_member(
-						 g, "proxy_protocol"),
-				      "proxy_protocol");
+			not_supported(
+			    L, config_setting_get_member(g, "proxy_protocol"),
+			    "proxy_protocol");
 	}
 	if (get_enum(L, g, "on_marked_down", md, &v) != NULL) {
 		be->on_marked_down = (enum marked_down)v;
@@ -707,9 +723,9 @@ load_backend(struct loader *L, const config_setting_t *g,
 			err_at(L, m, "servers: expected a list ( { ... } )");
 		else
 			warn_at(L, m != NULL ? m : g,
-				"backend '%s' has no servers: every client "
-				"gets unavailable_reply",
-				be->name);
+			        "backend '%s' has no servers: every client "
+			        "gets unavailable_reply",
+			        be->name);
 		return;
 	}
 	if (!config_setting_is_list(m) && !config_setting_is_array(m)) {
@@ -720,12 +736,12 @@ load_backend(struct loader *L, const config_setting_t *g,
 	be->servers = xcalloc(be->nservers, sizeof(*be->servers));
 	for (size_t i = 0; i < be->nservers; i++) {
 		const config_setting_t *sg =
-			config_setting_get_elem(m, (unsigned)i);
+		    config_setting_get_elem(m, (unsigned)i);
 		load_server(L, sg, be, &be->servers[i]);
 		for (size_t j = 0; j < i; j++)
 			if (be->servers[i].name[0] != '\0' &&
-			    strcmp(be->servers[i].name,
-				   be->servers[j].name) == 0)
+			    strcmp(be->servers[i].name, be->servers[j].name) ==
+			        0)
 				err_at(L, sg,
 				       "duplicate server name '%s' in backend "
 				       "'%s' (first at line %d)",
@@ -767,18 +783,18 @@ addr_port_is(const struct cfg_addr *a, uint16_t port)
 		return false;
 	if (sa->sa_family == AF_INET)
 		return ntohs(((const struct sockaddr_in *)(const void *)sa)
-				     ->sin_port) == port;
+		                 ->sin_port) == port;
 	if (sa->sa_family == AF_INET6)
 		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)
-				     ->sin6_port) == port;
+		                 ->sin6_port) == port;
 	return false;
 }
 
 static void
 load_root(struct loader *L, const config_t *lc)
 {
-	static const char *const keys[] = { "global", "frontends", "backends",
-					    NULL };
+	static const char *const keys[] = {"global", "frontends", "backends",
+	                                   NULL};
 	const config_setting_t *root = config_root_setting(lc);
 	const config_setting_t *m, *fl, *bl;
 	struct cfg *cfg = L->cfg;
@@ -803,12 +819,12 @@ load_root(struct loader *L, const config_t *lc)
 		ts_lines = xcalloc(cfg->nbackends, sizeof(int));
 		for (size_t i = 0; i < cfg->nbackends; i++) {
 			const config_setting_t *g =
-				config_setting_get_elem(bl, (unsigned)i);
+			    config_setting_get_elem(bl, (unsigned)i);
 			load_backend(L, g, &cfg->backends[i], &ts_lines[i]);
 			for (size_t j = 0; j < i; j++)
 				if (cfg->backends[i].name[0] != '\0' &&
 				    strcmp(cfg->backends[i].name,
-					   cfg->backends[j].name) == 0)
+				           cfg->backends[j].name) == 0)
 					err_at(L, g,
 					       "duplicate backend name '%s' "
 					       "(first at line %d)",
@@ -828,11 +844,11 @@ load_root(struct loader *L, const config_t *lc)
 	if (fl != NULL && config_setting_length(fl) > 0) {
 		cfg->nfrontends = (size_t)config_setting_length(fl);
 		cfg->frontends =
-			xcalloc(cfg->nfrontends, sizeof(*cfg->frontends));
+		    xcalloc(cfg->nfrontends, sizeof(*cfg->frontends));
 		fe_settings = xcalloc(cfg->nfrontends, sizeof(*fe_settings));
 		for (size_t i = 0; i < cfg->nfrontends; i++) {
 			const config_setting_t *g =
-				config_setting_get_elem(fl, (unsigned)i);
+			    config_setting_get_elem(fl, (unsigned)i);
 			struct cfg_frontend *fe = &cfg->frontends[i];
 			const config_setting_t *bm;
 
@@ -840,22 +856,22 @@ load_root(struct loader *L, const config_t *lc)
 			load_frontend(L, g, fe);
 			for (size_t j = 0; j < i; j++)
 				if (fe->name[0] != '\0' &&
-				    strcmp(fe->name,
-					   cfg->frontends[j].name) == 0)
+				    strcmp(fe->name, cfg->frontends[j].name) ==
+				        0)
 					err_at(L, g,
 					       "duplicate frontend name '%s' "
 					       "(first at line %d)",
 					       fe->name,
 					       cfg->frontends[j].line);
 			bm = config_setting_is_group(g)
-				     ? config_setting_get_member(g, "backend")
-				     : NULL;
+			         ? config_setting_get_member(g, "backend")
+			         : NULL;
 			if (bm == NULL || fe->backend_name[0] == '\0')
 				continue;
 			fe->backend = cfg->nbackends;
 			for (size_t b = 0; b < cfg->nbackends; b++)
 				if (strcmp(cfg->backends[b].name,
-					   fe->backend_name) == 0)
+				           fe->backend_name) == 0)
 					fe->backend = b;
 			if (fe->backend == cfg->nbackends)
 				err_at(L, bm, "backend: no backend named '%s'",
@@ -873,23 +889,23 @@ load_root(struct loader *L, const config_t *lc)
 			if (fe->backend != b || fe->backend_name[0] == '\0' ||
 			    strcmp(fe->backend_name, be->name) != 0)
 				continue;
-			sum += fe->maxconn > 0 ? fe->maxconn
-					       : cfg->global.maxconn;
+			sum +=
+			    fe->maxconn > 0 ? fe->maxconn : cfg->global.maxconn;
 			for (size_t i = 0; i < fe->nbinds; i++) {
 				if (!addr_port_is(&fe->binds[i], 25) ||
 				    be->timeout_server_ms >=
-					    RFC5321_DATA_TIMEOUT_MS)
+				        RFC5321_DATA_TIMEOUT_MS)
 					continue;
-				warn_line(L, ts_lines[b],
-					  "frontend '%s' listens on port 25 "
-					  "but backend '%s' has timeout_server "
-					  "%llums: RFC 5321 gives a server 10 "
-					  "minutes to answer the end of DATA, "
-					  "so a filter that scans longer would "
-					  "have its session cut",
-					  fe->name, be->name,
-					  (unsigned long long)
-						  be->timeout_server_ms);
+				warn_line(
+				    L, ts_lines[b],
+				    "frontend '%s' listens on port 25 "
+				    "but backend '%s' has timeout_server "
+				    "%llums: RFC 5321 gives a server 10 "
+				    "minutes to answer the end of DATA, "
+				    "so a filter that scans longer would "
+				    "have its session cut",
+				    fe->name, be->name,
+				    (unsigned long long)be->timeout_server_ms);
 				break;
 			}
 		}
@@ -904,13 +920,13 @@ load_root(struct loader *L, const config_t *lc)
 
 static void __attribute__((format(printf, 4, 5)))
 err_file_line(struct loader *L, const char *file, int line, const char *fmt,
-	      ...)
+              ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	diag_vadd(L->diag, false, file != NULL ? file : L->name,
-		  line > 0 ? line : 1, fmt, ap);
+	          line > 0 ? line : 1, fmt, ap);
 	va_end(ap);
 }
 
@@ -939,7 +955,7 @@ sort_diag(struct cfg_diag *d, size_t first)
 static struct cfg *
 load(config_t *lc, bool parsed, const char *name, struct cfg_diag *diag)
 {
-	struct loader L = { diag, name, NULL };
+	struct loader L = {diag, name, NULL};
 	size_t first = diag->n;
 
 	L.cfg = xcalloc(1, sizeof(*L.cfg));
@@ -948,11 +964,11 @@ load(config_t *lc, bool parsed, const char *name, struct cfg_diag *diag)
 	if (!parsed) {
 		if (config_error_type(lc) == CONFIG_ERR_FILE_IO)
 			err_file_line(&L, name, 0, "cannot read file: %s",
-				      config_error_text(lc));
+			              config_error_text(lc));
 		else
 			err_file_line(&L, config_error_file(lc),
-				      config_error_line(lc), "syntax error: %s",
-				      config_error_text(lc));
+			              config_error_line(lc), "syntax error: %s",
+			              config_error_text(lc));
 	} else
 		load_root(&L, lc);
 	config_destroy(lc);
@@ -974,9 +990,9 @@ cfg_load_file(const char *path, struct cfg_diag *diag)
 	config_init(&lc);
 	/* Read through a stream so that a missing file reports errno. */
 	if ((fp = fopen(path, "r")) == NULL) {
-		struct loader L = { diag, path, NULL };
+		struct loader L = {diag, path, NULL};
 		err_file_line(&L, path, 0, "cannot open file: %s",
-			      strerror(errno));
+		              strerror(errno));
 		config_destroy(&lc);
 		return NULL;
 	}

@@ -141,7 +141,7 @@ pick_source(struct lb_entry *v, size_t n, const void *addr, size_t addrlen)
 
 int
 lb_pick(enum lb_algo algo, struct lb_entry *v, size_t n, struct lb_state *st,
-	const void *addr, size_t addrlen)
+        const void *addr, size_t addrlen)
 {
 	switch (algo) {
 	case LB_ROUNDROBIN:

@@ -24,7 +24,7 @@ bind_one(struct listener *l, int backlog)
 	evutil_socket_t fd;
 
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
+	            0);
 	if (fd < 0) {
 		log_warn("cannot listen on %s: socket", l->addr->text);
 		return -1;
@@ -59,7 +59,7 @@ frontend_bind(struct frontend *fe)
 
 static void
 accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
-	  int salen, void *arg)
+          int salen, void *arg)
 {
 	struct listener *l = arg;
 
@@ -75,13 +75,12 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 
 	(void)evl;
 	errno = err;
-	if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
-	    err == ENOMEM) {
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		/* Out of descriptors or memory: a level-triggered listener
 		 * would spin.  Pause accepting for a moment. */
 		if (!l->fe->rt->accept_paused)
 			log_warn("accept on %s, pausing new connections",
-				 l->addr->text);
+			         l->addr->text);
 		rt_pause_accept(l->fe->rt);
 		return;
 	}
@@ -95,10 +94,10 @@ frontend_start(struct frontend *fe, struct event_base *base)
 		struct listener *l = &fe->listeners[i];
 
 		l->evl = evconnlistener_new(base, accept_cb, l,
-					    LEV_OPT_CLOSE_ON_FREE |
-						    LEV_OPT_CLOSE_ON_EXEC |
-						    LEV_OPT_DISABLED,
-					    0, l->fd);
+		                            LEV_OPT_CLOSE_ON_FREE |
+		                                LEV_OPT_CLOSE_ON_EXEC |
+		                                LEV_OPT_DISABLED,
+		                            0, l->fd);
 		if (l->evl == NULL) {
 			log_warn("cannot watch listener %s", l->addr->text);
 			return -1;
@@ -139,14 +138,14 @@ frontend_free(struct frontend *fe)
 void
 listeners_update(struct rt *rt)
 {
-	bool global_ok = !rt->stopping && !rt->accept_paused &&
-			 rt->cur_sess < rt->max_sess;
+	bool global_ok =
+	    !rt->stopping && !rt->accept_paused && rt->cur_sess < rt->max_sess;
 
 	for (size_t f = 0; f < rt->nfrontends; f++) {
 		struct frontend *fe = &rt->frontends[f];
-		bool want = global_ok && (fe->conf->maxconn == 0 ||
-					  fe->cur_sess <
-						  (unsigned)fe->conf->maxconn);
+		bool want =
+		    global_ok && (fe->conf->maxconn == 0 ||
+		                  fe->cur_sess < (unsigned)fe->conf->maxconn);
 
 		for (size_t i = 0; i < fe->nlisteners; i++) {
 			struct listener *l = &fe->listeners[i];
@@ -154,10 +153,10 @@ listeners_update(struct rt *rt)
 			if (l->evl == NULL || l->enabled == want)
 				continue;
 			if (want ? evconnlistener_enable(l->evl)
-				 : evconnlistener_disable(l->evl)) {
+			         : evconnlistener_disable(l->evl)) {
 				log_warnx("cannot %s listener %s",
-					  want ? "enable" : "disable",
-					  l->addr->text);
+				          want ? "enable" : "disable",
+				          l->addr->text);
 				continue;
 			}
 			l->enabled = want;

@@ -20,7 +20,7 @@ static struct {
 	bool use_syslog;
 	bool to_stderr;
 	int level;
-} lg = { LB_PROGRAM, false, true, LOG_INFO };
+} lg = {LB_PROGRAM, false, true, LOG_INFO};
 
 void
 log_init(const char *progname)
@@ -33,7 +33,7 @@ log_init(const char *progname)
 
 void
 log_configure(bool use_syslog, int facility, const char *ident, int level,
-	      bool to_stderr)
+              bool to_stderr)
 {
 	if (lg.use_syslog)
 		closelog();
@@ -66,7 +66,7 @@ vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
 		return;
 	if (errnum != 0 && (size_t)n < sizeof(buf))
 		snprintf(buf + n, sizeof(buf) - (size_t)n, ": %s",
-			 strerror(errnum));
+		         strerror(errnum));
 	if (lg.to_stderr) {
 		if (prefix)
 			fprintf(stderr, "%s: %s\n", lg.progname, buf);
@@ -122,27 +122,22 @@ static const struct {
 	const char *name;
 	int value;
 } facilities[] = {
-	{ "kern", LOG_KERN },	  { "user", LOG_USER },
-	{ "mail", LOG_MAIL },	  { "daemon", LOG_DAEMON },
-	{ "auth", LOG_AUTH },	  { "syslog", LOG_SYSLOG },
-	{ "lpr", LOG_LPR },	  { "news", LOG_NEWS },
-	{ "uucp", LOG_UUCP },	  { "cron", LOG_CRON },
-	{ "authpriv", LOG_AUTHPRIV }, { "ftp", LOG_FTP },
-	{ "local0", LOG_LOCAL0 }, { "local1", LOG_LOCAL1 },
-	{ "local2", LOG_LOCAL2 }, { "local3", LOG_LOCAL3 },
-	{ "local4", LOG_LOCAL4 }, { "local5", LOG_LOCAL5 },
-	{ "local6", LOG_LOCAL6 }, { "local7", LOG_LOCAL7 },
+    {"kern", LOG_KERN},     {"user", LOG_USER},         {"mail", LOG_MAIL},
+    {"daemon", LOG_DAEMON}, {"auth", LOG_AUTH},         {"syslog", LOG_SYSLOG},
+    {"lpr", LOG_LPR},       {"news", LOG_NEWS},         {"uucp", LOG_UUCP},
+    {"cron", LOG_CRON},     {"authpriv", LOG_AUTHPRIV}, {"ftp", LOG_FTP},
+    {"local0", LOG_LOCAL0}, {"local1", LOG_LOCAL1},     {"local2", LOG_LOCAL2},
+    {"local3", LOG_LOCAL3}, {"local4", LOG_LOCAL4},     {"local5", LOG_LOCAL5},
+    {"local6", LOG_LOCAL6}, {"local7", LOG_LOCAL7},
 };
 
 static const struct {
 	const char *name;
 	int value;
 } levels[] = {
-	{ "emerg", LOG_EMERG }, { "alert", LOG_ALERT },
-	{ "crit", LOG_CRIT },	{ "err", LOG_ERR },
-	{ "error", LOG_ERR },	{ "warning", LOG_WARNING },
-	{ "notice", LOG_NOTICE }, { "info", LOG_INFO },
-	{ "debug", LOG_DEBUG },
+    {"emerg", LOG_EMERG},   {"alert", LOG_ALERT}, {"crit", LOG_CRIT},
+    {"err", LOG_ERR},       {"error", LOG_ERR},   {"warning", LOG_WARNING},
+    {"notice", LOG_NOTICE}, {"info", LOG_INFO},   {"debug", LOG_DEBUG},
 };
 
 int

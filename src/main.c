@@ -29,21 +29,21 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-		"usage: load-balancer [-f FILE] [-F] [-c] [-p PIDFILE] [-V] "
-		"[-h]\n"
-		"       load-balancer --import-haproxy HAPROXY.CFG\n"
-		"\n"
-		"  -f FILE     configuration file (default %s)\n"
-		"  -F          stay in the foreground and log to stderr too\n"
-		"  -c          check the configuration and exit\n"
-		"  -p PIDFILE  write the process id there (overrides "
-		"global.pidfile)\n"
-		"  -V          print the version and exit\n"
-		"  -h          print this help and exit\n"
-		"\n"
-		"Exit status: 0 ok, 1 configuration error, 2 usage error, "
-		"3 start-up failure.\n",
-		DEFAULT_CONFIG);
+	        "usage: load-balancer [-f FILE] [-F] [-c] [-p PIDFILE] [-V] "
+	        "[-h]\n"
+	        "       load-balancer --import-haproxy HAPROXY.CFG\n"
+	        "\n"
+	        "  -f FILE     configuration file (default %s)\n"
+	        "  -F          stay in the foreground and log to stderr too\n"
+	        "  -c          check the configuration and exit\n"
+	        "  -p PIDFILE  write the process id there (overrides "
+	        "global.pidfile)\n"
+	        "  -V          print the version and exit\n"
+	        "  -h          print this help and exit\n"
+	        "\n"
+	        "Exit status: 0 ok, 1 configuration error, 2 usage error, "
+	        "3 start-up failure.\n",
+	        DEFAULT_CONFIG);
 }
 
 static int
@@ -81,10 +81,10 @@ int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
-		{ "import-haproxy", required_argument, NULL, 'I' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
+	    {"import-haproxy", required_argument, NULL, 'I'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *file = DEFAULT_CONFIG, *pidfile = NULL;
 	bool foreground = false, check_only = false, daemonize;
@@ -117,9 +117,9 @@ main(int argc, char *argv[])
 			return 0;
 		case 'I':
 			fprintf(stderr,
-				"%s: --import-haproxy is not available in "
-				"this version\n",
-				LB_PROGRAM);
+			        "%s: --import-haproxy is not available in "
+			        "this version\n",
+			        LB_PROGRAM);
 			return EXIT_USAGE;
 		default:
 			usage(stderr);
@@ -128,7 +128,7 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc) {
 		fprintf(stderr, "%s: unexpected argument '%s'\n", LB_PROGRAM,
-			argv[optind]);
+		        argv[optind]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -153,8 +153,7 @@ main(int argc, char *argv[])
 		fatal("signal(SIGPIPE)");
 	log_hook_libevent();
 	log_configure(cfg->global.log.syslog, cfg->global.log.facility,
-		      cfg->global.log.ident, cfg->global.log.level,
-		      !daemonize);
+	              cfg->global.log.ident, cfg->global.log.level, !daemonize);
 
 	rt = rt_new(cfg, !daemonize);
 	if (rt_bind(rt) < 0) {
@@ -177,7 +176,7 @@ main(int argc, char *argv[])
 		return EXIT_STARTUP;
 	}
 	log_info("started: %zu frontends, %zu backends, maxconn %u",
-		 rt->nfrontends, rt->nbackends, rt->max_sess);
+	         rt->nfrontends, rt->nbackends, rt->max_sess);
 	status = rt_run(rt);
 	log_info("stopped");
 	rt_free(rt);

@@ -22,8 +22,8 @@ parse_duration(const char *text, uint64_t *ms, const char **err)
 		const char *unit;
 		uint64_t mult;
 	} units[] = {
-		{ "", 1 },	     { "ms", 1 },	   { "s", 1000 },
-		{ "m", 60 * 1000 }, { "h", 3600 * 1000 }, { "d", 86400 * 1000 },
+	    {"", 1},          {"ms", 1},          {"s", 1000},
+	    {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000},
 	};
 	const char *p = text;
 	uint64_t v = 0;
@@ -60,7 +60,7 @@ parse_duration(const char *text, uint64_t *ms, const char **err)
 
 int
 parse_address(const char *text, char *host, size_t hostlen, uint16_t *port,
-	      const char **err)
+              const char **err)
 {
 	const char *colon, *hstart, *hend, *pstart;
 	char *end;
@@ -138,8 +138,8 @@ parse_address(const char *text, char *host, size_t hostlen, uint16_t *port,
 }
 
 int
-resolve_address(const char *text, struct sockaddr_storage *ss,
-		socklen_t *sslen, const char **err)
+resolve_address(const char *text, struct sockaddr_storage *ss, socklen_t *sslen,
+                const char **err)
 {
 	char host[LB_ADDR_MAX];
 	char portstr[8];
@@ -154,7 +154,7 @@ resolve_address(const char *text, struct sockaddr_storage *ss,
 	{
 		int len = (int)sizeof(*ss);
 		if (evutil_parse_sockaddr_port(text, (struct sockaddr *)ss,
-					       &len) == 0) {
+		                               &len) == 0) {
 			*sslen = (socklen_t)len;
 			return 0;
 		}
@@ -208,12 +208,12 @@ format_sockaddr(const struct sockaddr *sa, char *buf, size_t len)
 	format_sockaddr_ip(sa, ip, sizeof(ip));
 	if (sa->sa_family == AF_INET)
 		snprintf(buf, len, "%s:%u", ip,
-			 ntohs(((const struct sockaddr_in *)(const void *)sa)
-				       ->sin_port));
+		         ntohs(((const struct sockaddr_in *)(const void *)sa)
+		                   ->sin_port));
 	else if (sa->sa_family == AF_INET6)
 		snprintf(buf, len, "[%s]:%u", ip,
-			 ntohs(((const struct sockaddr_in6 *)(const void *)sa)
-				       ->sin6_port));
+		         ntohs(((const struct sockaddr_in6 *)(const void *)sa)
+		                   ->sin6_port));
 	else
 		snprintf(buf, len, "unknown");
 	return buf;

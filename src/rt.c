@@ -36,19 +36,19 @@ fit_maxconn(unsigned want)
 		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_warn("setrlimit(RLIMIT_NOFILE, %llu)",
-				 (unsigned long long)rl.rlim_cur);
+			         (unsigned long long)rl.rlim_cur);
 		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 			return want;
 	}
 	if (rl.rlim_cur >= need)
 		return want;
 	fit = rl.rlim_cur > LB_FD_RESERVE + 2
-		      ? (unsigned)((rl.rlim_cur - LB_FD_RESERVE) / 2)
-		      : 1;
+	          ? (unsigned)((rl.rlim_cur - LB_FD_RESERVE) / 2)
+	          : 1;
 	log_warnx("maxconn %u needs %llu descriptors but the limit is %llu: "
-		  "serving at most %u sessions at once",
-		  want, (unsigned long long)need,
-		  (unsigned long long)rl.rlim_cur, fit);
+	          "serving at most %u sessions at once",
+	          want, (unsigned long long)need,
+	          (unsigned long long)rl.rlim_cur, fit);
 	return fit;
 }
 
@@ -111,7 +111,7 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_info("grace period over: closing %u remaining sessions",
-		 rt->cur_sess);
+	         rt->cur_sess);
 	stop_now(rt);
 }
 
@@ -127,9 +127,9 @@ sig_cb(evutil_socket_t sig, short what, void *arg)
 			return;
 		rt->stopping = true;
 		log_info("SIGTERM: stopping; %u sessions may finish within "
-			 "%llums",
-			 rt->cur_sess,
-			 (unsigned long long)rt->cfg->global.grace_ms);
+		         "%llums",
+		         rt->cur_sess,
+		         (unsigned long long)rt->cfg->global.grace_ms);
 		for (size_t i = 0; i < rt->nfrontends; i++)
 			frontend_close(&rt->frontends[i]);
 		if (rt->cur_sess == 0) {
@@ -138,14 +138,14 @@ sig_cb(evutil_socket_t sig, short what, void *arg)
 		}
 		{
 			uint64_t ms = rt->cfg->global.grace_ms;
-			struct timeval tv = { (time_t)(ms / 1000),
-					      (suseconds_t)(ms % 1000) * 1000 };
+			struct timeval tv = {(time_t)(ms / 1000),
+			                     (suseconds_t)(ms % 1000) * 1000};
 			evtimer_add(rt->grace_timer, &tv);
 		}
 		break;
 	case SIGINT:
 		log_info("SIGINT: stopping now, closing %u sessions",
-			 rt->cur_sess);
+		         rt->cur_sess);
 		rt->stopping = true;
 		for (size_t i = 0; i < rt->nfrontends; i++)
 			frontend_close(&rt->frontends[i]);
@@ -153,8 +153,8 @@ sig_cb(evutil_socket_t sig, short what, void *arg)
 		break;
 	case SIGHUP:
 		log_warnx("SIGHUP: configuration reload is not available in "
-			  "this version; the running configuration is "
-			  "unchanged");
+		          "this version; the running configuration is "
+		          "unchanged");
 		break;
 	case SIGUSR1:
 		log_info("SIGUSR1: no log file to reopen (logging to syslog)");
@@ -176,7 +176,7 @@ accept_timer_cb(evutil_socket_t fd, short what, void *arg)
 void
 rt_pause_accept(struct rt *rt)
 {
-	struct timeval tv = { 0, ACCEPT_PAUSE_MS * 1000 };
+	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
 
 	rt->accept_paused = true;
 	listeners_update(rt);
@@ -199,9 +199,9 @@ rt_session_count(struct rt *rt, int delta)
 int
 rt_start(struct rt *rt)
 {
-	struct event **sigs[] = { &rt->sig_term, &rt->sig_int, &rt->sig_hup,
-				  &rt->sig_usr1 };
-	int signums[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct event **sigs[] = {&rt->sig_term, &rt->sig_int, &rt->sig_hup,
+	                         &rt->sig_usr1};
+	int signums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
 	if ((rt->base = event_base_new()) == NULL) {
 		log_warnx("cannot create the event loop");
@@ -242,8 +242,8 @@ rt_free(struct rt *rt)
 {
 	if (rt == NULL)
 		return;
-	struct event *evs[] = { rt->sig_term, rt->sig_int,   rt->sig_hup,
-				rt->sig_usr1, rt->grace_timer, rt->accept_timer };
+	struct event *evs[] = {rt->sig_term, rt->sig_int,     rt->sig_hup,
+	                       rt->sig_usr1, rt->grace_timer, rt->accept_timer};
 
 	if (rt->base != NULL)
 		session_close_all(rt, END_SHUTDOWN);

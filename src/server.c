@@ -6,7 +6,7 @@
 
 void
 server_init(struct server *srv, const struct cfg_server *conf,
-	    struct backend *be)
+            struct backend *be)
 {
 	srv->conf = conf;
 	srv->be = be;
@@ -40,7 +40,7 @@ server_limit(const struct server *srv)
 	if (srv->be->cur_sess >= fullconn)
 		return (unsigned)c->maxconn;
 	lim = (unsigned)((unsigned long long)c->maxconn * srv->be->cur_sess /
-			 fullconn);
+	                 fullconn);
 	if (lim < (unsigned)c->minconn)
 		lim = (unsigned)c->minconn;
 	if (lim > (unsigned)c->maxconn)

@@ -55,8 +55,8 @@ struct session {
 	struct rt *rt;
 	struct frontend *fe;
 	struct backend *be;
-	struct server *srv;	  /* holds a slot of this server */
-	struct server *failed;	  /* last server whose connect failed */
+	struct server *srv;       /* holds a slot of this server */
+	struct server *failed;    /* last server whose connect failed */
 	struct bufferevent *cbev; /* client side */
 	struct bufferevent *sbev; /* server side */
 	struct event *timer;
@@ -66,10 +66,10 @@ struct session {
 	enum session_end end;
 	bool end_set;
 	bool queued;
-	bool client_eof, server_eof;	 /* read EOF seen from that side */
-	bool client_shut, server_shut;	 /* we shut that side's write half */
+	bool client_eof, server_eof;   /* read EOF seen from that side */
+	bool client_shut, server_shut; /* we shut that side's write half */
 	bool client_blocked, server_blocked; /* reading paused: back-pressure */
-	bool waiting_client;		 /* whose turn: see above */
+	bool waiting_client;                 /* whose turn: see above */
 	int retries;
 	uint64_t t_accept, t_queue, t_connect, last_activity;
 	long long queue_ms, connect_ms;
@@ -87,15 +87,15 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void client_write_cb(struct bufferevent *bev, void *arg);
 
 static const char *const end_names[] = {
-	[END_CLIENT_CLOSE] = "client_close",
-	[END_SERVER_CLOSE] = "server_close",
-	[END_CLIENT_TIMEOUT] = "client_timeout",
-	[END_SERVER_TIMEOUT] = "server_timeout",
-	[END_SERVER_DOWN] = "server_down",
-	[END_NO_SERVER] = "no_server",
-	[END_QUEUE_TIMEOUT] = "queue_timeout",
-	[END_CONNECT_FAILED] = "connect_failed",
-	[END_SHUTDOWN] = "shutdown",
+    [END_CLIENT_CLOSE] = "client_close",
+    [END_SERVER_CLOSE] = "server_close",
+    [END_CLIENT_TIMEOUT] = "client_timeout",
+    [END_SERVER_TIMEOUT] = "server_timeout",
+    [END_SERVER_DOWN] = "server_down",
+    [END_NO_SERVER] = "no_server",
+    [END_QUEUE_TIMEOUT] = "queue_timeout",
+    [END_CONNECT_FAILED] = "connect_failed",
+    [END_SHUTDOWN] = "shutdown",
 };
 
 const char *
@@ -118,8 +118,8 @@ now_ms(void)
 static void
 arm_timer(struct session *s, uint64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000),
-			      (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv = {(time_t)(ms / 1000),
+	                     (suseconds_t)((ms % 1000) * 1000)};
 
 	evtimer_add(s->timer, &tv);
 }
@@ -128,7 +128,7 @@ static uint64_t
 idle_limit(const struct session *s)
 {
 	return s->waiting_client ? s->fe->conf->timeout_client_ms
-				 : s->be->conf->timeout_server_ms;
+	                         : s->be->conf->timeout_server_ms;
 }
 
 /* Data moved: refresh the idle clock, and re-arm when the turn changed
@@ -159,7 +159,7 @@ set_nodelay(evutil_socket_t fd)
 
 	if (fd >= 0)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-				 sizeof(one));
+		                 sizeof(one));
 }
 
 /* Did the last byte of buf end a line? */
@@ -198,18 +198,17 @@ log_session_line(struct session *s)
 		return;
 	format_sockaddr((struct sockaddr *)&s->client, client, sizeof(client));
 	log_session("client=%s frontend=%s backend=%s server=%s queue_ms=%lld "
-		    "connect_ms=%lld duration_ms=%llu bytes_in=%llu "
-		    "bytes_out=%llu retries=%d end=%s",
-		    client, s->fe->conf->name, s->be->conf->name,
-		    s->srv != NULL      ? s->srv->conf->name
-		    : s->failed != NULL ? s->failed->conf->name
-					: "-",
-		    s->queue_ms,
-		    s->connect_ms,
-		    (unsigned long long)(now_ms() - s->t_accept),
-		    (unsigned long long)s->bytes_in,
-		    (unsigned long long)s->bytes_out, s->retries,
-		    session_end_name(s->end));
+	            "connect_ms=%lld duration_ms=%llu bytes_in=%llu "
+	            "bytes_out=%llu retries=%d end=%s",
+	            client, s->fe->conf->name, s->be->conf->name,
+	            s->srv != NULL      ? s->srv->conf->name
+	            : s->failed != NULL ? s->failed->conf->name
+	                                : "-",
+	            s->queue_ms, s->connect_ms,
+	            (unsigned long long)(now_ms() - s->t_accept),
+	            (unsigned long long)s->bytes_in,
+	            (unsigned long long)s->bytes_out, s->retries,
+	            session_end_name(s->end));
 }
 
 /* The one close path. */
@@ -264,8 +263,8 @@ refuse_write_cb(struct bufferevent *bev, void *arg)
 	s->state = S_LINGER;
 	bufferevent_enable(bev, EV_READ);
 	arm_timer(s, s->fe->conf->timeout_client_ms < 5000
-			     ? s->fe->conf->timeout_client_ms
-			     : 5000);
+	                 ? s->fe->conf->timeout_client_ms
+	                 : 5000);
 }
 
 static void
@@ -273,7 +272,7 @@ linger_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)arg;
 	evbuffer_drain(bufferevent_get_input(bev),
-		       evbuffer_get_length(bufferevent_get_input(bev)));
+	               evbuffer_get_length(bufferevent_get_input(bev)));
 }
 
 static void
@@ -304,12 +303,12 @@ session_refuse(struct session *s, enum session_end end)
 	evtimer_del(s->timer);
 	bufferevent_disable(s->cbev, EV_READ);
 	evbuffer_drain(bufferevent_get_input(s->cbev),
-		       evbuffer_get_length(bufferevent_get_input(s->cbev)));
+	               evbuffer_get_length(bufferevent_get_input(s->cbev)));
 	bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
 	bufferevent_setcb(s->cbev, linger_read_cb, refuse_write_cb,
-			  linger_event_cb, s);
+	                  linger_event_cb, s);
 	if (evbuffer_add_printf(bufferevent_get_output(s->cbev), "%s\r\n",
-				reply) < 0 ||
+	                        reply) < 0 ||
 	    bufferevent_enable(s->cbev, EV_WRITE) < 0) {
 		session_close(s, end);
 		return;
@@ -328,10 +327,9 @@ connect_failed(struct session *s, int err)
 
 	srv->connect_failures++;
 	format_sockaddr((const struct sockaddr *)&srv->conf->addr.ss, addr,
-			sizeof(addr));
+	                sizeof(addr));
 	log_debug("connect to %s/%s (%s) failed: %s", s->be->conf->name,
-		  srv->conf->name, addr,
-		  err != 0 ? strerror(err) : "timeout");
+	          srv->conf->name, addr, err != 0 ? strerror(err) : "timeout");
 	free_bev(&s->sbev);
 	s->srv = NULL;
 	s->failed = srv;
@@ -353,19 +351,20 @@ session_connect(struct session *s, struct server *srv)
 	s->srv = srv;
 	s->state = S_CONNECTING;
 	s->t_connect = now_ms();
-	s->sbev = bufferevent_socket_new(s->rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	s->sbev =
+	    bufferevent_socket_new(s->rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (s->sbev == NULL) {
 		log_warn("bufferevent_socket_new");
 		connect_failed(s, errno);
 		return;
 	}
 	bufferevent_setcb(s->sbev, server_read_cb, server_write_cb,
-			  server_event_cb, s);
+	                  server_event_cb, s);
 	arm_timer(s, s->be->conf->timeout_connect_ms);
 	/* Errors, even an immediate ECONNREFUSED, come back through
 	 * server_event_cb; -1 here means the socket could not be made. */
 	if (bufferevent_socket_connect(s->sbev, (struct sockaddr *)&a->ss,
-				       (int)a->len) < 0) {
+	                               (int)a->len) < 0) {
 		int err = errno;
 		log_warn("connect to %s", a->text);
 		connect_failed(s, err);
@@ -379,7 +378,7 @@ session_assign(struct session *s)
 	struct server *srv = NULL;
 
 	switch (backend_pick(s->be, (struct sockaddr *)&s->client, s->failed,
-			     &srv)) {
+	                     &srv)) {
 	case PICK_OK:
 		session_connect(s, srv);
 		return;
@@ -396,7 +395,7 @@ session_assign(struct session *s)
 		return;
 	case PICK_NONE:
 		session_refuse(s, s->retries > 0 ? END_CONNECT_FAILED
-						 : END_NO_SERVER);
+		                                 : END_NO_SERVER);
 		return;
 	}
 }
@@ -407,8 +406,7 @@ session_try_dequeue(struct session *s)
 	struct server *srv = NULL;
 	enum pick_result r;
 
-	r = backend_pick(s->be, (struct sockaddr *)&s->client, s->failed,
-			 &srv);
+	r = backend_pick(s->be, (struct sockaddr *)&s->client, s->failed, &srv);
 	if (r == PICK_FULL)
 		return false;
 	backend_dequeue(s->be, &s->qe);
@@ -641,7 +639,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	idle = now - s->last_activity;
 	if (idle >= limit) {
 		session_close(s, s->waiting_client ? END_CLIENT_TIMEOUT
-						   : END_SERVER_TIMEOUT);
+		                                   : END_SERVER_TIMEOUT);
 		return;
 	}
 	arm_timer(s, limit - idle);
@@ -651,7 +649,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 
 void
 session_accept(struct frontend *fe, evutil_socket_t fd,
-	       const struct sockaddr *sa, int salen)
+               const struct sockaddr *sa, int salen)
 {
 	struct rt *rt = fe->rt;
 	struct session *s;
@@ -691,7 +689,7 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 	fe->total_sess++;
 	rt_session_count(rt, +1);
 	bufferevent_setcb(s->cbev, client_read_cb, client_write_cb,
-			  client_event_cb, s);
+	                  client_event_cb, s);
 	/* Until a server is connected, hold at most one buffer of early
 	 * client bytes; reading keeps going so a hang-up is noticed. */
 	bufferevent_setwatermark(s->cbev, EV_READ, 0, LB_SESSION_BUF_MAX);

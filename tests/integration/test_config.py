@@ -147,7 +147,7 @@ def test_unknown_key():
     text = BASE.replace('timeout_client = "30s"; }',
                         'timeout_client = "30s";\n    frobnicate = 1; }  #E1')
     expect_error("unknown-key", text, "E1", ["frobnicate"])
-    text = BASE.replace('weight = 3; }', 'weight = 3; colour = "blue"; }  #E1')
+    text = BASE.replace('weight = 3; },', 'weight = 3; colour = "blue"; },  #E1')
     expect_error("unknown-server-key", text, "E1", ["colour"])
     text = BASE.replace("global = { daemon = false;", "global = { daemon = false; shiny = true;  #E1\n")
     expect_error("unknown-global-key", text, "E1", ["shiny"])
