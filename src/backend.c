@@ -102,9 +102,10 @@ backend_pick(struct backend *be, const struct sockaddr *client,
 	if (active == 0 && backup == 0)
 		return PICK_NONE;
 	r = pick_tier(be, tier, avoid, ip, iplen);
-	if (r < 0 && avoid != NULL)
-		/* No other server can take the client now: the one that
-		 * failed may be tried again. */
+	if (r == LB_PICK_NONE && avoid != NULL)
+		/* The server that failed is the only candidate: try it
+		 * again.  (When the others are only full, the client
+		 * waits for them in the queue instead.) */
 		r = pick_tier(be, tier, NULL, ip, iplen);
 	if (r == LB_PICK_NONE)
 		return PICK_NONE;
