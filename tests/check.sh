@@ -1,18 +1,51 @@
 #!/bin/sh
-# The test command: install what is missing, build with -Werror, run the
-# unit and integration tests.  Usage: bash tests/check.sh
+# The test command: install what is missing, then build and run the unit
+# and integration tests twice, out of tree: _build (-Werror) and
+# _build-asan (-Werror, AddressSanitizer + UBSan).
+#   bash tests/check.sh              both builds
+#   LB_SANITIZE=0 bash tests/check.sh   the normal build only
 set -e
 cd "$(dirname "$0")/.."
 sh tests/deps.sh
-./autogen.sh >/dev/null
-./configure --enable-werror >/dev/null
-make -j"$(nproc)" >/dev/null
-if ! make -j"$(nproc)" check; then
-	for f in tests/unit/*.log tests/integration/*.log; do
-		[ -f "$f" ] || continue
-		grep -q '^FAIL' "${f%.log}.trs" 2>/dev/null || continue
-		echo "===== $f"
-		tail -n 60 "$f"
+# An in-tree configure would stop the out-of-tree builds.
+if [ -f config.status ]; then
+	make distclean >/dev/null 2>&1 || true
+fi
+./autogen.sh >/dev/null 2>&1
+jobs=$(nproc)
+
+show_failures() {
+	for trs in $(find "$1/tests" -name '*.trs' 2>/dev/null); do
+		grep -q '^:test-result: FAIL\|^:test-result: ERROR' "$trs" || continue
+		echo "===== ${trs%.trs}.log"
+		tail -n 80 "${trs%.trs}.log"
 	done
-	exit 1
+}
+
+run_build() {
+	dir=$1
+	shift
+	echo "== $dir: configure $*"
+	mkdir -p "$dir"
+	(cd "$dir" && ../configure "$@" >configure.out 2>&1) || {
+		tail -n 30 "$dir/configure.out"
+		return 1
+	}
+	make -C "$dir" -j"$jobs" >"$dir/make.out" 2>&1 || {
+		tail -n 40 "$dir/make.out"
+		return 1
+	}
+	start=$(date +%s)
+	if ! make -C "$dir" -j"$jobs" check; then
+		show_failures "$dir"
+		return 1
+	fi
+	echo "== $dir: make check took $(($(date +%s) - start)) s"
+}
+
+run_build _build --enable-werror
+if [ "${LB_SANITIZE:-1}" != 0 ]; then
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		run_build _build-asan --enable-werror --enable-sanitizers
 fi

@@ -20,11 +20,14 @@ if [ "${1:-}" = stop ]; then
 	exit 0
 fi
 sh tests/deps.sh
-if [ ! -x load-balancer ]; then
-	./autogen.sh >/dev/null
-	./configure >/dev/null
+LB=_build/load-balancer
+if [ ! -f _build/Makefile ]; then
+	[ -f config.status ] && make distclean >/dev/null 2>&1
+	./autogen.sh >/dev/null 2>&1
+	mkdir -p _build
+	(cd _build && ../configure >/dev/null)
 fi
-make -j"$(nproc)" load-balancer >/dev/null
+make -C _build -j"$(nproc)" load-balancer >/dev/null
 mkdir -p "$RUN"
 stop
 SINKUSER=""
@@ -34,7 +37,7 @@ for port in 10025 10026 10027; do
 	/usr/sbin/smtp-sink $SINKUSER -c 127.0.0.1:$port 100 >"$RUN/sink$port.log" 2>&1 &
 	echo $! >"$RUN/sink$port.pid"
 done
-./load-balancer -F -f etc/demo.conf >"$RUN/load-balancer.log" 2>&1 &
+"$LB" -F -f etc/demo.conf >"$RUN/load-balancer.log" 2>&1 &
 echo $! >"$RUN/load-balancer.pid"
 i=0
 until (exec 3<>/dev/tcp/127.0.0.1/2525) 2>/dev/null; do
