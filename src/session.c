@@ -313,6 +313,8 @@ session_refuse(struct session *s, enum session_end end)
 		session_close(s, end);
 		return;
 	}
+	/* bytes_out counts every byte sent to the client, ours included. */
+	s->bytes_out += strlen(reply) + 2;
 	/* Bound the time spent writing to a client that does not read. */
 	arm_timer(s, s->fe->conf->timeout_client_ms);
 }

@@ -224,6 +224,21 @@ def free_port(host="127.0.0.1"):
     return port
 
 
+def have_ipv6():
+    """True when a socket can be bound on ::1."""
+    try:
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    except OSError:
+        return False
+    try:
+        s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def addr(host, port):
     """The configuration spelling of an address."""
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
@@ -443,14 +458,26 @@ class Daemon:
             os.kill(self.proc.pid, sig)
 
     def stop(self, timeout=5.0):
+        """SIGTERM (then SIGKILL); the first stop also checks that a daemon
+        still running exits 0 and that no sanitizer reported anything."""
         if self.proc is None:
             return None
+        was_running = self.alive()
         self.returncode = kill_proc(self.proc, signal.SIGTERM, timeout)
         for f in (self._err, self._out):
             try:
                 f.close()
             except Exception:
                 pass
+        if not getattr(self, "_stop_checked", False):
+            self._stop_checked = True
+            err = self.stderr()
+            m = re.search(r"ERROR: (Address|Leak)Sanitizer.*|runtime error:.*", err)
+            check(m is None, "%s: no sanitizer report" % self.name,
+                  m.group(0) if m else "")
+            if was_running:
+                check(self.returncode == 0, "%s: exits 0 on SIGTERM" % self.name,
+                      "status %s" % self.returncode)
         return self.returncode
 
     def __enter__(self):

@@ -5,7 +5,6 @@ stickiness and minimal movement, backup servers, weight 0."""
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lbtest as t  # noqa: E402
@@ -157,6 +156,9 @@ def test_source():
             t.check(c_dest == {"A", "B"}, "%s: C's clients spread over both A and B" % label)
 
     # An IPv6 client is hashed too (one address only on loopback).
+    if not t.have_ipv6():
+        t.log("  NOTE: ::1 cannot be bound on this machine: IPv6 source hashing not tested")
+        return
     b6 = t.Backend(t.smtp_handler("V6A"), host="::1", name="V6A")
     b6b = t.Backend(t.smtp_handler("V6B"), host="::1", name="V6B")
     p6 = t.free_port("::1")

@@ -91,18 +91,31 @@ def sizes_for(n, rnd):
     return out
 
 
+V6 = t.have_ipv6()
+
+
 def setup():
+    """One frontend bound to 127.0.0.1 and [::1], round robin over an IPv4
+    server "four" and an IPv6 server "six".  Without IPv6 on this machine
+    (noted in the output) everything runs over IPv4 and the family checks
+    are left out."""
+    h6 = "::1" if V6 else "127.0.0.1"
     b4 = t.Backend(t.smtp_handler("four"), host="127.0.0.1", name="four")
-    b6 = t.Backend(t.smtp_handler("six"), host="::1", name="six")
-    p4, p6 = t.free_port("127.0.0.1"), t.free_port("::1")
-    text = t.make_config(["127.0.0.1:%d" % p4, "[::1]:%d" % p6],
+    b6 = t.Backend(t.smtp_handler("six"), host=h6, name="six")
+    p4, p6 = t.free_port("127.0.0.1"), t.free_port(h6)
+    text = t.make_config(["127.0.0.1:%d" % p4, t.addr(h6, p6)],
                          [("four", b4.address), ("six", b6.address)])
-    d = t.Daemon(text, [("127.0.0.1", p4), ("::1", p6)], name="integrity").start()
+    d = t.Daemon(text, [("127.0.0.1", p4), (h6, p6)], name="integrity").start()
     return d, b4, b6, p4, p6
+
+
+H6 = "::1" if V6 else "127.0.0.1"
 
 
 def test_sequential_v4_v6():
     t.log("  random seed %d (set LB_SEED to repeat)" % SEED)
+    if not V6:
+        t.log("  NOTE: ::1 cannot be bound on this machine: IPv6 is not tested")
     d, b4, b6, p4, p6 = setup()
     tally = Tally()
     # Client families v4 v4 v6 v6 ... against round robin four/six: every
@@ -113,7 +126,7 @@ def test_sequential_v4_v6():
     sizes = sizes_for(n_msgs, RND)
     k = 0
     for fam, cnt in zip(plan, per):
-        host, port = ("127.0.0.1", p4) if fam == "v4" else ("::1", p6)
+        host, port = ("127.0.0.1", p4) if fam == "v4" else (H6, p6)
         send_messages(host, port, sizes[k:k + cnt], RND, tally, fam)
         k += cnt
     t.log("  %d messages, %d bytes; combinations (client, server) seen: %s"
@@ -122,13 +135,13 @@ def test_sequential_v4_v6():
     t.check(tally.ok == tally.sent and not tally.bad,
             "every message arrived byte for byte (length and SHA-256 match)",
             "; ".join(tally.bad[:5]))
-    t.check(len(tally.combos) == 4, "IPv4 and IPv6 clients both reached IPv4 and IPv6 servers",
+    t.check(len(tally.combos) == 4 or not V6, "IPv4 and IPv6 clients both reached IPv4 and IPv6 servers",
             str(sorted(tally.combos)))
     sess = d.wait_sessions(len(plan))
     t.check(len(sess) >= len(plan), "one session line per session", "%d lines" % len(sess))
     v6 = [s for s in sess if str(s["client"]).startswith("[") or str(s["client"]).count(":") > 1]
     t.log("  session lines with an IPv6 client: %d, e.g. %s" % (len(v6), v6[0]["client"] if v6 else "-"))
-    t.check(len(v6) == plan.count("v6"), "IPv6 clients are logged with their IPv6 address")
+    t.check(len(v6) == plan.count("v6") or not V6, "IPv6 clients are logged with their IPv6 address")
     if sess:
         total_in = sum(s.get("bytes_in", 0) for s in sess)
         t.log("  bytes_in summed over sessions: %d (message bytes %d)" % (total_in, tally.bytes))
@@ -148,7 +161,7 @@ def test_concurrent():
     def worker(i):
         rnd = random.Random(SEED + i)
         fam = "v4" if i % 2 == 0 else "v6"
-        host, port = ("127.0.0.1", p4) if fam == "v4" else ("::1", p6)
+        host, port = ("127.0.0.1", p4) if fam == "v4" else (H6, p6)
         try:
             send_messages(host, port, [rnd.randint(0, 1 << 20) for _ in range(3)], rnd, tally, fam)
         except Exception as e:
@@ -174,7 +187,7 @@ def test_raw_transcript():
     received equals what the server sent."""
     d, b4, b6, p4, p6 = setup()
     rnd = random.Random(SEED ^ 0x5A5A)
-    for host, port in (("127.0.0.1", p4), ("::1", p6)):
+    for host, port in (("127.0.0.1", p4), (H6, p6)):
         n_before = b4.count() + b6.count()
         c = t.Client(host, port, timeout=20)
         banner = c.banner()
