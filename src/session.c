@@ -502,21 +502,29 @@ server_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
-/* Output drained to the low watermark (half of the limit), or empty. */
+/* dst's output drained to the low watermark (half of the limit) or empty:
+ * resume reading from src if it was paused, pass on pending EOFs. */
+static void
+drained(struct session *s, struct bufferevent *src, bool *src_blocked,
+        bool src_eof)
+{
+	if (s->state != S_RELAY)
+		return;
+	s->last_activity = now_ms();
+	if (*src_blocked && !src_eof) {
+		*src_blocked = false;
+		bufferevent_enable(src, EV_READ);
+	}
+	propagate_shutdowns(s);
+}
+
 static void
 client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
 	(void)bev;
-	if (s->state != S_RELAY)
-		return;
-	s->last_activity = now_ms();
-	if (s->server_blocked && !s->server_eof) {
-		s->server_blocked = false;
-		bufferevent_enable(s->sbev, EV_READ);
-	}
-	propagate_shutdowns(s);
+	drained(s, s->sbev, &s->server_blocked, s->server_eof);
 }
 
 static void
@@ -525,14 +533,7 @@ server_write_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	(void)bev;
-	if (s->state != S_RELAY)
-		return;
-	s->last_activity = now_ms();
-	if (s->client_blocked && !s->client_eof) {
-		s->client_blocked = false;
-		bufferevent_enable(s->cbev, EV_READ);
-	}
-	propagate_shutdowns(s);
+	drained(s, s->cbev, &s->client_blocked, s->client_eof);
 }
 
 static void
