@@ -35,6 +35,7 @@ run_build() {
 		tail -n 40 "$dir/make.out"
 		return 1
 	}
+	built="$built $dir"
 	start=$(date +%s)
 	if ! make -C "$dir" -j"$jobs" check; then
 		show_failures "$dir"
@@ -43,9 +44,27 @@ run_build() {
 	echo "== $dir: make check took $(($(date +%s) - start)) s"
 }
 
+built=""
 run_build _build --enable-werror
 if [ "${LB_SANITIZE:-1}" != 0 ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		run_build _build-asan --enable-werror --enable-sanitizers
 fi
+
+# One closing line for CI: test programs passed and failed, both builds.
+passed=0
+failed=0
+for dir in $built; do
+	find "$dir/tests" -name '*.trs'
+done >.check-results
+for trs in $(cat .check-results); do
+	if grep -q '^:test-result: PASS' "$trs"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+	fi
+done
+rm -f .check-results
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
