@@ -10,6 +10,8 @@
 #include "cfg.h"
 #include "lb.h"
 
+#include <openssl/ssl.h>
+
 /* A place in the backend queue, embedded in a waiting session. */
 struct queue_entry {
 	TAILQ_ENTRY(queue_entry) link;
@@ -27,6 +29,8 @@ struct backend {
 	unsigned cur_sess; /* sessions with a server of this backend */
 	struct session_queue queue;
 	unsigned queued;
+	bool alive; /* some server UP (for backend_down/backend_up) */
+	SSL_CTX *tls_ctx; /* STARTTLS checks */
 	bool in_queue_run; /* re-entrancy guard for backend_process_queue */
 	bool queue_again;
 };

@@ -100,9 +100,11 @@ struct cfg_global {
 	char *chroot;
 	int workers;
 	uint64_t grace_ms;
-	char *control_socket;
+	char *control_socket;    /* "" = none */
+	bool control_socket_set; /* written in the file (else the default) */
 	struct cfg_log log;
-	char *health_log;
+	char *health_log; /* "" = syslog only */
+	bool health_log_set;
 	char *stats_listen;
 	char *stats_auth;
 };

@@ -3,6 +3,7 @@
 #define LB_RT_H
 
 #include <sys/queue.h>
+#include <time.h>
 #include <event2/event.h>
 
 #include "common.h"
@@ -21,6 +22,10 @@ struct rt {
 	struct backend *backends;
 	size_t nbackends;
 
+	struct healthlog *hlog; /* NULL: events go to syslog only */
+	struct ctl *ctl;        /* NULL: no control socket */
+	time_t started;
+
 	struct session_list sessions;
 	unsigned cur_sess;
 	uint64_t total_sess;
@@ -35,7 +40,8 @@ struct rt {
 
 /* Build the runtime objects from a validated configuration. */
 struct rt *rt_new(struct cfg *cfg, bool foreground);
-/* Bind every listener (before daemonizing).  Returns 0 or -1. */
+/* Bind every listener and the control socket, open the health log (before
+ * daemonizing).  Returns 0 or -1 after logging what failed. */
 int rt_bind(struct rt *rt);
 /* Create the event base, attach listeners and signals.  Returns 0 or -1. */
 int rt_start(struct rt *rt);

@@ -5,8 +5,24 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <sys/queue.h>
+#include <time.h>
+
 #include "common.h"
 #include "cfg.h"
+#include "health.h"
+
+TAILQ_HEAD(server_sessions, session);
+
+/* What one health check found (check.c -> server.c). */
+struct check_result {
+	bool pass;
+	const char *step;   /* where it failed */
+	int code;           /* SMTP reply code, 0 = none */
+	const char *reply;  /* reply text, with code */
+	const char *reason; /* without code: "timeout", "connection refused"... */
+	uint64_t duration_ms;
+};
 
 enum srv_admin { SRV_READY, SRV_DRAIN, SRV_MAINT };
 
@@ -19,6 +35,16 @@ struct server {
 	unsigned cur_sess;
 	uint64_t total_sess;
 	uint64_t connect_failures;
+	struct server_sessions sessions; /* sessions holding a slot here */
+
+	/* Health (servers with check = true). */
+	bool checked;
+	struct health health;
+	struct check *check;
+	uint64_t down_since_ms; /* wall clock, when it went DOWN */
+	char last_check[256];	/* "passed (4 ms)", "failed at helo: ..." */
+	time_t cert_not_after;	/* 0 = unknown */
+	time_t cert_warned;	/* when cert_expiry was last logged */
 };
 
 void server_init(struct server *srv, const struct cfg_server *conf,
@@ -29,6 +55,21 @@ bool server_usable(const struct server *srv);
  * 0 = unlimited. */
 unsigned server_limit(const struct server *srv);
 bool server_has_room(const struct server *srv);
-const char *server_state_name(const struct server *srv);
+/* "UP", "UP 1/3", "DOWN", "DOWN 1/2", "DRAIN", "MAINT". */
+void server_state_text(const struct server *srv, char *buf, size_t len);
+
+/* A health check finished: update the counter, log events, act on a
+ * state change (shutdown-sessions, queue, backend_down/up). */
+void server_check_result(struct server *srv, const struct check_result *res);
+/* Operator: READY / DRAIN / MAINT (lbctl enable / drain / disable). */
+void server_set_admin(struct server *srv, enum srv_admin admin);
+/* Operator: weight 0..256. */
+void server_set_weight(struct server *srv, int weight);
+/* A check saw a certificate expiring within cert_expiry_warn. */
+void server_cert_seen(struct server *srv, time_t not_after,
+                      const char *subject);
+/* Servers that are UP and not in maintenance, by tier. */
+void server_count_alive(const struct backend *be, unsigned *active,
+                        unsigned *backup);
 
 #endif

@@ -29,6 +29,9 @@ void session_accept(struct frontend *fe, evutil_socket_t fd,
 /* The backend queue offers a slot to a waiting session: returns true when
  * the session took a server and left the queue. */
 bool session_try_dequeue(struct session *s);
+/* Close the sessions of one server (shutdown-sessions, lbctl); returns
+ * how many. */
+unsigned session_close_server(struct server *srv, enum session_end end);
 /* Close every session now (end of grace, SIGINT). */
 void session_close_all(struct rt *rt, enum session_end end);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "check.h"
 #include "rt.h"
 #include "server.h"
 #include "session.h"
@@ -26,11 +27,20 @@ backend_init(struct backend *be, const struct cfg_backend *conf, struct rt *rt)
 		be->lbv[i].key = lb_key(conf->servers[i].name);
 	}
 	TAILQ_INIT(&be->queue);
+	for (size_t i = 0; i < be->nservers && !be->alive; i++)
+		be->alive = be->servers[i].admin != SRV_MAINT;
 }
 
 void
 backend_free(struct backend *be)
 {
+	for (size_t i = 0; i < be->nservers; i++) {
+		check_free(be->servers[i].check);
+		be->servers[i].check = NULL;
+	}
+	if (be->tls_ctx != NULL)
+		SSL_CTX_free(be->tls_ctx);
+	be->tls_ctx = NULL;
 	free(be->servers);
 	free(be->lbv);
 	be->servers = NULL;

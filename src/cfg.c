@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <syslog.h>
 #include <arpa/inet.h>
@@ -387,12 +388,21 @@ load_global(struct loader *L, const config_setting_t *g)
 		       "(one event-loop thread; use 0 or 1)");
 	get_duration(L, g, "grace", false, 0, &gl->grace_ms);
 	if ((m = get_string(L, g, "control_socket", &gl->control_socket)) !=
-	        NULL &&
-	    strcmp(gl->control_socket, "/run/load-balancer.sock") != 0)
-		not_supported(L, m, "control_socket");
-	if ((m = get_string(L, g, "health_log", &gl->health_log)) != NULL &&
-	    strcmp(gl->health_log, "/var/log/load-balancer/health.log") != 0)
-		not_supported(L, m, "health_log");
+	    NULL) {
+		gl->control_socket_set = true;
+		if (gl->control_socket[0] != '\0' &&
+		    gl->control_socket[0] != '/')
+			err_at(L, m,
+			       "control_socket: must be an absolute path "
+			       "(or \"\" for none)");
+	}
+	if ((m = get_string(L, g, "health_log", &gl->health_log)) != NULL) {
+		gl->health_log_set = true;
+		if (gl->health_log[0] != '\0' && gl->health_log[0] != '/')
+			err_at(L, m,
+			       "health_log: must be an absolute path (or "
+			       "\"\" for syslog only)");
+	}
 	if ((m = get_string(L, g, "stats_listen", &gl->stats_listen)) != NULL &&
 	    gl->stats_listen[0] != '\0')
 		not_supported(L, m, "stats_listen");
@@ -563,9 +573,17 @@ load_check(struct loader *L, const config_setting_t *g, struct cfg_check *c)
 	get_duration(L, g, "timeout", true, 1, &c->timeout_ms);
 	get_int(L, g, "rise", 1, 1000, &c->rise);
 	get_int(L, g, "fall", 1, 1000, &c->fall);
-	err_at(L, g,
-	       "health_check: not supported yet in this version "
-	       "(servers are always considered UP)");
+	if ((c->tls_verify || c->tls_ca_file[0] != '\0' ||
+	     c->tls_servername[0] != '\0') &&
+	    !c->starttls)
+		warn_at(
+		    L, g,
+		    "health_check: tls_verify, tls_ca_file and "
+		    "tls_servername have no effect without starttls = true");
+	if (c->tls_ca_file[0] != '\0' && access(c->tls_ca_file, R_OK) < 0)
+		err_at(L, config_setting_get_member(g, "tls_ca_file"),
+		       "tls_ca_file: cannot read %s: %s", c->tls_ca_file,
+		       strerror(errno));
 }
 
 static void
@@ -614,8 +632,8 @@ load_server(struct loader *L, const config_setting_t *g,
 	if ((m = get_bool(L, g, "check", &s->check)) != NULL && s->check &&
 	    !be->has_check)
 		err_at(L, m,
-		       "check: not supported yet in this version (health "
-		       "checks are not built yet)");
+		       "check: the backend has no health_check group saying "
+		       "how to check");
 	get_bool(L, g, "backup", &s->backup);
 	get_bool(L, g, "disabled", &s->disabled);
 	if ((m = get_enum(L, g, "proxy_protocol", proxy_names, &pp)) != NULL) {
@@ -707,11 +725,6 @@ load_backend(struct loader *L, const config_setting_t *g,
 	}
 	if (get_enum(L, g, "on_marked_down", md, &v) != NULL) {
 		be->on_marked_down = (enum marked_down)v;
-		if (v != MD_NONE)
-			err_at(L,
-			       config_setting_get_member(g, "on_marked_down"),
-			       "on_marked_down: not supported yet in this "
-			       "version (it needs health checks)");
 	}
 	if ((m = config_setting_get_member(g, "health_check")) != NULL) {
 		be->has_check = true;

@@ -96,6 +96,18 @@ LOG_FN(log_debug, LOG_DEBUG, true, false)
 LOG_FN(log_session, LOG_INFO, false, false)
 
 void
+log_event(int prio, const char *fmt, ...)
+{
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(prio, false, 0, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+void
 fatal(const char *fmt, ...)
 {
 	int saved = errno;

@@ -7,14 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "backend.h"
+#include "check.h"
+#include "ctl.h"
+#include "healthlog.h"
 #include "listener.h"
 #include "log.h"
 #include "rt.h"
+#include "server.h"
 #include "session.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define ACCEPT_PAUSE_MS 100
@@ -90,9 +96,84 @@ rt_new(struct cfg *cfg, bool foreground)
 int
 rt_bind(struct rt *rt)
 {
+	const struct cfg_global *g = &rt->cfg->global;
+	char err[512];
+
 	for (size_t i = 0; i < rt->nfrontends; i++)
 		if (frontend_bind(&rt->frontends[i]) < 0)
 			return -1;
+	/* The defaults (/run, /var/log) may be out of reach of a user
+	 * trying things out: then say so and go on.  Paths written in the
+	 * file must work. */
+	if (g->control_socket[0] != '\0') {
+		rt->ctl = ctl_bind(rt, g->control_socket);
+		if (rt->ctl == NULL && g->control_socket_set)
+			return -1;
+		if (rt->ctl == NULL)
+			log_warnx("running without a control socket (set "
+			          "global.control_socket)");
+	}
+	if (g->health_log[0] != '\0') {
+		rt->hlog = healthlog_open(g->health_log, err, sizeof(err));
+		if (rt->hlog == NULL && g->health_log_set) {
+			log_warnx("%s", err);
+			return -1;
+		}
+		if (rt->hlog == NULL)
+			log_warnx("%s: health events go to syslog only (set "
+			          "global.health_log)",
+			          err);
+	}
+	if (rt->hlog == NULL &&
+	    (rt->hlog = healthlog_open("", err, sizeof(err))) == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* TLS contexts and one check per checked server, first checks spread
+ * over the first interval. */
+static int
+start_checks(struct rt *rt)
+{
+	char err[512];
+
+	for (size_t b = 0; b < rt->nbackends; b++) {
+		struct backend *be = &rt->backends[b];
+		const struct cfg_check *c = &be->conf->check;
+		size_t n = 0, k = 0;
+
+		if (!be->conf->has_check)
+			continue;
+		if (c->starttls && (be->tls_ctx = tls_client_ctx(
+		                        c, err, sizeof(err))) == NULL) {
+			log_warnx("backend %s: %s", be->conf->name, err);
+			return -1;
+		}
+		for (size_t i = 0; i < be->nservers; i++)
+			n += be->servers[i].checked;
+		for (size_t i = 0; i < be->nservers; i++) {
+			struct server *srv = &be->servers[i];
+			uint64_t slot;
+
+			if (!srv->checked)
+				continue;
+			if ((srv->check = check_new(srv, be->tls_ctx)) ==
+			    NULL) {
+				log_warn("server %s/%s: cannot set up its "
+				         "check",
+				         be->conf->name, srv->conf->name);
+				return -1;
+			}
+			slot = c->interval_ms / n;
+			check_schedule(
+			    srv->check,
+			    slot * k++ +
+			        (slot > 1 ? (uint64_t)random() % (slot / 2 + 1)
+			                  : 0));
+		}
+	}
 	return 0;
 }
 
@@ -157,7 +238,8 @@ sig_cb(evutil_socket_t sig, short what, void *arg)
 		          "unchanged");
 		break;
 	case SIGUSR1:
-		log_info("SIGUSR1: no log file to reopen (logging to syslog)");
+		if (healthlog_reopen(rt->hlog) == 0)
+			log_info("SIGUSR1: health log reopened");
 		break;
 	}
 }
@@ -223,6 +305,27 @@ rt_start(struct rt *rt)
 	for (size_t i = 0; i < rt->nfrontends; i++)
 		if (frontend_start(&rt->frontends[i], rt->base) < 0)
 			return -1;
+	if (rt->ctl != NULL && ctl_start(rt->ctl, rt->base) < 0)
+		return -1;
+	if (start_checks(rt) < 0)
+		return -1;
+	rt->started = time(NULL);
+	{
+		/* Marks a (re)start in the health log: every server starts
+		 * UP again from here (lbctl health-report relies on it). */
+		struct lf l;
+		size_t nsrv = 0;
+
+		for (size_t b = 0; b < rt->nbackends; b++)
+			nsrv += rt->backends[b].nservers;
+		lf_init(&l);
+		lf_add(&l, "event", "start");
+		lf_add(&l, "version", PACKAGE_VERSION);
+		lf_addf(&l, "pid", "%ld", (long)getpid());
+		lf_addf(&l, "backends", "%zu", rt->nbackends);
+		lf_addf(&l, "servers", "%zu", nsrv);
+		healthlog_write(rt->hlog, &l);
+	}
 	listeners_update(rt);
 	return 0;
 }
@@ -247,6 +350,7 @@ rt_free(struct rt *rt)
 
 	if (rt->base != NULL)
 		session_close_all(rt, END_SHUTDOWN);
+	ctl_free(rt->ctl);
 	for (size_t i = 0; i < rt->nfrontends; i++)
 		frontend_free(&rt->frontends[i]);
 	free(rt->frontends);
@@ -258,5 +362,6 @@ rt_free(struct rt *rt)
 			event_free(evs[i]);
 	if (rt->base != NULL)
 		event_base_free(rt->base);
+	healthlog_close(rt->hlog);
 	free(rt);
 }

@@ -1,21 +1,36 @@
-/* Server state and connection limits. */
+/* Server state: admin state, health, connection limits, and the health
+ * events (SPEC 5.1) that state changes produce. */
 #include "config.h"
 
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <syslog.h>
+
 #include "backend.h"
+#include "check.h"
+#include "healthlog.h"
+#include "log.h"
+#include "parse.h"
+#include "rt.h"
 #include "server.h"
+#include "session.h"
 
 void
 server_init(struct server *srv, const struct cfg_server *conf,
             struct backend *be)
 {
+	memset(srv, 0, sizeof(*srv));
 	srv->conf = conf;
 	srv->be = be;
 	srv->admin = conf->disabled ? SRV_MAINT : SRV_READY;
 	srv->up = true;
 	srv->weight = conf->weight;
-	srv->cur_sess = 0;
-	srv->total_sess = 0;
-	srv->connect_failures = 0;
+	srv->checked = conf->check && be->conf->has_check;
+	health_init(&srv->health, be->conf->check.rise, be->conf->check.fall);
+	TAILQ_INIT(&srv->sessions);
+	snprintf(srv->last_check, sizeof(srv->last_check), "%s",
+	         srv->checked ? "not checked yet" : "no check");
 }
 
 bool
@@ -56,14 +71,244 @@ server_has_room(const struct server *srv)
 	return lim == 0 || srv->cur_sess < lim;
 }
 
-const char *
-server_state_name(const struct server *srv)
+void
+server_state_text(const struct server *srv, char *buf, size_t len)
 {
 	if (srv->admin == SRV_MAINT)
-		return "MAINT";
-	if (!srv->up)
-		return "DOWN";
-	if (srv->admin == SRV_DRAIN)
-		return "DRAIN";
-	return "UP";
+		snprintf(buf, len, "MAINT");
+	else if (srv->admin == SRV_DRAIN && srv->up)
+		snprintf(buf, len, "DRAIN");
+	else if (srv->checked)
+		health_state_text(&srv->health, buf, len);
+	else
+		snprintf(buf, len, "%s", srv->up ? "UP" : "DOWN");
+}
+
+void
+server_count_alive(const struct backend *be, unsigned *active, unsigned *backup)
+{
+	*active = *backup = 0;
+	for (size_t i = 0; i < be->nservers; i++) {
+		const struct server *s = &be->servers[i];
+		if (!s->up || s->admin == SRV_MAINT)
+			continue;
+		if (s->conf->backup)
+			(*backup)++;
+		else
+			(*active)++;
+	}
+}
+
+static uint64_t
+wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+/* The fields every server event starts with. */
+static void
+event_head(struct lf *l, const struct server *srv, const char *event)
+{
+	lf_init(l);
+	lf_add(l, "event", event);
+	lf_add(l, "backend", srv->be->conf->name);
+	lf_add(l, "server", srv->conf->name);
+	lf_add(l, "addr", srv->conf->addr.text);
+}
+
+static void
+event_tail(struct lf *l, const struct backend *be)
+{
+	unsigned active, backup;
+
+	server_count_alive(be, &active, &backup);
+	lf_addf(l, "active", "%u", active);
+	lf_addf(l, "backup", "%u", backup);
+}
+
+static void
+write_event(const struct backend *be, const struct lf *l)
+{
+	if (be->rt->hlog != NULL)
+		healthlog_write(be->rt->hlog, l);
+	else
+		log_event(LOG_NOTICE, "%s", l->buf + 1);
+}
+
+/* backend_down / backend_up when the last server left or the first came
+ * back. */
+static void
+backend_state(struct backend *be)
+{
+	unsigned active, backup;
+	bool alive;
+	struct lf l;
+
+	server_count_alive(be, &active, &backup);
+	alive = active + backup > 0;
+	if (alive == be->alive)
+		return;
+	be->alive = alive;
+	lf_init(&l);
+	lf_add(&l, "event", alive ? "backend_up" : "backend_down");
+	lf_add(&l, "backend", be->conf->name);
+	lf_addf(&l, "active", "%u", active);
+	lf_addf(&l, "backup", "%u", backup);
+	write_event(be, &l);
+}
+
+static const char *
+check_type_name(const struct server *srv)
+{
+	return srv->be->conf->check.type == CHECK_TCP ? "tcp" : "smtp";
+}
+
+static void
+failure_fields(struct lf *l, const struct server *srv,
+               const struct check_result *res)
+{
+	lf_add(l, "check", check_type_name(srv));
+	lf_add(l, "step", res->step);
+	if (res->code != 0) {
+		lf_addf(l, "code", "%d", res->code);
+		lf_add(l, "reply", res->reply != NULL ? res->reply : "");
+	} else
+		lf_add(l, "reason", res->reason != NULL ? res->reason : "");
+	lf_addf(l, "duration_ms", "%llu", (unsigned long long)res->duration_ms);
+}
+
+void
+server_check_result(struct server *srv, const struct check_result *res)
+{
+	struct backend *be = srv->be;
+	enum health_change ch;
+	struct lf l;
+
+	if (res->pass)
+		snprintf(srv->last_check, sizeof(srv->last_check),
+		         "passed (%llu ms)",
+		         (unsigned long long)res->duration_ms);
+	else if (res->code != 0)
+		snprintf(srv->last_check, sizeof(srv->last_check),
+		         "failed at %s: %d %s (%llu ms)", res->step, res->code,
+		         res->reply != NULL ? res->reply : "",
+		         (unsigned long long)res->duration_ms);
+	else
+		snprintf(srv->last_check, sizeof(srv->last_check),
+		         "failed at %s: %s (%llu ms)", res->step,
+		         res->reason != NULL ? res->reason : "",
+		         (unsigned long long)res->duration_ms);
+
+	ch = health_result(&srv->health, res->pass);
+	switch (ch) {
+	case HEALTH_WENT_DOWN:
+		srv->up = false;
+		srv->down_since_ms = wall_ms();
+		event_head(&l, srv, "down");
+		failure_fields(&l, srv, res);
+		lf_addf(&l, "failures", "%u", srv->health.fails);
+		event_tail(&l, be);
+		write_event(be, &l);
+		if (be->conf->on_marked_down == MD_SHUTDOWN_SESSIONS)
+			session_close_server(srv, END_SERVER_DOWN);
+		backend_state(be);
+		/* Queued clients may now have nowhere to go. */
+		backend_process_queue(be);
+		break;
+	case HEALTH_WENT_UP:
+		srv->up = true;
+		event_head(&l, srv, "up");
+		lf_add(&l, "check", check_type_name(srv));
+		lf_addf(&l, "duration_ms", "%llu",
+		        (unsigned long long)res->duration_ms);
+		lf_addf(&l, "successes", "%u", srv->health.passes);
+		lf_addf(&l, "downtime_s", "%llu",
+		        (unsigned long long)(srv->down_since_ms != 0
+		                                 ? (wall_ms() -
+		                                    srv->down_since_ms) /
+		                                       1000
+		                                 : 0));
+		event_tail(&l, be);
+		write_event(be, &l);
+		backend_state(be);
+		backend_process_queue(be);
+		break;
+	case HEALTH_SAME:
+		if (!res->pass && srv->up) {
+			/* A failed check while still UP (going down). */
+			event_head(&l, srv, "fail");
+			failure_fields(&l, srv, res);
+			lf_addf(&l, "failures", "%u", srv->health.fails);
+			event_tail(&l, be);
+			write_event(be, &l);
+		}
+		break;
+	}
+}
+
+void
+server_set_admin(struct server *srv, enum srv_admin admin)
+{
+	static const char *const names[] = {"ready", "drain", "maint"};
+	enum srv_admin old = srv->admin;
+	struct lf l;
+
+	if (old == admin)
+		return;
+	srv->admin = admin;
+	if (srv->check != NULL) {
+		if (admin == SRV_MAINT)
+			check_stop(srv->check);
+		else if (old == SRV_MAINT) {
+			/* Back from maintenance: UP but unconfirmed, checked
+			 * at once (a failure makes it DOWN immediately). */
+			health_init(&srv->health, srv->be->conf->check.rise,
+			            srv->be->conf->check.fall);
+			srv->up = true;
+			check_schedule(srv->check, 0);
+		}
+	}
+	event_head(&l, srv, names[admin]);
+	event_tail(&l, srv->be);
+	write_event(srv->be, &l);
+	backend_state(srv->be);
+	if (admin == SRV_READY)
+		backend_process_queue(srv->be);
+}
+
+void
+server_set_weight(struct server *srv, int weight)
+{
+	srv->weight = weight;
+	if (weight > 0)
+		backend_process_queue(srv->be);
+}
+
+void
+server_cert_seen(struct server *srv, time_t not_after, const char *subject)
+{
+	time_t now = time(NULL);
+	uint64_t warn_s = srv->be->conf->check.cert_expiry_warn_ms / 1000;
+	char when[32];
+	struct tm tm;
+	struct lf l;
+
+	srv->cert_not_after = not_after;
+	if (not_after - now > (time_t)warn_s)
+		return;
+	/* Once a day per server, not at every check. */
+	if (srv->cert_warned != 0 && now - srv->cert_warned < 86400)
+		return;
+	srv->cert_warned = now;
+	gmtime_r(&not_after, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	event_head(&l, srv, "cert_expiry");
+	lf_add(&l, "not_after", when);
+	lf_addf(&l, "days_left", "%lld",
+	        (long long)((not_after - now) / 86400));
+	lf_add(&l, "subject", subject);
+	write_event(srv->be, &l);
 }

@@ -50,7 +50,8 @@ enum sess_state {
 };
 
 struct session {
-	TAILQ_ENTRY(session) entry; /* rt->sessions */
+	TAILQ_ENTRY(session) entry;  /* rt->sessions */
+	TAILQ_ENTRY(session) sentry; /* srv->sessions, while srv is set */
 	struct queue_entry qe;
 	struct rt *rt;
 	struct frontend *fe;
@@ -224,6 +225,8 @@ session_close(struct session *s, enum session_end end)
 	s->end = end;
 	s->end_set = true;
 	log_session_line(s);
+	if (srv != NULL)
+		TAILQ_REMOVE(&srv->sessions, s, sentry);
 	if (s->queued) {
 		backend_dequeue(be, &s->qe);
 		s->queued = false;
@@ -291,6 +294,7 @@ session_refuse(struct session *s, enum session_end end)
 	set_end(s, end);
 	if (s->srv != NULL) {
 		struct server *srv = s->srv;
+		TAILQ_REMOVE(&srv->sessions, s, sentry);
 		s->srv = NULL;
 		free_bev(&s->sbev);
 		backend_release(s->be, srv);
@@ -333,6 +337,7 @@ connect_failed(struct session *s, int err)
 	log_debug("connect to %s/%s (%s) failed: %s", s->be->conf->name,
 	          srv->conf->name, addr, err != 0 ? strerror(err) : "timeout");
 	free_bev(&s->sbev);
+	TAILQ_REMOVE(&srv->sessions, s, sentry);
 	s->srv = NULL;
 	s->failed = srv;
 	backend_release(s->be, srv);
@@ -351,6 +356,7 @@ session_connect(struct session *s, struct server *srv)
 
 	backend_take(s->be, srv);
 	s->srv = srv;
+	TAILQ_INSERT_TAIL(&srv->sessions, s, sentry);
 	s->state = S_CONNECTING;
 	s->t_connect = now_ms();
 	s->sbev =
@@ -698,6 +704,19 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 	bufferevent_setwatermark(s->cbev, EV_READ, 0, LB_SESSION_BUF_MAX);
 	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
 	session_assign(s);
+}
+
+unsigned
+session_close_server(struct server *srv, enum session_end end)
+{
+	struct session *s;
+	unsigned n = 0;
+
+	while ((s = TAILQ_FIRST(&srv->sessions)) != NULL) {
+		session_close(s, end);
+		n++;
+	}
+	return n;
 }
 
 void

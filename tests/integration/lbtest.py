@@ -12,7 +12,8 @@ daemon, smtp-sink, smtp-source, Python backends) is registered here and
 stopped by PID when the sub-test ends, when the script exits, or when the
 script is killed with SIGTERM/SIGINT/SIGHUP or hits its time limit.
 
-Environment: LB_BIN (the daemon), LB_SRCDIR (the source tree),
+Environment: LB_BIN (the daemon), LBCTL_BIN (default: lbctl beside LB_BIN),
+LB_SRCDIR (the source tree),
 LB_KEEP=1 keeps the temporary directories, LB_VERBOSE=1 prints more.
 """
 
@@ -34,6 +35,7 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("LB_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
 LB_BIN = os.environ.get("LB_BIN") or os.path.join(SRCDIR, "load-balancer")
+LBCTL_BIN = os.environ.get("LBCTL_BIN") or os.path.join(os.path.dirname(LB_BIN), "lbctl")
 SINK = "/usr/sbin/smtp-sink"
 SOURCE = "/usr/sbin/smtp-source"
 SKIP = 77
@@ -300,6 +302,8 @@ def _val(v):
         return str(v)
     if isinstance(v, (list, tuple)):
         return "[ " + ", ".join(_val(x) for x in v) + " ]"
+    if isinstance(v, dict):
+        return "{ " + opts(v) + " }"
     return '"%s"' % str(v).replace("\\", "\\\\").replace('"', '\\"')
 
 
@@ -314,9 +318,36 @@ def server_entry(name, address, **kw):
 
 
 def global_block(**kw):
+    """The global group.  Unless given, control_socket and health_log are
+    put in a fresh temporary directory (never the system defaults
+    /run/load-balancer.sock and /var/log/load-balancer/health.log)."""
     g = {"daemon": False, "grace": "2s"}
+    if "control_socket" not in kw or "health_log" not in kw:
+        run = tempdir("lbtest-run-")
+        g["control_socket"] = os.path.join(run, "lb.sock")
+        g["health_log"] = os.path.join(run, "health.log")
     g.update(kw)
     return "global = { %s log = { syslog = false; }; };\n" % opts(g)
+
+
+def make_config_multi(pairs, glob=None):
+    """Several frontend/backend pairs.  pairs: list of (fe dict, be dict)
+    where fe holds at least name, bind, backend and be holds name and
+    "servers": a list of server_entry() strings or (name, address, kwargs)."""
+    fes, bes = [], []
+    for fe, be in pairs:
+        fes.append("{ %s }" % opts(fe))
+        be = dict(be)
+        srv = []
+        for s in be.pop("servers"):
+            if isinstance(s, str):
+                srv.append(s)
+            else:
+                srv.append(server_entry(s[0], s[1], **(s[2] if len(s) > 2 else {})))
+        bes.append("{ %s\n  servers = (\n    %s\n  );\n}" % (opts(be), ",\n    ".join(srv)))
+    return (global_block(**(glob or {})) +
+            "frontends = (\n  %s\n);\n" % ",\n  ".join(fes) +
+            "backends = (\n  %s\n);\n" % ",\n  ".join(bes))
 
 
 def make_config(bind, servers, balance="roundrobin", fe=None, be=None,
@@ -363,6 +394,122 @@ class DaemonError(Exception):
     pass
 
 
+# --------------------------------------------------------------------------
+# Health log (SPEC 5.1) and lbctl
+
+_LOGFMT_RE = re.compile(r'([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def parse_logfmt(text):
+    """key=value pairs; double-quoted values with \\" and \\\\ escapes.
+    Integers become int."""
+    d = {}
+    for k, v in _LOGFMT_RE.findall(text):
+        if v.startswith('"') and v.endswith('"') and len(v) >= 2:
+            v = re.sub(r'\\(.)', r'\1', v[1:-1])
+        elif re.fullmatch(r"-?\d+", v):
+            v = int(v)
+        d[k] = v
+    return d
+
+
+def parse_health_line(line):
+    """One health log line: {"ts": first field, key: value...}, or None."""
+    line = line.rstrip("\r\n")
+    if not line.strip():
+        return None
+    ts, _, rest = line.partition(" ")
+    d = parse_logfmt(rest)
+    d["ts"] = ts
+    d["_line"] = line
+    return d
+
+
+HEALTH_TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def read_health_log(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return []
+    out = []
+    for line in data.splitlines():
+        d = parse_health_line(line)
+        if d is not None:
+            out.append(d)
+    return out
+
+
+def run_lbctl(args, timeout=10.0):
+    """Run lbctl to completion: (returncode, stdout, stderr) as text;
+    returncode None when it had to be killed."""
+    if not os.access(LBCTL_BIN, os.X_OK):
+        raise DaemonError("%s is not an executable (build lbctl first)" % LBCTL_BIN)
+    p = subprocess.Popen([LBCTL_BIN] + list(args), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _register_proc(p, "lbctl " + " ".join(args))
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_proc(p, signal.SIGKILL)
+        out, err = p.communicate()
+        return None, out.decode(errors="replace"), err.decode(errors="replace")
+    return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+def ctl_raw(path, data, timeout=5.0, close_after_send=False):
+    """Connect to a control socket, send data, read until the empty line
+    that ends a reply (or EOF/timeout).  Returns (bytes, eof)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    got = bytearray()
+    eof = False
+    try:
+        s.connect(path)
+        if data:
+            try:
+                s.sendall(data)
+            except OSError:
+                pass
+        if close_after_send:
+            return bytes(got), True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if got.endswith(b"\n\n") or got == b"\n":
+                break
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                b = s.recv(65536)
+            except socket.timeout:
+                break
+            except OSError:
+                eof = True
+                break
+            if not b:
+                eof = True
+                break
+            got += b
+    finally:
+        s.close()
+    return bytes(got), eof
+
+
+def parse_table(text):
+    """An aligned table (header line, then rows; columns separated by two
+    or more spaces) to a list of dicts keyed by the header words."""
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    if not lines:
+        return []
+    head = re.split(r"\s{2,}", lines[0].strip())
+    rows = []
+    for ln in lines[1:]:
+        cells = re.split(r"\s{2,}", ln.strip())
+        rows.append(dict(zip(head, cells + [""] * (len(head) - len(cells)))))
+    return rows
+
+
 def run_lb(args, timeout=10, cwd=None):
     """Run the binary to completion: (returncode, stdout, stderr) as text."""
     p = subprocess.Popen([LB_BIN] + list(args), stdin=subprocess.DEVNULL,
@@ -391,9 +538,67 @@ class Daemon:
         self.listen = list(listen)
         self.proc = None
         self.returncode = None
+        config = self._runtime_paths(config)
         with open(self.conf, "w") as f:
             f.write(config)
         _daemons.append(self)
+
+    def _runtime_paths(self, config):
+        """Find global.control_socket and global.health_log in the text;
+        when the global group lacks them, add them (in this daemon's
+        directory) so that no test touches the system defaults."""
+        add = []
+        for key, default in (("control_socket", "lb.sock"), ("health_log", "health.log")):
+            m = re.search(r"\b%s\s*[=:]\s*\"((?:[^\"\\]|\\.)*)\"" % key, config)
+            if m:
+                setattr(self, key, m.group(1))
+            else:
+                path = os.path.join(self.dir, default)
+                setattr(self, key, path)
+                add.append('%s = "%s"; ' % (key, path))
+        if add:
+            m = re.search(r"\bglobal\s*[=:]\s*\{", config)
+            if m:
+                config = config[:m.end()] + " " + "".join(add) + config[m.end():]
+            else:
+                config = "global = { %s};\n" % "".join(add) + config
+        return config
+
+    # ---- control socket (lbctl) and health log
+
+    def ctl(self, cmd, timeout=10.0, sock=None):
+        """Run LBCTL_BIN -s SOCK CMD...; returns (rc, stdout, stderr)."""
+        args = cmd.split() if isinstance(cmd, str) else list(cmd)
+        return run_lbctl(["-s", sock or self.control_socket] + args, timeout)
+
+    def ctl_raw(self, data, timeout=5.0):
+        """Send raw bytes on the control socket; returns the bytes read
+        until the empty line ending a reply, EOF or timeout."""
+        return ctl_raw(self.control_socket, data, timeout)
+
+    def health_events(self, path=None):
+        return read_health_log(path or self.health_log)
+
+    def wait_event(self, pred, timeout=5.0, since=0, step=0.02):
+        """Wait until an event e (in the health log, index >= since)
+        with pred(e) appears; returns it, or None."""
+        def find():
+            for e in self.health_events()[since:]:
+                if pred(e):
+                    return e
+            return None
+        return wait_until(find, timeout, step)
+
+    def stderr_events(self):
+        """The health events echoed on stderr (-F): no timestamp."""
+        out = []
+        for line in self.stderr().splitlines():
+            i = line.find("event=")
+            if i >= 0:
+                d = parse_logfmt(line[i:])
+                if "event" in d:
+                    out.append(d)
+        return out
 
     def start(self, wait=True, timeout=5.0):
         self._err = open(self.errpath, "ab")
@@ -939,6 +1144,265 @@ def smtp_handler(name="backend", banner=True, greeting=None, hang_on=None,
                 c.send("502 5.5.2 Error: command not recognized\r\n")
 
     return handle
+
+
+# --------------------------------------------------------------------------
+# A switchable SMTP server for health checks (and the sessions beside them)
+
+CLIENT_HELO = "client.lbtest"   # clients of the tests say EHLO client.lbtest
+
+
+class SmtpBehavior:
+    """The shared, mutable behaviour of health_handler(); a test switches
+    it at run time (beh.mode = "helo421") and every new connection, check
+    or client session alike, gets the new behaviour.
+
+    Modes:
+      ok          220 greeting, 250 to HELO/EHLO (STARTTLS offered when
+                  tls is set), 221 to QUIT
+      multiline   a postscreen-style "220-" multi-line greeting, then ok
+      greet554    "554 5.3.2 NAME not available" greeting
+      helo421     "421 4.7.0 try again later" to HELO/EHLO, then close
+      silent      accept and say nothing
+      close       accept and close at once
+      longline    a greeting line of 1 MB (+ CRLF)
+      nocode      greeting "hello there" (no numeric code)
+      extra       greeting followed by unasked bytes ("250 surprise")
+      refuse      (the test closes the port itself; here: like close)
+      nostarttls  ok, but EHLO does not list STARTTLS
+      tlsgarbage  220 to STARTTLS, then garbage bytes and close
+      tlsclose    220 to STARTTLS, then close
+    tls: a server-side ssl.SSLContext used after "220 Ready to start TLS".
+    """
+
+    def __init__(self, name, mode="ok", tls=None):
+        self.name = name
+        self.mode = mode
+        self.tls = tls
+        self.lock = threading.Lock()
+
+    def snapshot(self):
+        with self.lock:
+            return self.mode, self.tls
+
+
+def health_handler(beh, idle=30.0):
+    """Backend handler following the SmtpBehavior beh.  Each Conn gets:
+    c.helo (the argument of its first HELO/EHLO), c.verbs (commands seen),
+    c.kind ("client" when the HELO name is CLIENT_HELO, "check" when
+    another name was given, None before any HELO), c.tls (TLS done)."""
+
+    def handle(c):
+        mode, tls = beh.snapshot()
+        c.helo = None
+        c.kind = None
+        c.verbs = []
+        c.tls = False
+        c.mode = mode
+        name = beh.name
+        if mode in ("close", "refuse"):
+            c.close()
+            return
+        if mode == "silent":
+            c.hang(idle)
+            return
+        if mode == "longline":
+            c.send(b"220 " + b"x" * (1 << 20) + b"\r\n")
+            c.wait_eof(idle)
+            return
+        if mode == "nocode":
+            c.send(b"hello there\r\n")
+            c.wait_eof(idle)
+            return
+        if mode == "greet554":
+            c.send("554 5.3.2 %s not available\r\n" % name)
+        elif mode == "multiline":
+            c.send("220-%s ESMTP postscreen-style banner\r\n220-please wait\r\n"
+                   "220 %s ESMTP lbtest\r\n" % (name, name))
+        elif mode == "extra":
+            c.send("220 %s ESMTP lbtest\r\n250 surprise\r\n" % name)
+        else:
+            c.send("220 %s ESMTP lbtest\r\n" % name)
+        while True:
+            line = c.readline(timeout=idle)
+            if not line or not line.endswith(b"\n"):
+                c.wait_eof(idle)
+                return
+            words = line.split()
+            verb = words[0].upper() if words else b""
+            c.verbs.append(verb.decode(errors="replace"))
+            if verb in (b"HELO", b"EHLO") and c.helo is None:
+                c.helo = words[1].decode(errors="replace") if len(words) > 1 else ""
+                c.kind = "client" if c.helo == CLIENT_HELO else "check"
+            if mode == "greet554":
+                if verb == b"QUIT":
+                    c.send("221 2.0.0 Bye\r\n")
+                    c.close()
+                    return
+                c.send("503 5.5.1 Error: no service\r\n")
+                continue
+            if verb in (b"HELO", b"EHLO") and mode == "helo421":
+                c.send("421 4.7.0 try again later\r\n")
+                c.close()
+                return
+            if verb == b"EHLO":
+                ext = ["PIPELINING", "SIZE 20480000"]
+                if tls is not None and mode != "nostarttls" and not c.tls:
+                    ext.append("STARTTLS")
+                ext.append("8BITMIME")
+                c.send("".join("250-%s\r\n" % x for x in [name] + ext[:-1]) +
+                       "250 %s\r\n" % ext[-1])
+            elif verb == b"HELO":
+                c.send("250 %s\r\n" % name)
+            elif verb == b"STARTTLS" and not c.tls and (tls is not None or
+                                                        mode in ("tlsgarbage", "tlsclose")):
+                c.send("220 2.0.0 Ready to start TLS\r\n")
+                if mode == "tlsclose":
+                    c.close()
+                    return
+                if mode == "tlsgarbage":
+                    c.send(b"this is not TLS at all\r\n" * 20)
+                    c.close()
+                    return
+                try:
+                    c.sock.settimeout(10)
+                    c.sock = tls.wrap_socket(c.sock, server_side=True)
+                    c.tls = True
+                    c.note("tls")
+                except (OSError, ValueError) as e:
+                    c.note("tls failed: %s" % e)
+                    c.tls_error = str(e)
+                    c.close()
+                    return
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                c.send("250 2.0.0 Ok %s\r\n" % name)
+            elif verb == b"QUIT":
+                c.send("221 2.0.0 Bye %s\r\n" % name)
+                c.close()
+                return
+            else:
+                c.send("502 5.5.2 Error: command not recognized\r\n")
+
+    return handle
+
+
+def conns_of_kind(backend, kind, after=None):
+    """The Conns of backend of that kind (see health_handler), optionally
+    only those accepted at or after the monotonic time after."""
+    with backend.lock:
+        conns = list(backend.conns)
+    return [c for c in conns if getattr(c, "kind", None) == kind and
+            (after is None or c.t_accept >= after)]
+
+
+def client_session(host, port, timeout=5.0, hold=False):
+    """Connect, read the banner, EHLO client.lbtest (so the backend can tell
+    clients from checks), QUIT.  Returns (server name or None, banner
+    bytes, Client).  hold=True: stop after the EHLO and leave it open."""
+    c = Client(host, port, timeout=timeout)
+    b = c.banner()
+    name = banner_name(b)
+    if name and b.startswith(b"220"):
+        c.cmd("EHLO " + CLIENT_HELO)
+        if not hold:
+            try:
+                c.cmd("QUIT")
+            except OSError:
+                pass
+    if not hold:
+        c.close()
+    return name, b, c
+
+
+# --------------------------------------------------------------------------
+# Certificates (openssl command line)
+
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+
+
+def _openssl(args, cwd):
+    p = subprocess.run([OPENSSL] + args, cwd=cwd, stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    if p.returncode != 0:
+        raise DaemonError("openssl %s failed: %s" % (" ".join(args),
+                                                      p.stderr.decode(errors="replace")))
+    return p.stdout.decode(errors="replace")
+
+
+class TestCA:
+    """A throw-away CA made with `openssl`; leaf() issues certificates
+    with explicit start/end dates (openssl ca -startdate/-enddate, so
+    expired ones can be made too)."""
+
+    def __init__(self, name="lbtest CA"):
+        if not os.access(OPENSSL, os.X_OK):
+            raise Skip("openssl is not installed")
+        self.dir = tempdir("lbtest-ca-")
+        d = self.dir
+        os.mkdir(os.path.join(d, "newcerts"))
+        open(os.path.join(d, "index.txt"), "w").close()
+        with open(os.path.join(d, "serial"), "w") as f:
+            f.write("%04X\n" % random.randint(0x1000, 0xFFFF))
+        self.key = os.path.join(d, "ca.key")
+        self.cert = os.path.join(d, "ca.crt")
+        _openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                  "-nodes", "-keyout", self.key, "-out", self.cert, "-days", "3650",
+                  "-subj", "/CN=" + name, "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign"], d)
+        self.cnf = os.path.join(d, "ca.cnf")
+        with open(self.cnf, "w") as f:
+            f.write("""[ ca ]
+default_ca = CA_default
+[ CA_default ]
+dir = %(d)s
+database = %(d)s/index.txt
+new_certs_dir = %(d)s/newcerts
+certificate = %(d)s/ca.crt
+private_key = %(d)s/ca.key
+serial = %(d)s/serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+email_in_dn = no
+copy_extensions = none
+[ policy_any ]
+commonName = supplied
+""" % {"d": d})
+        self.n = 0
+
+    def leaf(self, cn, san=None, start=None, end=None, days=365):
+        """Issue a certificate for cn (SAN: san, default DNS:cn).  start/end:
+        datetime.datetime in UTC; default now - 1 day .. now + days.
+        Returns (cert path, key path)."""
+        import datetime
+        now = datetime.datetime.now(datetime.timezone.utc)
+        start = start or now - datetime.timedelta(days=1)
+        end = end or now + datetime.timedelta(days=days)
+        self.n += 1
+        base = os.path.join(self.dir, "leaf%d" % self.n)
+        ext = base + ".ext"
+        with open(ext, "w") as f:
+            f.write("basicConstraints = CA:FALSE\n"
+                    "keyUsage = critical,digitalSignature,keyEncipherment\n"
+                    "extendedKeyUsage = serverAuth\n"
+                    "subjectAltName = %s\n" % (san or "DNS:" + cn))
+        _openssl(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                  "-nodes", "-keyout", base + ".key", "-out", base + ".csr",
+                  "-subj", "/CN=" + cn], self.dir)
+        _openssl(["ca", "-batch", "-config", self.cnf, "-in", base + ".csr",
+                  "-out", base + ".crt", "-notext", "-extfile", ext,
+                  "-startdate", start.strftime("%Y%m%d%H%M%SZ"),
+                  "-enddate", end.strftime("%Y%m%d%H%M%SZ")], self.dir)
+        return base + ".crt", base + ".key"
+
+    def server_context(self, cn, **kw):
+        """A server-side SSLContext presenting a new leaf for cn."""
+        import ssl
+        crt, key = self.leaf(cn, **kw)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(crt, key)
+        ctx.crt, ctx.key = crt, key
+        return ctx
 
 
 # --------------------------------------------------------------------------

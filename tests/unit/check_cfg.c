@@ -1386,26 +1386,63 @@ START_TEST(not_supported_proxy_protocol)
 }
 END_TEST
 
-START_TEST(not_supported_health_check)
+START_TEST(health_check_parsed)
 {
 	static const char text[] = FE_OK
 	    "backends = (\n"
-	    "  { name = \"filters\";\n"
+	    "  { name = \"filters\"; timeout_server = \"10m\";\n"
+	    "    on_marked_down = \"shutdown-sessions\";\n"
 	    "    health_check = {\n"
-	    "      type = \"smtp\"; helo = \"lb.example\";\n"
+	    "      type = \"smtp\"; helo = \"noor.net\"; ehlo = true;\n"
+	    "      interval = \"6s\"; fastinter = \"1s\"; downinter = \"\";\n"
+	    "      rise = 3; fall = 4; cert_expiry_warn = \"30d\";\n"
 	    "    };\n"
-	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } );\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
+	    "                { name = \"f2\"; address = \"127.0.0.1:2\";"
+	    " check = false; } );\n"
 	    "  }\n"
 	    ");\n";
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(text, &d);
+	const struct cfg_backend *be = &cfg->backends[0];
 
-	one_error(text, "health_check", "not supported yet");
+	ck_assert(be->has_check);
+	ck_assert_int_eq(be->on_marked_down, MD_SHUTDOWN_SESSIONS);
+	ck_assert_int_eq(be->check.type, CHECK_SMTP);
+	ck_assert_str_eq(be->check.helo, "noor.net");
+	ck_assert(be->check.ehlo);
+	ck_assert_uint_eq(be->check.interval_ms, 6000);
+	ck_assert_uint_eq(be->check.fastinter_ms, 1000);
+	ck_assert_uint_eq(be->check.downinter_ms, 0); /* "" = interval */
+	ck_assert_uint_eq(be->check.cert_expiry_warn_ms, 30ULL * 86400000);
+	ck_assert_int_eq(be->check.rise, 3);
+	ck_assert_int_eq(be->check.fall, 4);
+	ck_assert(be->servers[0].check); /* default with a health_check */
+	ck_assert(!be->servers[1].check);
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(health_check_errors)
+{
+	backend_error("health_check = { type = \"icmp\"; };", "health_check",
+	              "type: expected one of tcp | smtp");
+	backend_error("health_check = { interval = \"5x\"; };", "health_check",
+	              "interval: bad duration");
+	backend_error("health_check = { rise = 0; };", "health_check",
+	              "rise: 0 is out of range");
+	backend_error("health_check = { type = \"tcp\"; starttls = true; };",
+	              "health_check", "starttls: needs type = \"smtp\"");
+	backend_error("health_check = { tls_ca_file = \"/nonexistent/ca.pem\";"
+	              " starttls = true; };",
+	              "health_check", "tls_ca_file: cannot read");
+	server_error("check = true;", "check", "no health_check group");
 }
 END_TEST
 
 START_TEST(not_supported_other_backend_keys)
 {
-	backend_error("on_marked_down = \"shutdown-sessions\";",
-	              "on_marked_down", "not supported yet");
 	backend_error("source = \"clientip\";", "source", "not supported yet");
 }
 END_TEST
@@ -1521,7 +1558,8 @@ cfg_suite(void)
 	tc = tcase_create("not_supported");
 	tcase_add_test(tc, not_supported_transparent);
 	tcase_add_test(tc, not_supported_proxy_protocol);
-	tcase_add_test(tc, not_supported_health_check);
+	tcase_add_test(tc, health_check_parsed);
+	tcase_add_test(tc, health_check_errors);
 	tcase_add_test(tc, not_supported_other_backend_keys);
 	tcase_add_test(tc, not_supported_defaults_accepted);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,490 @@
+/* Health checks (SPEC 4.3): one explicit state machine per server.
+ *
+ *   CONNECT -> (tcp: pass)
+ *           -> GREETING (220) -> HELO/EHLO (250)
+ *                -> [STARTTLS (220) -> TLS handshake -> EHLO (250)]
+ *                -> QUIT (any reply or close) -> pass
+ *
+ * Every step is bounded by one deadline for the whole check.  A failure
+ * carries its step and the reply code and text, or a reason ("timeout",
+ * "connection refused", "bad reply", the TLS library's text...).  Results
+ * go to server_check_result(); the next check is scheduled from the end
+ * of this one by the server's health state (interval / fastinter /
+ * downinter), with a little jitter so checks do not bunch up. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+
+#include "backend.h"
+#include "check.h"
+#include "log.h"
+#include "parse.h"
+#include "rt.h"
+#include "server.h"
+#include "smtp_reply.h"
+#include "tls.h"
+
+enum step {
+	ST_CONNECT,
+	ST_GREETING,
+	ST_HELO,
+	ST_STARTTLS,
+	ST_TLS,
+	ST_EHLO,
+	ST_QUIT,
+};
+
+static const char *const step_names[] = {
+    [ST_CONNECT] = "connect",   [ST_GREETING] = "greeting", [ST_HELO] = "helo",
+    [ST_STARTTLS] = "starttls", [ST_TLS] = "tls",           [ST_EHLO] = "ehlo",
+    [ST_QUIT] = "quit",
+};
+
+/* Bytes a check buffers from the server: a reply is at most 4 KiB. */
+#define CHECK_READ_MAX (2 * SMTP_REPLY_MAX)
+
+struct check {
+	struct server *srv;
+	const struct cfg_check *conf;
+	struct event_base *base;
+	SSL_CTX *tls_ctx;
+	struct event *sched;    /* next check */
+	struct event *deadline; /* the running check's timeout */
+	struct bufferevent *bev;
+	enum step step;
+	bool running;
+	struct smtp_reply reply;
+	uint64_t t_start;
+	uint64_t timeout_ms;
+	char host[LB_ADDR_MAX]; /* server host, for SNI */
+	char domain[256];       /* HELO/EHLO argument */
+};
+
+const char *
+check_step_name(int step)
+{
+	if (step >= 0 && (size_t)step < ARRAY_SIZE(step_names))
+		return step_names[step];
+	return "?";
+}
+
+static uint64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct timeval
+ms_tv(uint64_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000),
+	                     (suseconds_t)((ms % 1000) * 1000)};
+	return tv;
+}
+
+static void
+drop_connection(struct check *chk)
+{
+	if (chk->bev != NULL) {
+		bufferevent_setcb(chk->bev, NULL, NULL, NULL, NULL);
+		bufferevent_disable(chk->bev, EV_READ | EV_WRITE);
+		bufferevent_free(chk->bev); /* frees SSL and socket too */
+		chk->bev = NULL;
+	}
+	evtimer_del(chk->deadline);
+	chk->running = false;
+}
+
+/* End of one check: report, then schedule the next. */
+static void
+finish(struct check *chk, bool pass, int code, const char *reply,
+       const char *reason)
+{
+	struct server *srv = chk->srv;
+	struct check_result res;
+	uint64_t next, jitter;
+
+	res.pass = pass;
+	res.step = step_names[chk->step];
+	res.code = code;
+	res.reply = reply;
+	res.reason = reason;
+	res.duration_ms = now_ms() - chk->t_start;
+	drop_connection(chk);
+	ERR_clear_error();
+	server_check_result(srv, &res);
+	if (srv->admin == SRV_MAINT)
+		return;
+	next = health_next_interval(&srv->health, chk->conf->interval_ms,
+	                            chk->conf->fastinter_ms,
+	                            chk->conf->downinter_ms);
+	/* Up to 1/20 of the interval later, so that checks of many
+	 * servers drift apart instead of firing together. */
+	jitter = next >= 20 ? (uint64_t)random() % (next / 20) : 0;
+	check_schedule(chk, next + jitter);
+}
+
+static void
+fail_reply(struct check *chk, const struct smtp_reply *r)
+{
+	finish(chk, false, r->code, r->text, NULL);
+}
+
+static void
+fail_reason(struct check *chk, const char *reason)
+{
+	finish(chk, false, 0, NULL, reason);
+}
+
+/* strerror text with a lower-case first letter: "connection refused". */
+static void
+fail_errno(struct check *chk, int err)
+{
+	char buf[128];
+
+	snprintf(buf, sizeof(buf), "%s", strerror(err));
+	buf[0] = (char)tolower((unsigned char)buf[0]);
+	fail_reason(chk, buf);
+}
+
+/* Send "CMD\r\n" or "CMD ARG\r\n" and wait for the reply of step next. */
+static void
+send_line(struct check *chk, enum step next, const char *cmd, const char *arg)
+{
+	struct evbuffer *out = bufferevent_get_output(chk->bev);
+	int r;
+
+	chk->step = next;
+	smtp_reply_init(&chk->reply);
+	if (arg != NULL)
+		r = evbuffer_add_printf(out, "%s %s\r\n", cmd, arg);
+	else
+		r = evbuffer_add_printf(out, "%s\r\n", cmd);
+	if (r < 0)
+		fail_reason(chk, "out of memory");
+}
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void
+start_tls(struct check *chk)
+{
+	char err[256];
+	struct bufferevent *tb;
+	SSL *ssl;
+
+	chk->step = ST_TLS;
+	ssl = tls_client_ssl(chk->tls_ctx, chk->conf, chk->host, err,
+	                     sizeof(err));
+	if (ssl == NULL) {
+		fail_reason(chk, err);
+		return;
+	}
+	tb = bufferevent_openssl_filter_new(chk->base, chk->bev, ssl,
+	                                    BUFFEREVENT_SSL_CONNECTING,
+	                                    BEV_OPT_CLOSE_ON_FREE);
+	if (tb == NULL) {
+		SSL_free(ssl);
+		fail_reason(chk, "cannot start TLS");
+		return;
+	}
+	/* Servers often close after 221 without close_notify. */
+	bufferevent_openssl_set_allow_dirty_shutdown(tb, 1);
+	chk->bev = tb; /* owns the socket bufferevent now */
+	bufferevent_setwatermark(tb, EV_READ, 0, CHECK_READ_MAX);
+	bufferevent_setcb(tb, read_cb, NULL, event_cb, chk);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+}
+
+static void
+tls_up(struct check *chk)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(chk->bev);
+	char subject[256] = "";
+	time_t not_after;
+
+	if (ssl != NULL &&
+	    tls_peer_expiry(ssl, &not_after, subject, sizeof(subject)))
+		server_cert_seen(chk->srv, not_after, subject);
+	send_line(chk, ST_EHLO, "EHLO", chk->domain);
+}
+
+/* A complete reply arrived in step chk->step. */
+static void
+on_reply(struct check *chk, bool trailing)
+{
+	const struct smtp_reply *r = &chk->reply;
+	bool ehlo = chk->conf->ehlo || chk->conf->starttls;
+
+	if (trailing && chk->step != ST_QUIT) {
+		/* Bytes after a reply we did not ask for: a server that
+		 * pipelines unasked, or STARTTLS injection. */
+		fail_reason(chk, "bad reply");
+		return;
+	}
+	switch (chk->step) {
+	case ST_GREETING:
+		if (r->code != 220) {
+			fail_reply(chk, r);
+			return;
+		}
+		send_line(chk, ST_HELO, ehlo ? "EHLO" : "HELO", chk->domain);
+		return;
+	case ST_HELO:
+		if (r->code != 250) {
+			fail_reply(chk, r);
+			return;
+		}
+		if (!chk->conf->starttls) {
+			send_line(chk, ST_QUIT, "QUIT", NULL);
+			return;
+		}
+		if (!r->starttls) {
+			chk->step = ST_STARTTLS;
+			fail_reason(chk, "STARTTLS not offered");
+			return;
+		}
+		send_line(chk, ST_STARTTLS, "STARTTLS", NULL);
+		return;
+	case ST_STARTTLS:
+		if (r->code != 220) {
+			fail_reply(chk, r);
+			return;
+		}
+		start_tls(chk);
+		return;
+	case ST_EHLO:
+		if (r->code != 250) {
+			fail_reply(chk, r);
+			return;
+		}
+		send_line(chk, ST_QUIT, "QUIT", NULL);
+		return;
+	case ST_QUIT:
+		finish(chk, true, 0, NULL, NULL);
+		return;
+	case ST_CONNECT:
+	case ST_TLS:
+		break;
+	}
+	fail_reason(chk, "bad reply");
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct check *chk = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (chk->running && evbuffer_get_length(in) > 0) {
+		size_t n = evbuffer_get_length(in), used = 0;
+		const char *p =
+		    (const char *)evbuffer_pullup(in, (ev_ssize_t)n);
+		enum smtp_parse r;
+
+		if (p == NULL) {
+			fail_reason(chk, "out of memory");
+			return;
+		}
+		if (chk->step != ST_GREETING && chk->step != ST_HELO &&
+		    chk->step != ST_STARTTLS && chk->step != ST_EHLO &&
+		    chk->step != ST_QUIT) {
+			fail_reason(chk, "bad reply");
+			return;
+		}
+		r = smtp_reply_feed(&chk->reply, p, n, &used);
+		evbuffer_drain(in, used);
+		switch (r) {
+		case SMTP_NEED_MORE:
+			return;
+		case SMTP_ERR_LONG:
+			fail_reason(chk, "reply too long");
+			return;
+		case SMTP_ERR_BAD:
+			fail_reason(chk, "bad reply");
+			return;
+		case SMTP_DONE:
+			on_reply(chk, evbuffer_get_length(in) > 0);
+			/* The next reply starts fresh; on_reply may have
+			 * ended the check or switched to TLS. */
+			return;
+		}
+	}
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct check *chk = arg;
+	char reason[256];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (chk->step == ST_TLS) {
+			tls_up(chk);
+			return;
+		}
+		if (chk->conf->type == CHECK_TCP) {
+			finish(chk, true, 0, NULL, NULL);
+			return;
+		}
+		chk->step = ST_GREETING;
+		smtp_reply_init(&chk->reply);
+		bufferevent_setwatermark(bev, EV_READ, 0, CHECK_READ_MAX);
+		bufferevent_enable(bev, EV_READ | EV_WRITE);
+		return;
+	}
+	if (chk->step == ST_QUIT) {
+		/* Closed after QUIT, with or without 221: a clean end. */
+		finish(chk, true, 0, NULL, NULL);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		fail_reason(chk, "connection closed");
+		return;
+	}
+	if (chk->step == ST_TLS || bufferevent_openssl_get_ssl(bev) != NULL) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		int err = EVUTIL_SOCKET_ERROR();
+
+		if (e == 0 && chk->step != ST_TLS && err != 0) {
+			fail_errno(chk, err);
+			return;
+		}
+		tls_error_text(bufferevent_openssl_get_ssl(bev), e, reason,
+		               sizeof(reason));
+		fail_reason(chk, reason);
+		return;
+	}
+	fail_errno(chk, EVUTIL_SOCKET_ERROR() != 0 ? EVUTIL_SOCKET_ERROR()
+	                                           : ECONNRESET);
+}
+
+static void
+deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct check *chk = arg;
+
+	(void)fd;
+	(void)what;
+	if (chk->step == ST_QUIT)
+		finish(chk, true, 0, NULL, NULL);
+	else
+		fail_reason(chk, "timeout");
+}
+
+static void
+run(struct check *chk)
+{
+	const struct cfg_addr *a = &chk->srv->conf->addr;
+	struct timeval tv = ms_tv(chk->timeout_ms);
+
+	if (chk->running || chk->srv->admin == SRV_MAINT)
+		return;
+	chk->running = true;
+	chk->step = ST_CONNECT;
+	chk->t_start = now_ms();
+	chk->bev = bufferevent_socket_new(chk->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (chk->bev == NULL) {
+		fail_errno(chk, errno != 0 ? errno : ENOMEM);
+		return;
+	}
+	bufferevent_setcb(chk->bev, read_cb, NULL, event_cb, chk);
+	evtimer_add(chk->deadline, &tv);
+	if (bufferevent_socket_connect(chk->bev, (struct sockaddr *)&a->ss,
+	                               (int)a->len) < 0)
+		fail_errno(chk, errno != 0 ? errno : ECONNREFUSED);
+}
+
+static void
+sched_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	run(arg);
+}
+
+struct check *
+check_new(struct server *srv, SSL_CTX *tls_ctx)
+{
+	const struct cfg_backend *bc = srv->be->conf;
+	struct check *chk;
+	uint16_t port;
+	const char *err;
+
+	if ((chk = calloc(1, sizeof(*chk))) == NULL)
+		return NULL;
+	chk->srv = srv;
+	chk->conf = &bc->check;
+	chk->base = srv->be->rt->base;
+	chk->tls_ctx = tls_ctx;
+	chk->timeout_ms = chk->conf->timeout_ms;
+	if (chk->timeout_ms == 0)
+		chk->timeout_ms =
+		    chk->conf->interval_ms < bc->timeout_connect_ms
+		        ? chk->conf->interval_ms
+		        : bc->timeout_connect_ms;
+	if (parse_address(srv->conf->addr.text, chk->host, sizeof(chk->host),
+	                  &port, &err) < 0)
+		chk->host[0] = '\0';
+	if (chk->conf->helo[0] != '\0')
+		snprintf(chk->domain, sizeof(chk->domain), "%s",
+		         chk->conf->helo);
+	else if (gethostname(chk->domain, sizeof(chk->domain)) < 0 ||
+	         chk->domain[0] == '\0')
+		snprintf(chk->domain, sizeof(chk->domain), "localhost");
+	chk->domain[sizeof(chk->domain) - 1] = '\0';
+	chk->sched = evtimer_new(chk->base, sched_cb, chk);
+	chk->deadline = evtimer_new(chk->base, deadline_cb, chk);
+	if (chk->sched == NULL || chk->deadline == NULL) {
+		check_free(chk);
+		return NULL;
+	}
+	return chk;
+}
+
+void
+check_schedule(struct check *chk, uint64_t delay_ms)
+{
+	struct timeval tv = ms_tv(delay_ms);
+
+	if (chk->running)
+		return; /* it reschedules itself when it ends */
+	evtimer_add(chk->sched, &tv);
+}
+
+void
+check_stop(struct check *chk)
+{
+	evtimer_del(chk->sched);
+	drop_connection(chk);
+}
+
+void
+check_free(struct check *chk)
+{
+	if (chk == NULL)
+		return;
+	if (chk->deadline != NULL)
+		check_stop(chk);
+	if (chk->sched != NULL)
+		event_free(chk->sched);
+	if (chk->deadline != NULL)
+		event_free(chk->deadline);
+	free(chk);
+}
