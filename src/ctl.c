@@ -484,10 +484,16 @@ ctl_bind(struct rt *rt, const char *path)
 		return NULL;
 	}
 	umask(old);
-	if (chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
-		log_warn("control socket %s", path);
+	if (chmod(sun.sun_path, 0600) < 0) {
+		log_warn("control socket %s: chmod", sun.sun_path);
 		close(fd);
-		unlink(path);
+		unlink(sun.sun_path);
+		return NULL;
+	}
+	if (listen(fd, 16) < 0) {
+		log_warn("control socket %s: listen", sun.sun_path);
+		close(fd);
+		unlink(sun.sun_path);
 		return NULL;
 	}
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL ||

@@ -1163,6 +1163,7 @@ class SmtpBehavior:
       multiline   a postscreen-style "220-" multi-line greeting, then ok
       greet554    "554 5.3.2 NAME not available" greeting
       helo421     "421 4.7.0 try again later" to HELO/EHLO, then close
+      heloreply   beh.helo_reply (a str, CRLF added) to HELO/EHLO, then close
       silent      accept and say nothing
       close       accept and close at once
       longline    a greeting line of 1 MB (+ CRLF)
@@ -1170,8 +1171,8 @@ class SmtpBehavior:
       extra       greeting followed by unasked bytes ("250 surprise")
       refuse      (the test closes the port itself; here: like close)
       nostarttls  ok, but EHLO does not list STARTTLS
-      tlsgarbage  220 to STARTTLS, then garbage bytes and close
-      tlsclose    220 to STARTTLS, then close
+      tlsgarbage  220 to STARTTLS, then (after the ClientHello) garbage and close
+      tlsclose    220 to STARTTLS, then (after the ClientHello) close
     tls: a server-side ssl.SSLContext used after "220 Ready to start TLS".
     """
 
@@ -1179,6 +1180,7 @@ class SmtpBehavior:
         self.name = name
         self.mode = mode
         self.tls = tls
+        self.helo_reply = "554 5.7.1 no"
         self.lock = threading.Lock()
 
     def snapshot(self):
@@ -1241,8 +1243,9 @@ def health_handler(beh, idle=30.0):
                     return
                 c.send("503 5.5.1 Error: no service\r\n")
                 continue
-            if verb in (b"HELO", b"EHLO") and mode == "helo421":
-                c.send("421 4.7.0 try again later\r\n")
+            if verb in (b"HELO", b"EHLO") and mode in ("helo421", "heloreply"):
+                c.send("421 4.7.0 try again later\r\n" if mode == "helo421"
+                       else beh.helo_reply + "\r\n")
                 c.close()
                 return
             if verb == b"EHLO":
@@ -1257,6 +1260,14 @@ def health_handler(beh, idle=30.0):
             elif verb == b"STARTTLS" and not c.tls and (tls is not None or
                                                         mode in ("tlsgarbage", "tlsclose")):
                 c.send("220 2.0.0 Ready to start TLS\r\n")
+                if mode in ("tlsclose", "tlsgarbage"):
+                    # Wait for the ClientHello, so that the close or the
+                    # garbage answers it (the handshake is under way).
+                    try:
+                        c.sock.settimeout(5)
+                        c.received += c.sock.recv(65536)
+                    except OSError:
+                        pass
                 if mode == "tlsclose":
                     c.close()
                     return

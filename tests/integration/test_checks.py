@@ -76,6 +76,16 @@ def test_failure_modes():
         be[m] = t.Backend(t.health_handler(beh[m]), name=m)
     # A port that refuses: bind it, then close the listener.
     be["refuse"].stop()
+    # A reply text with quotes and backslashes: logfmt escaping.
+    beh["quoted"] = t.SmtpBehavior("quoted", mode="heloreply")
+    beh["quoted"].helo_reply = '550 5.7.1 "bad" \\ host=x'
+    be["quoted"] = t.Backend(t.health_handler(beh["quoted"]), name="quoted")
+    plain_modes.append("quoted")
+    # type = "tcp": a connect is a pass, whatever the server says.
+    for n, m in (("tcp_silent", "silent"), ("tcp_554", "greet554"), ("tcp_refuse", "refuse")):
+        beh[n] = t.SmtpBehavior(n, mode=m)
+        be[n] = t.Backend(t.health_handler(beh[n]), name=n)
+    be["tcp_refuse"].stop()
     ehlo_beh = t.SmtpBehavior("ehlo_ok")
     be["ehlo_ok"] = t.Backend(t.health_handler(ehlo_beh), name="ehlo_ok")
     tls_cases = {  # server -> (mode, context)
@@ -94,12 +104,15 @@ def test_failure_modes():
         beh[n] = t.SmtpBehavior(n, tls=ctx)
         be[n] = t.Backend(t.health_handler(beh[n]), name=n)
 
-    ports = {n: t.free_port() for n in ("plain", "ehlo", "tls", "tlsip", "warn")}
+    ports = {n: t.free_port() for n in ("plain", "ehlo", "tls", "tlsip", "warn", "tcp")}
     tls_hc = dict(starttls=True, tls_verify=True, tls_ca_file=ca.cert, tls_servername=TLS_NAME)
     pairs = [
         (fe("plain", ports["plain"]),
          {"name": "plain", "timeout_connect": "2s", "health_check": hc(),
           "servers": [(m, be[m].address) for m in plain_modes]}),
+        (fe("tcp", ports["tcp"]),
+         {"name": "tcp", "health_check": {"type": "tcp", "interval": "400ms", "rise": 2, "fall": 3},
+          "servers": [(n, be[n].address) for n in ("tcp_silent", "tcp_554", "tcp_refuse")]}),
         (fe("ehlo", ports["ehlo"]),
          {"name": "ehlo", "health_check": hc(ehlo=True), "servers": [("ehlo_ok", be["ehlo_ok"].address)]}),
         (fe("tls", ports["tls"]),
@@ -118,8 +131,8 @@ def test_failure_modes():
 
     failing = ["greet554", "helo421", "silent", "close", "refuse", "longline", "nocode", "extra",
                "tls_nostarttls", "tls_garbage", "tls_close", "tls_expired", "tls_wrongname",
-               "tls_unknownca", "ip_dnsonly"]
-    passing = ["ok", "multiline", "ehlo_ok", "tls_ok", "ip_ok", "soon"]
+               "tls_unknownca", "ip_dnsonly", "quoted", "tcp_refuse"]
+    passing = ["ok", "multiline", "ehlo_ok", "tls_ok", "ip_ok", "soon", "tcp_silent", "tcp_554"]
 
     def all_down():
         downs = {e.get("server") for e in d.health_events() if e.get("event") == "down"}
@@ -159,7 +172,8 @@ def test_failure_modes():
                     "%s: reason mentions %s" % (server, " or ".join(reason_any)), repr(e.get("reason")))
         t.check(e.get("addr") == be[server].address, "%s: addr=%s" % (server, be[server].address),
                 str(e.get("addr")))
-        t.check(e.get("check") == "smtp", "%s: check=smtp" % server, str(e.get("check")))
+        want = "tcp" if server.startswith("tcp_") else "smtp"
+        t.check(e.get("check") == want, "%s: check=%s" % (server, want), str(e.get("check")))
         t.check(isinstance(e.get("duration_ms"), int), "%s: duration_ms=N" % server,
                 str(e.get("duration_ms")))
         t.check(isinstance(e.get("active"), int) and isinstance(e.get("backup"), int),
@@ -176,6 +190,8 @@ def test_failure_modes():
     e = down("extra")
     t.check(e.get("reason") == "bad reply", "extra: unasked bytes after the greeting: reason=\"bad reply\"",
             e.get("_line", ""))
+    expect("quoted", "helo", code=550, reply='5.7.1 "bad" \\ host=x')
+    expect("tcp_refuse", "connect", reason="connection refused")
     expect("tls_nostarttls", "starttls", reason="STARTTLS not offered")
     expect("tls_garbage", "tls")
     expect("tls_close", "tls")
@@ -198,6 +214,12 @@ def test_failure_modes():
     for n in passing:
         bad = [e for e in ev if e.get("server") == n and e.get("event") in ("down", "fail")]
         t.check(not bad, "%s: never fails (stays UP)" % n, bad[0]["_line"] if bad else "")
+        if n.startswith("tcp_"):
+            nc = len(be[n].conns)
+            t.check(nc >= 2 and all(not getattr(c, "verbs", []) for c in be[n].conns),
+                    "%s: type=tcp: connects only, sends nothing (%d checks)" % (n, nc),
+                    str([getattr(c, "verbs", None) for c in be[n].conns][:3]))
+            continue
         nc = len(check_conns(be[n]))
         t.check(nc >= 2, "%s: checked repeatedly (%d check sessions in %.1fs)" % (n, nc, 2.0), str(nc))
 
@@ -302,6 +324,49 @@ def test_healing():
     name, ban, c = t.client_session(H, port)
     t.check(name == "S", "after event=up sessions reach the server again", repr(ban))
     d.stop()
+
+
+# --------------------------------------------------------------------------
+
+
+def test_intervals():
+    """interval while UP, downinter while DOWN, each plus <= 5% jitter; the
+    first checks spread over the first interval, not all at once."""
+    names = ["up1", "up2", "up3", "up4", "up5", "down1"]
+    beh = {n: t.SmtpBehavior(n) for n in names}
+    beh["down1"].mode = "greet554"
+    bk = {n: t.Backend(t.health_handler(beh[n]), name=n) for n in names}
+    port = t.free_port()
+    text = t.make_config("%s:%d" % (H, port), [(n, bk[n].address) for n in names],
+                         be={"health_check": hc(interval="600ms", downinter="1500ms")})
+    d = t.Daemon(text, [(H, port)], name="intervals")
+    t0 = time.monotonic()
+    d.start()
+    time.sleep(4.2)
+    d.stop()
+
+    def times(n):
+        with bk[n].lock:
+            return [c.t_accept - t0 for c in bk[n].conns]
+    first = {n: times(n)[0] for n in names if times(n)}
+    t.log("  first check of each server (s after start): %s"
+          % " ".join("%s=%.2f" % (n, v) for n, v in sorted(first.items())))
+    t.check(len(first) == len(names) and max(first.values()) <= 1.0,
+            "every server is checked within the first interval (600ms)", str(first))
+    ups = sorted(first[n] for n in names if n.startswith("up") and n in first)
+    t.check(len(ups) >= 2 and ups[-1] - ups[0] >= 0.1,
+            "the first checks are spread out (not all at once)", "spread %.3fs" % (ups[-1] - ups[0] if ups else 0))
+    for n in ("up1", "up2"):
+        ts = times(n)
+        gaps = [b - a for a, b in zip(ts, ts[1:])]
+        t.log("  %s: %d checks, gaps %s" % (n, len(ts), " ".join("%.3f" % g for g in gaps)))
+        t.check(gaps and all(0.55 <= g <= 0.8 for g in gaps),
+                "%s UP: checks every 600ms (+<=5%% jitter)" % n, str(["%.3f" % g for g in gaps]))
+    ts = times("down1")
+    gaps = [b - a for a, b in zip(ts, ts[1:])]
+    t.log("  down1: %d checks, gaps %s" % (len(ts), " ".join("%.3f" % g for g in gaps)))
+    t.check(gaps and all(1.4 <= g <= 1.75 for g in gaps),
+            "down1 DOWN: checks every downinter 1500ms", str(["%.3f" % g for g in gaps]))
 
 
 # --------------------------------------------------------------------------
@@ -519,5 +584,6 @@ def test_acceptance():
 
 
 if __name__ == "__main__":
-    t.main([test_failure_modes, test_healing, test_traffic_follows_state, test_acceptance],
+    t.main([test_failure_modes, test_healing, test_intervals, test_traffic_follows_state,
+            test_acceptance],
            timeout=80)

@@ -59,11 +59,17 @@ def wait_state(d, server, pred, timeout=3.0):
 
 
 def test_show():
-    d, port, beh, bk = start_py(["A", "B", "C"], "show")
+    # fastinter 1s: the "UP 1/2" and "DOWN 1/2" states last about 1 s.
+    d, port, beh, bk = start_py(["A", "B", "C"], "show", hc={"fastinter": "1s"})
     time.sleep(0.7)
     for _ in range(3):
         t.client_session(H, port)
     held, name = t.hold_session(H, port)
+
+    def cur_total():
+        _, _, rows = rows_of(d)
+        return sum(int(r.get("CUR", "0")) for r in rows.values() if r.get("CUR", "").isdigit()) == 1
+    t.wait_until(cur_total, 3, 0.05)   # the finished sessions are closed
     rc, out, err = d.ctl("show servers")
     t.log("  show servers:\n" + out)
     t.check(rc == 0, "show servers: exit 0", "rc=%s err=%r" % (rc, err))
@@ -102,13 +108,23 @@ def test_show():
     if r:
         t.check(r.get("LAST CHECK", "").startswith("failed at helo: 421 4.7.0 try again later ("),
                 "LAST CHECK 'failed at helo: 421 4.7.0 try again later (N ms)'", repr(r.get("LAST CHECK")))
-    r = wait_state(d, "C", lambda s: s == "DOWN", 2)
+    r = wait_state(d, "C", lambda s: s == "DOWN", 3)
     t.check(r is not None, "then DOWN")
+    ce = [e for e in d.health_events() if e.get("server") == "C"]
+    ts = [(e.get("event"), e.get("ts")) for e in ce]
+    if len(ce) >= 2 and ce[0].get("event") == "fail" and ce[1].get("event") == "down":
+        import datetime
+        f = [datetime.datetime.strptime(e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ") for e in ce[:2]]
+        gap = (f[1] - f[0]).total_seconds()
+        t.log("  fail -> down gap with fastinter 1s: %.3fs" % gap)
+        t.check(0.9 <= gap <= 1.5, "going down, the next check follows fastinter (1s)", "%.3fs" % gap)
+    else:
+        t.check(False, "C: event=fail then event=down", str(ts))
     beh["C"].mode = "ok"
     r = wait_state(d, "C", lambda s: s != "DOWN", 2)
     t.check(r is not None and r.get("STATE") == "DOWN 1/2", "first pass of C (rise 2): STATE 'DOWN 1/2'",
             str(r))
-    r = wait_state(d, "C", lambda s: s == "UP", 2)
+    r = wait_state(d, "C", lambda s: s == "UP", 3)
     t.check(r is not None, "then UP")
 
     rc, out, err = d.ctl("show info")
@@ -263,7 +279,8 @@ def test_disable_weight_shutdown():
     t.check(rows.get("B", {}).get("WEIGHT") == "0", "show servers: WEIGHT 0", str(rows.get("B")))
     ctl_ok(d, "set weight be/B 3", "ok: be/B weight 3 (was 0)")
     got = [t.client_session(H, port)[0] for _ in range(8)]
-    t.check(got.count("B") == 6, "weight 3:1: B gets 6 of 8 sessions", str(got))
+    t.check(5 <= got.count("B") <= 7 and "AA" not in "".join(got),
+            "weight 3:1: B gets about 6 of 8 sessions, A never twice in a row", str(got))
     ctl_ok(d, "set weight be/B 1", "ok: be/B weight 1 (was 3)")
     for bad in ("set weight be/B 257", "set weight be/B -1", "set weight be/B x", "set weight be/Z 1"):
         rc, out, err = d.ctl(bad)
@@ -333,8 +350,16 @@ def test_exit_codes_and_socket():
 def test_garbage():
     d, port, beh, bk = start_py(["A"], "garbage")
 
-    def still_ok(label):
-        rc, out, err = d.ctl("show servers")
+    def still_ok(label, settle=0.0):
+        """settle: time allowed for the daemon to see the closes of a burst
+        of connections (it serves a bounded number of control clients)."""
+        res = {}
+
+        def ok():
+            res["r"] = d.ctl("show servers")
+            return res["r"][0] == 0 and "BACKEND" in res["r"][1]
+        t.wait_until(ok, settle, 0.1)
+        rc, out, err = res["r"]
         t.check(d.alive() and rc == 0 and "BACKEND" in out,
                 "after %s the daemon answers show servers" % label, "rc=%s err=%r" % (rc, err))
 
@@ -357,10 +382,14 @@ def test_garbage():
                 "%s: an error reply or a close" % label, repr(got[:80]))
         still_ok(label)
     # Half a command, then close.
+    refused = 0
     for i in range(20):
-        t.ctl_raw(d.control_socket, b"show serv", close_after_send=True)
-    t.ctl_raw(d.control_socket, b"", close_after_send=True)
-    still_ok("20 half commands closed at once")
+        try:
+            t.ctl_raw(d.control_socket, b"show serv", close_after_send=True)
+        except OSError:   # a full backlog (EAGAIN) under a burst is fine
+            refused += 1
+    t.log("  20 half commands closed at once: %d connects refused by a full backlog" % refused)
+    still_ok("20 half commands closed at once", settle=3.0)
     # Clients that connect and say nothing: others are still served.
     idle = []
     for _ in range(5):
