@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "report.h"
 
 #define MS_PER_DAY (86400LL * 1000)
@@ -206,44 +207,13 @@ report_format_time_text(int64_t ms, char *buf, size_t len)
 int
 report_parse_duration(const char *text, int64_t *ms, const char **err)
 {
-	static const struct {
-		const char *unit;
-		int64_t mult;
-	} units[] = {
-	    {"", 1},          {"ms", 1},          {"s", 1000},
-	    {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000},
-	};
-	const char *p = text;
-	int64_t v = 0;
+	uint64_t v;
 
-	if (text == NULL || *text == '\0') {
-		*err = "empty duration";
+	/* parse_duration caps durations at 365 days, well inside int64_t. */
+	if (parse_duration(text, &v, err) < 0)
 		return -1;
-	}
-	if (!isdigit((unsigned char)*p)) {
-		*err = "a duration is a number with an optional unit "
-		       "(ms, s, m, h, d)";
-		return -1;
-	}
-	for (; isdigit((unsigned char)*p); p++) {
-		if (v > (INT64_MAX - 9) / 10) {
-			*err = "duration too large (at most 365d)";
-			return -1;
-		}
-		v = v * 10 + (*p - '0');
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(p, units[i].unit) != 0)
-			continue;
-		if (v > REPORT_DURATION_MAX_MS / units[i].mult) {
-			*err = "duration too large (at most 365d)";
-			return -1;
-		}
-		*ms = v * units[i].mult;
-		return 0;
-	}
-	*err = "unknown duration unit (use ms, s, m, h or d)";
-	return -1;
+	*ms = (int64_t)v;
+	return 0;
 }
 
 void
