@@ -56,6 +56,11 @@ void backend_dequeue(struct backend *be, struct queue_entry *qe);
 void backend_process_queue(struct backend *be);
 
 /* Number of servers that are usable, split by tier. */
+/* Can this process connect from the configured source?  For "clientip"
+ * IP_TRANSPARENT must be allowed, for "ADDR" the address must bind.
+ * Returns 0, or -1 after logging one line saying what and why. */
+int backend_probe_source(const struct backend *be);
+
 void backend_count_up(const struct backend *be, unsigned *active,
                       unsigned *backup);
 

@@ -13,6 +13,7 @@ enum lb_algo { LB_ROUNDROBIN, LB_LEASTCONN, LB_SOURCE };
 enum proxy_proto { PP_NONE, PP_V1, PP_V2 };
 enum marked_down { MD_NONE, MD_SHUTDOWN_SESSIONS };
 enum check_type { CHECK_TCP, CHECK_SMTP };
+enum source_mode { SRC_DEFAULT, SRC_CLIENTIP, SRC_ADDR };
 
 struct cfg_addr {
 	char *text; /* as written, e.g. "127.0.0.1:2525" */
@@ -60,6 +61,9 @@ struct cfg_backend {
 	int retries;
 	int fullconn; /* effective value: computed when 0 in the file */
 	char *source; /* "" | ADDR | "clientip" */
+	enum source_mode source_mode;
+	struct sockaddr_storage source_ss; /* SRC_ADDR, port 0 */
+	socklen_t source_len;
 	enum proxy_proto proxy_protocol;
 	enum marked_down on_marked_down;
 	bool has_check;

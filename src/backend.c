@@ -2,15 +2,19 @@
  * of clients waiting for a slot. */
 #include "config.h"
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "check.h"
+#include "log.h"
 #include "rt.h"
 #include "server.h"
 #include "session.h"
+#include "sock.h"
 #include "xmalloc.h"
 
 void
@@ -179,4 +183,43 @@ backend_process_queue(struct backend *be)
 		}
 	} while (be->queue_again);
 	be->in_queue_run = false;
+}
+
+int
+backend_probe_source(const struct backend *be)
+{
+	const struct cfg_backend *c = be->conf;
+	bool fam[2] = {false, false}; /* AF_INET, AF_INET6 seen */
+	const char *what;
+	int fd;
+
+	if (c->source_mode == SRC_DEFAULT)
+		return 0;
+	for (size_t i = 0; i < c->nservers; i++)
+		fam[c->servers[i].addr.ss.ss_family == AF_INET6] = true;
+	for (int f = 0; f < 2; f++) {
+		int family = f ? AF_INET6 : AF_INET;
+
+		if (!fam[f])
+			continue;
+		if (c->source_mode == SRC_CLIENTIP)
+			fd = sock_outgoing(family, NULL, 0, true, &what);
+		else
+			fd = sock_outgoing(
+			    family, (const struct sockaddr *)&c->source_ss,
+			    c->source_len, false, &what);
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		if (errno == EPERM && c->source_mode == SRC_CLIENTIP)
+			log_warn("backend %s: source = \"clientip\" needs %s "
+			         "(run as root or with CAP_NET_ADMIN)",
+			         c->name, what);
+		else
+			log_warn("backend %s: source = \"%s\": %s", c->name,
+			         c->source, what);
+		return -1;
+	}
+	return 0;
 }

@@ -307,6 +307,27 @@ not_supported(struct loader *L, const config_setting_t *m, const char *key)
 
 static const char *const proxy_names[] = {"none", "v1", "v2", NULL};
 
+/* A bare IPv4 or IPv6 address (no port) into ss with port 0. */
+static int
+parse_source_ip(const char *text, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in = (struct sockaddr_in *)(void *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, text, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		*len = sizeof(*in);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -1;
+}
+
 /* --- global ------------------------------------------------------------ */
 
 static void
@@ -372,15 +393,13 @@ load_global(struct loader *L, const config_setting_t *g)
 	if ((m = get_string(L, g, "pidfile", &gl->pidfile)) != NULL &&
 	    gl->pidfile[0] != '/')
 		err_at(L, m, "pidfile: must be an absolute path");
-	if ((m = get_string(L, g, "user", &gl->user)) != NULL &&
-	    gl->user[0] != '\0')
-		not_supported(L, m, "user");
-	if ((m = get_string(L, g, "group", &gl->group)) != NULL &&
-	    gl->group[0] != '\0')
-		not_supported(L, m, "group");
+	/* Looked up at start (exit 3 when missing), not here: -c may run
+	 * on another machine. */
+	get_string(L, g, "user", &gl->user);
+	get_string(L, g, "group", &gl->group);
 	if ((m = get_string(L, g, "chroot", &gl->chroot)) != NULL &&
-	    gl->chroot[0] != '\0')
-		not_supported(L, m, "chroot");
+	    gl->chroot[0] != '\0' && gl->chroot[0] != '/')
+		err_at(L, m, "chroot: must be an absolute path");
 	if ((m = get_int(L, g, "workers", 0, 1024, &gl->workers)) != NULL &&
 	    gl->workers > 1)
 		err_at(L, m,
@@ -505,9 +524,7 @@ load_frontend(struct loader *L, const config_setting_t *g,
 	else
 		err_at(L, g, "frontend '%s': missing required key 'bind'",
 		       fe->name);
-	if ((m = get_bool(L, g, "transparent", &fe->transparent)) != NULL &&
-	    fe->transparent)
-		not_supported(L, m, "transparent");
+	get_bool(L, g, "transparent", &fe->transparent);
 	if (config_setting_get_member(g, "backend") == NULL)
 		err_at(L, g, "frontend '%s': missing required key 'backend'",
 		       fe->name);
@@ -636,11 +653,14 @@ load_server(struct loader *L, const config_setting_t *g,
 		       "how to check");
 	get_bool(L, g, "backup", &s->backup);
 	get_bool(L, g, "disabled", &s->disabled);
-	if ((m = get_enum(L, g, "proxy_protocol", proxy_names, &pp)) != NULL) {
+	if (get_enum(L, g, "proxy_protocol", proxy_names, &pp) != NULL)
 		s->proxy_protocol = (enum proxy_proto)pp;
-		if (pp != PP_NONE)
-			not_supported(L, m, "proxy_protocol");
-	}
+	if (be->source_mode == SRC_ADDR && s->addr.len > 0 &&
+	    s->addr.ss.ss_family != be->source_ss.ss_family)
+		err_at(L, config_setting_get_member(g, "address"),
+		       "address: %s is not of the family of the backend's "
+		       "source address %s",
+		       s->addr.text, be->source);
 }
 
 static void
@@ -705,24 +725,19 @@ load_backend(struct loader *L, const config_setting_t *g,
 	get_int(L, g, "fullconn", 0, LB_MAXCONN_MAX, &be->fullconn);
 	if ((m = get_string(L, g, "source", &be->source)) != NULL &&
 	    be->source[0] != '\0') {
-		unsigned char buf[sizeof(struct in6_addr)];
-		if (strcmp(be->source, "clientip") != 0 &&
-		    inet_pton(AF_INET, be->source, buf) != 1 &&
-		    inet_pton(AF_INET6, be->source, buf) != 1)
+		if (strcmp(be->source, "clientip") == 0)
+			be->source_mode = SRC_CLIENTIP;
+		else if (parse_source_ip(be->source, &be->source_ss,
+		                         &be->source_len) == 0)
+			be->source_mode = SRC_ADDR;
+		else
 			err_at(L, m,
 			       "source: expected \"\", \"clientip\" or an IP "
 			       "address, not \"%s\"",
 			       be->source);
-		else
-			not_supported(L, m, "source");
 	}
-	if (get_enum(L, g, "proxy_protocol", proxy_names, &v) != NULL) {
+	if (get_enum(L, g, "proxy_protocol", proxy_names, &v) != NULL)
 		be->proxy_protocol = (enum proxy_proto)v;
-		if (v != PP_NONE)
-			not_supported(
-			    L, config_setting_get_member(g, "proxy_protocol"),
-			    "proxy_protocol");
-	}
 	if (get_enum(L, g, "on_marked_down", md, &v) != NULL) {
 		be->on_marked_down = (enum marked_down)v;
 	}

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -31,9 +32,11 @@
 #include "check.h"
 #include "log.h"
 #include "parse.h"
+#include "proxy.h"
 #include "rt.h"
 #include "server.h"
 #include "smtp_reply.h"
+#include "sock.h"
 #include "tls.h"
 
 enum step {
@@ -328,6 +331,45 @@ read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* A server that takes the PROXY protocol wants a header on every
+ * connection: a PROXY command with this connection's own addresses (not
+ * LOCAL or UNKNOWN, which some Postfix versions refuse).  The socket has
+ * just connected, so the few bytes go out at once.  Returns 0, or -1
+ * after failing the check. */
+static int
+send_proxy_header(struct check *chk)
+{
+	struct sockaddr_storage src, dst;
+	socklen_t slen = sizeof(src), dlen = sizeof(dst);
+	int fd = bufferevent_getfd(chk->bev);
+	uint8_t hdr[PROXY_HDR_MAX];
+	const char *err;
+	ssize_t w;
+	int n;
+
+	if (getsockname(fd, (struct sockaddr *)&src, &slen) < 0 ||
+	    getpeername(fd, (struct sockaddr *)&dst, &dlen) < 0) {
+		fail_errno(chk, errno);
+		return -1;
+	}
+	n = proxy_header(chk->srv->conf->proxy_protocol,
+	                 (struct sockaddr *)&src, (struct sockaddr *)&dst, hdr,
+	                 sizeof(hdr), &err);
+	if (n < 0) {
+		fail_reason(chk, err);
+		return -1;
+	}
+	w = send(fd, hdr, (size_t)n, MSG_NOSIGNAL);
+	if (w != n) {
+		if (w < 0)
+			fail_errno(chk, errno);
+		else
+			fail_reason(chk, "PROXY header: short write");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -339,6 +381,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			tls_up(chk);
 			return;
 		}
+		if (chk->srv->conf->proxy_protocol != PP_NONE &&
+		    send_proxy_header(chk) < 0)
+			return;
 		if (chk->conf->type == CHECK_TCP) {
 			finish(chk, true, 0, NULL, NULL);
 			return;
@@ -392,16 +437,31 @@ static void
 run(struct check *chk)
 {
 	const struct cfg_addr *a = &chk->srv->conf->addr;
+	const struct cfg_backend *bc = chk->srv->be->conf;
 	struct timeval tv = ms_tv(chk->timeout_ms);
+	const char *what;
+	int fd = -1;
 
 	if (chk->running || chk->srv->admin == SRV_MAINT)
 		return;
 	chk->running = true;
 	chk->step = ST_CONNECT;
 	chk->t_start = now_ms();
-	chk->bev = bufferevent_socket_new(chk->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	/* A configured source address applies to checks too (the server
+	 * may accept only it); "clientip" has no client here. */
+	if (bc->source_mode == SRC_ADDR &&
+	    (fd = sock_outgoing(a->ss.ss_family,
+	                        (const struct sockaddr *)&bc->source_ss,
+	                        bc->source_len, false, &what)) < 0) {
+		fail_errno(chk, errno);
+		return;
+	}
+	chk->bev = bufferevent_socket_new(chk->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (chk->bev == NULL) {
-		fail_errno(chk, errno != 0 ? errno : ENOMEM);
+		int err = errno != 0 ? errno : ENOMEM;
+		if (fd >= 0)
+			close(fd);
+		fail_errno(chk, err);
 		return;
 	}
 	bufferevent_setcb(chk->bev, read_cb, NULL, event_cb, chk);

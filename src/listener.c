@@ -15,6 +15,7 @@
 #include "log.h"
 #include "rt.h"
 #include "session.h"
+#include "sock.h"
 
 static int
 bind_one(struct listener *l, int backlog)
@@ -34,6 +35,16 @@ bind_one(struct listener *l, int backlog)
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		log_warn("%s: IPV6_V6ONLY", l->addr->text);
+	if (l->fe->conf->transparent &&
+	    sock_set_transparent(fd, sa->sa_family) < 0) {
+		log_warn("cannot listen on %s: transparent = true needs %s "
+		         "(run as root or with CAP_NET_ADMIN)",
+		         l->addr->text,
+		         sa->sa_family == AF_INET6 ? "IPV6_TRANSPARENT"
+		                                   : "IP_TRANSPARENT");
+		close(fd);
+		return -1;
+	}
 	if (bind(fd, sa, l->addr->len) < 0) {
 		log_warn("cannot bind %s", l->addr->text);
 		close(fd);

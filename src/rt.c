@@ -3,6 +3,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +103,9 @@ rt_bind(struct rt *rt)
 
 	for (size_t i = 0; i < rt->nfrontends; i++)
 		if (frontend_bind(&rt->frontends[i]) < 0)
+			return -1;
+	for (size_t i = 0; i < rt->nbackends; i++)
+		if (backend_probe_source(&rt->backends[i]) < 0)
 			return -1;
 	/* The defaults (/run, /var/log) may be out of reach of a user
 	 * trying things out: then say so and go on.  Paths written in the
@@ -278,6 +283,69 @@ rt_session_count(struct rt *rt, int delta)
 	listeners_update(rt);
 }
 
+/* chroot and user/group, last of the start-up: listeners, the control
+ * socket, the health log, the pidfile and the checks' TLS files are all
+ * open by now. */
+static int
+drop_privileges(const struct cfg_global *g)
+{
+	struct passwd *pw = NULL;
+	struct group *gr = NULL;
+	gid_t gid;
+
+	if (g->user[0] != '\0') {
+		errno = 0;
+		if ((pw = getpwnam(g->user)) == NULL) {
+			if (errno != 0)
+				log_warn("user %s", g->user);
+			else
+				log_warnx("user %s: no such user", g->user);
+			return -1;
+		}
+	}
+	if (g->group[0] != '\0') {
+		errno = 0;
+		if ((gr = getgrnam(g->group)) == NULL) {
+			if (errno != 0)
+				log_warn("group %s", g->group);
+			else
+				log_warnx("group %s: no such group", g->group);
+			return -1;
+		}
+	}
+	if (g->chroot[0] != '\0') {
+		if (chroot(g->chroot) < 0 || chdir("/") < 0) {
+			log_warn("chroot %s", g->chroot);
+			return -1;
+		}
+	}
+	if (pw == NULL && gr == NULL)
+		return 0;
+	gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
+	if (getegid() != gid || (pw != NULL && geteuid() != pw->pw_uid)) {
+		/* Supplementary groups: the user's, or just gid. */
+		if (pw != NULL ? initgroups(pw->pw_name, gid) < 0
+		               : setgroups(1, &gid) < 0) {
+			log_warn("cannot set the groups of %s",
+			         pw != NULL ? g->user : g->group);
+			return -1;
+		}
+		if (setgid(gid) < 0) {
+			log_warn("cannot switch to group %lu",
+			         (unsigned long)gid);
+			return -1;
+		}
+		if (pw != NULL && setuid(pw->pw_uid) < 0) {
+			log_warn("cannot switch to user %s", g->user);
+			return -1;
+		}
+	}
+	log_info("running as uid %lu gid %lu%s%s", (unsigned long)geteuid(),
+	         (unsigned long)getegid(), g->chroot[0] != '\0' ? " in " : "",
+	         g->chroot);
+	return 0;
+}
+
 int
 rt_start(struct rt *rt)
 {
@@ -327,7 +395,7 @@ rt_start(struct rt *rt)
 		healthlog_write(rt->hlog, &l);
 	}
 	listeners_update(rt);
-	return 0;
+	return drop_privileges(&rt->cfg->global);
 }
 
 int

@@ -37,9 +37,11 @@
 #include "listener.h"
 #include "log.h"
 #include "parse.h"
+#include "proxy.h"
 #include "rt.h"
 #include "server.h"
 #include "session.h"
+#include "sock.h"
 
 enum sess_state {
 	S_QUEUED,     /* waiting in the backend queue for a server slot */
@@ -151,16 +153,6 @@ set_end(struct session *s, enum session_end end)
 		s->end = end;
 		s->end_set = true;
 	}
-}
-
-static void
-set_nodelay(evutil_socket_t fd)
-{
-	int one = 1;
-
-	if (fd >= 0)
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-		                 sizeof(one));
 }
 
 /* Did the last byte of buf end a line? */
@@ -349,25 +341,123 @@ connect_failed(struct session *s, int err)
 	session_assign(s);
 }
 
+/* The socket for a server connection when the backend has a source:
+ * bound to the client's address (transparent) or to the configured one.
+ * Returns the socket, -2 when the kernel's default source is fine (no
+ * socket made), or -1 with errno set after logging why. */
+static int
+source_socket(struct session *s, const struct server *srv)
+{
+	const struct cfg_backend *bc = s->be->conf;
+	const struct sockaddr *dst =
+	    (const struct sockaddr *)&srv->conf->addr.ss;
+	struct sockaddr_storage src;
+	socklen_t len;
+	const char *what;
+	char addr[LB_SOCKADDR_STRLEN];
+	int fd;
+
+	switch (bc->source_mode) {
+	case SRC_DEFAULT:
+		return -2;
+	case SRC_ADDR:
+		fd = sock_outgoing(dst->sa_family,
+		                   (const struct sockaddr *)&bc->source_ss,
+		                   bc->source_len, false, &what);
+		break;
+	case SRC_CLIENTIP:
+		len = sock_addr_anyport((const struct sockaddr *)&s->client,
+		                        &src);
+		if (len == 0 || src.ss_family != dst->sa_family) {
+			format_sockaddr((const struct sockaddr *)&s->client,
+			                addr, sizeof(addr));
+			log_warnx("%s/%s: cannot connect from the client's "
+			          "address %s: not of the server's family",
+			          bc->name, srv->conf->name, addr);
+			errno = EAFNOSUPPORT;
+			return -1;
+		}
+		fd = sock_outgoing(dst->sa_family, (struct sockaddr *)&src, len,
+		                   true, &what);
+		break;
+	default:
+		return -2;
+	}
+	if (fd < 0) {
+		int err = errno;
+		log_warn("%s/%s: source %s: %s", bc->name, srv->conf->name,
+		         bc->source, what);
+		errno = err;
+	}
+	return fd;
+}
+
+/* Queue the PROXY header for srv on the server side: the client's
+ * address and the address it connected to.  Returns 0 or -1 (logged). */
+static int
+add_proxy_header(struct session *s, const struct server *srv)
+{
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	uint8_t hdr[PROXY_HDR_MAX];
+	const char *err;
+	int n;
+
+	if (getsockname(bufferevent_getfd(s->cbev), (struct sockaddr *)&local,
+	                &llen) < 0) {
+		log_warn("%s/%s: PROXY header: getsockname", s->be->conf->name,
+		         srv->conf->name);
+		return -1;
+	}
+	n = proxy_header(
+	    srv->conf->proxy_protocol, (const struct sockaddr *)&s->client,
+	    (const struct sockaddr *)&local, hdr, sizeof(hdr), &err);
+	if (n < 0) {
+		log_warnx("%s/%s: PROXY header: %s", s->be->conf->name,
+		          srv->conf->name, err);
+		return -1;
+	}
+	if (bufferevent_write(s->sbev, hdr, (size_t)n) < 0) {
+		log_warnx("%s/%s: PROXY header: out of memory",
+		          s->be->conf->name, srv->conf->name);
+		return -1;
+	}
+	return 0;
+}
+
 static void
 session_connect(struct session *s, struct server *srv)
 {
 	const struct cfg_addr *a = &srv->conf->addr;
+	int fd;
 
 	backend_take(s->be, srv);
 	s->srv = srv;
 	TAILQ_INSERT_TAIL(&srv->sessions, s, sentry);
 	s->state = S_CONNECTING;
 	s->t_connect = now_ms();
-	s->sbev =
-	    bufferevent_socket_new(s->rt->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	if (s->sbev == NULL) {
-		log_warn("bufferevent_socket_new");
+	if ((fd = source_socket(s, srv)) < 0 && fd != -2) {
 		connect_failed(s, errno);
+		return;
+	}
+	s->sbev = bufferevent_socket_new(s->rt->base, fd < 0 ? -1 : fd,
+	                                 BEV_OPT_CLOSE_ON_FREE);
+	if (s->sbev == NULL) {
+		int err = errno;
+		log_warn("bufferevent_socket_new");
+		if (fd >= 0)
+			close(fd);
+		connect_failed(s, err);
 		return;
 	}
 	bufferevent_setcb(s->sbev, server_read_cb, server_write_cb,
 	                  server_event_cb, s);
+	/* The PROXY header goes first; libevent sends it once connected. */
+	if (srv->conf->proxy_protocol != PP_NONE &&
+	    add_proxy_header(s, srv) < 0) {
+		connect_failed(s, EPROTO);
+		return;
+	}
 	arm_timer(s, s->be->conf->timeout_connect_ms);
 	/* Errors, even an immediate ECONNREFUSED, come back through
 	 * server_event_cb; -1 here means the socket could not be made. */
@@ -547,7 +637,7 @@ server_connected(struct session *s)
 {
 	s->state = S_RELAY;
 	s->connect_ms = (long long)(now_ms() - s->t_connect);
-	set_nodelay(bufferevent_getfd(s->sbev));
+	sock_set_nodelay(bufferevent_getfd(s->sbev));
 	bufferevent_setwatermark(s->sbev, EV_WRITE, LB_SESSION_BUF_MAX / 2, 0);
 	bufferevent_setwatermark(s->cbev, EV_WRITE, LB_SESSION_BUF_MAX / 2, 0);
 	/* The client side no longer needs its read watermark: forward()
@@ -692,7 +782,7 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 		free(s);
 		return;
 	}
-	set_nodelay(fd);
+	sock_set_nodelay(fd);
 	TAILQ_INSERT_TAIL(&rt->sessions, s, entry);
 	fe->cur_sess++;
 	fe->total_sess++;

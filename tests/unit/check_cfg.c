@@ -1366,23 +1366,87 @@ START_TEST(warning_with_error_still_fails)
 }
 END_TEST
 
-/* --- features not built yet ----------------------------------------- */
+/* --- client identity: transparent, source, proxy_protocol, privileges -- */
 
-START_TEST(not_supported_transparent)
+START_TEST(identity_keys_parsed)
 {
-	frontend_error("transparent = true;", "transparent",
-	               "not supported yet");
+	static const char text[] =
+	    "global = { user = \"nobody\"; group = \"nogroup\";"
+	    " chroot = \"/var/empty\"; };\n"
+	    "frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
+	    "  backend = \"filters\"; transparent = true; } );\n"
+	    "backends = ( { name = \"filters\"; timeout_server = \"10m\";\n"
+	    "  proxy_protocol = \"v1\"; source = \"clientip\";\n"
+	    "  servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; },\n"
+	    "    { name = \"f2\"; address = \"127.0.0.1:2\";"
+	    " proxy_protocol = \"v2\"; },\n"
+	    "    { name = \"f3\"; address = \"127.0.0.1:3\";"
+	    " proxy_protocol = \"none\"; } ); } );\n";
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(text, &d);
+	const struct cfg_backend *be = &cfg->backends[0];
+
+	ck_assert_msg(d.n == 0, "unexpected messages:%s", all_msgs(&d));
+	ck_assert(cfg->frontends[0].transparent);
+	ck_assert_int_eq(be->source_mode, SRC_CLIENTIP);
+	ck_assert_int_eq(be->proxy_protocol, PP_V1);
+	ck_assert_int_eq(be->servers[0].proxy_protocol, PP_V1); /* inherited */
+	ck_assert_int_eq(be->servers[1].proxy_protocol, PP_V2);
+	ck_assert_int_eq(be->servers[2].proxy_protocol, PP_NONE);
+	ck_assert_str_eq(cfg->global.user, "nobody");
+	ck_assert_str_eq(cfg->global.group, "nogroup");
+	ck_assert_str_eq(cfg->global.chroot, "/var/empty");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
 }
 END_TEST
 
-START_TEST(not_supported_proxy_protocol)
+START_TEST(source_address_parsed)
 {
-	backend_error("proxy_protocol = \"v1\";", "proxy_protocol",
-	              "not supported yet");
-	backend_error("proxy_protocol = \"v2\";", "proxy_protocol",
-	              "not supported yet");
-	server_error("proxy_protocol = \"v1\";", "proxy_protocol",
-	             "not supported yet");
+	static const char *const texts[] = {
+	    FE_OK "backends = ( { name = \"filters\"; source = \"10.1.2.3\";\n"
+	          "  servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; }"
+	          " ); } );\n",
+	    FE_OK "backends = ( { name = \"filters\"; source = \"2001:db8::5\";\n"
+	          "  servers = ( { name = \"f1\"; address = \"[::1]:1\"; }"
+	          " ); } );\n",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		struct cfg_diag d;
+		struct cfg *cfg = load_ok(texts[i], &d);
+		const struct cfg_backend *be = &cfg->backends[0];
+
+		ck_assert_int_eq(be->source_mode, SRC_ADDR);
+		ck_assert_int_eq(be->source_ss.ss_family,
+		                 i == 0 ? AF_INET : AF_INET6);
+		if (i == 0) {
+			const struct sockaddr_in *in =
+			    (const struct sockaddr_in *)(const void *)&be
+			        ->source_ss;
+			ck_assert_uint_eq(ntohl(in->sin_addr.s_addr),
+			                  0x0A010203u);
+			ck_assert_uint_eq(in->sin_port, 0);
+		}
+		cfg_free(cfg);
+		cfg_diag_free(&d);
+	}
+}
+END_TEST
+
+START_TEST(identity_key_errors)
+{
+	backend_error("source = \"10.0.0.1:25\";", "source",
+	              "expected \"\", \"clientip\" or an IP address");
+	backend_error("source = \"client\";", "source",
+	              "expected \"\", \"clientip\" or an IP address");
+	backend_error("source = \"::1\";", "address",
+	              "not of the family of the backend's source address");
+	backend_error("proxy_protocol = \"v3\";", "proxy_protocol",
+	              "expected one of none | v1 | v2");
+	server_error("proxy_protocol = true;", "proxy_protocol", "");
+	frontend_error("transparent = \"yes\";", "transparent", "");
+	global_error("chroot = \"var/lib/lb\";", "chroot",
+	             "must be an absolute path");
 }
 END_TEST
 
@@ -1441,13 +1505,7 @@ START_TEST(health_check_errors)
 }
 END_TEST
 
-START_TEST(not_supported_other_backend_keys)
-{
-	backend_error("source = \"clientip\";", "source", "not supported yet");
-}
-END_TEST
-
-START_TEST(not_supported_defaults_accepted)
+START_TEST(defaults_accepted)
 {
 	static const char text[] =
 	    "frontends = ( { name = \"in\"; bind = \"127.0.0.1:2525\";\n"
@@ -1555,13 +1613,13 @@ cfg_suite(void)
 	tcase_add_test(tc, warning_with_error_still_fails);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("not_supported");
-	tcase_add_test(tc, not_supported_transparent);
-	tcase_add_test(tc, not_supported_proxy_protocol);
+	tc = tcase_create("identity_and_checks");
+	tcase_add_test(tc, identity_keys_parsed);
+	tcase_add_test(tc, source_address_parsed);
+	tcase_add_test(tc, identity_key_errors);
 	tcase_add_test(tc, health_check_parsed);
 	tcase_add_test(tc, health_check_errors);
-	tcase_add_test(tc, not_supported_other_backend_keys);
-	tcase_add_test(tc, not_supported_defaults_accepted);
+	tcase_add_test(tc, defaults_accepted);
 	suite_add_tcase(s, tc);
 
 	return s;

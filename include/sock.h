@@ -1,0 +1,29 @@
+/* Socket options shared by listeners, the relay and checks: transparent
+ * proxying (IP_TRANSPARENT) and outgoing sockets bound to a source. */
+#ifndef LB_SOCK_H
+#define LB_SOCK_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/* IP_TRANSPARENT (IPv4) or IPV6_TRANSPARENT (IPv6) on fd: needs
+ * CAP_NET_ADMIN.  Returns 0, or -1 with errno set. */
+int sock_set_transparent(int fd, int family);
+
+/* A non-blocking, close-on-exec TCP socket of family, bound to src (port
+ * 0 picks a free one at connect time) when src is not NULL, with
+ * IP_TRANSPARENT first when transparent is set (src need not be a local
+ * address then).  Returns the socket, or -1 with errno set and *what
+ * naming the step that failed ("socket", "IP_TRANSPARENT", "bind"). */
+int sock_outgoing(int family, const struct sockaddr *src, socklen_t srclen,
+                  bool transparent, const char **what);
+
+/* src with its port set to 0 (the kernel picks one), into out; returns
+ * the length, or 0 when src is neither IPv4 nor IPv6. */
+socklen_t sock_addr_anyport(const struct sockaddr *src,
+                            struct sockaddr_storage *out);
+
+/* TCP_NODELAY, best effort. */
+void sock_set_nodelay(int fd);
+
+#endif
