@@ -3,6 +3,7 @@
 #define LB_RT_H
 
 #include <sys/queue.h>
+#include <sys/types.h>
 #include <time.h>
 #include <event2/event.h>
 
@@ -15,6 +16,11 @@ struct rt {
 	struct event_base *base;
 	struct cfg *cfg;
 	bool foreground;
+	/* global.user/group, looked up before anything is opened and
+	 * applied last (drop_privileges). */
+	bool drop_uid, drop_gid;
+	uid_t uid;
+	gid_t gid;
 	const char *pidfile; /* written by main when set */
 
 	struct frontend *frontends;

@@ -95,12 +95,89 @@ rt_new(struct cfg *cfg, bool foreground)
 	return rt;
 }
 
+/* global.user and global.group into rt, before anything is opened, so
+ * that a typo stops the start before it binds or writes anything. */
+static int
+lookup_privileges(struct rt *rt)
+{
+	const struct cfg_global *g = &rt->cfg->global;
+	struct passwd *pw;
+	struct group *gr;
+
+	if (g->user[0] != '\0') {
+		errno = 0;
+		if ((pw = getpwnam(g->user)) == NULL) {
+			if (errno != 0)
+				log_warn("user %s", g->user);
+			else
+				log_warnx("user %s: no such user", g->user);
+			return -1;
+		}
+		rt->drop_uid = rt->drop_gid = true;
+		rt->uid = pw->pw_uid;
+		rt->gid = pw->pw_gid;
+	}
+	if (g->group[0] != '\0') {
+		errno = 0;
+		if ((gr = getgrnam(g->group)) == NULL) {
+			if (errno != 0)
+				log_warn("group %s", g->group);
+			else
+				log_warnx("group %s: no such group", g->group);
+			return -1;
+		}
+		rt->drop_gid = true;
+		rt->gid = gr->gr_gid;
+	}
+	return 0;
+}
+
+/* chroot and user/group, last of the start-up: listeners, the control
+ * socket, the health log, the pidfile and the checks' TLS files are all
+ * open by now. */
+static int
+drop_privileges(struct rt *rt)
+{
+	const struct cfg_global *g = &rt->cfg->global;
+
+	/* Supplementary groups need the user database: before chroot. */
+	if (rt->drop_uid && rt->uid != geteuid() &&
+	    initgroups(g->user, rt->gid) < 0) {
+		log_warn("cannot set the groups of user %s", g->user);
+		return -1;
+	}
+	if (!rt->drop_uid && rt->drop_gid && rt->gid != getegid() &&
+	    setgroups(1, &rt->gid) < 0) {
+		log_warn("cannot set the groups to %s", g->group);
+		return -1;
+	}
+	if (g->chroot[0] != '\0' && (chroot(g->chroot) < 0 || chdir("/") < 0)) {
+		log_warn("chroot %s", g->chroot);
+		return -1;
+	}
+	if (rt->drop_gid && rt->gid != getegid() && setgid(rt->gid) < 0) {
+		log_warn("cannot switch to group %lu", (unsigned long)rt->gid);
+		return -1;
+	}
+	if (rt->drop_uid && rt->uid != geteuid() && setuid(rt->uid) < 0) {
+		log_warn("cannot switch to user %s", g->user);
+		return -1;
+	}
+	if (rt->drop_uid || rt->drop_gid || g->chroot[0] != '\0')
+		log_info("running as uid %lu gid %lu%s%s",
+		         (unsigned long)geteuid(), (unsigned long)getegid(),
+		         g->chroot[0] != '\0' ? " in " : "", g->chroot);
+	return 0;
+}
+
 int
 rt_bind(struct rt *rt)
 {
 	const struct cfg_global *g = &rt->cfg->global;
 	char err[512];
 
+	if (lookup_privileges(rt) < 0)
+		return -1;
 	for (size_t i = 0; i < rt->nfrontends; i++)
 		if (frontend_bind(&rt->frontends[i]) < 0)
 			return -1;
@@ -283,69 +360,6 @@ rt_session_count(struct rt *rt, int delta)
 	listeners_update(rt);
 }
 
-/* chroot and user/group, last of the start-up: listeners, the control
- * socket, the health log, the pidfile and the checks' TLS files are all
- * open by now. */
-static int
-drop_privileges(const struct cfg_global *g)
-{
-	struct passwd *pw = NULL;
-	struct group *gr = NULL;
-	gid_t gid;
-
-	if (g->user[0] != '\0') {
-		errno = 0;
-		if ((pw = getpwnam(g->user)) == NULL) {
-			if (errno != 0)
-				log_warn("user %s", g->user);
-			else
-				log_warnx("user %s: no such user", g->user);
-			return -1;
-		}
-	}
-	if (g->group[0] != '\0') {
-		errno = 0;
-		if ((gr = getgrnam(g->group)) == NULL) {
-			if (errno != 0)
-				log_warn("group %s", g->group);
-			else
-				log_warnx("group %s: no such group", g->group);
-			return -1;
-		}
-	}
-	if (g->chroot[0] != '\0') {
-		if (chroot(g->chroot) < 0 || chdir("/") < 0) {
-			log_warn("chroot %s", g->chroot);
-			return -1;
-		}
-	}
-	if (pw == NULL && gr == NULL)
-		return 0;
-	gid = gr != NULL ? gr->gr_gid : pw->pw_gid;
-	if (getegid() != gid || (pw != NULL && geteuid() != pw->pw_uid)) {
-		/* Supplementary groups: the user's, or just gid. */
-		if (pw != NULL ? initgroups(pw->pw_name, gid) < 0
-		               : setgroups(1, &gid) < 0) {
-			log_warn("cannot set the groups of %s",
-			         pw != NULL ? g->user : g->group);
-			return -1;
-		}
-		if (setgid(gid) < 0) {
-			log_warn("cannot switch to group %lu",
-			         (unsigned long)gid);
-			return -1;
-		}
-		if (pw != NULL && setuid(pw->pw_uid) < 0) {
-			log_warn("cannot switch to user %s", g->user);
-			return -1;
-		}
-	}
-	log_info("running as uid %lu gid %lu%s%s", (unsigned long)geteuid(),
-	         (unsigned long)getegid(), g->chroot[0] != '\0' ? " in " : "",
-	         g->chroot);
-	return 0;
-}
-
 int
 rt_start(struct rt *rt)
 {
@@ -395,7 +409,7 @@ rt_start(struct rt *rt)
 		healthlog_write(rt->hlog, &l);
 	}
 	listeners_update(rt);
-	return drop_privileges(&rt->cfg->global);
+	return drop_privileges(rt);
 }
 
 int
