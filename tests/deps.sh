@@ -3,8 +3,10 @@
 # Postfix is preseeded to "No configuration": it installs smtp-sink and
 # smtp-source without starting a mail system or touching port 25.
 set -e
+# libnet-ssleay-perl: swaks --tls (only a Recommends of swaks).
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev
-libssl-dev libconfig-dev check postfix swaks python3 iproute2 procps"
+libssl-dev libconfig-dev check postfix swaks python3 iproute2 procps
+iptables util-linux libcap2-bin libnet-ssleay-perl"
 
 missing=""
 for p in $PKGS; do

@@ -100,6 +100,19 @@ def _register_proc(p, desc):
         _procs.append((p, desc))
 
 
+register_proc = _register_proc   # for tests that start processes themselves
+
+_cleanups = []       # callables run (last first) after the processes stop
+
+
+def add_cleanup(fn):
+    """Run fn() at the next cleanup_all() (end of the sub-test, exit, signal
+    or time limit), after every registered process was stopped: for what a
+    test creates besides processes, e.g. network namespaces."""
+    with _lock:
+        _cleanups.append(fn)
+
+
 def kill_proc(p, sig=signal.SIGTERM, timeout=5.0):
     """Stop one process by PID: sig, then SIGKILL after timeout."""
     if p.poll() is not None:
@@ -132,6 +145,8 @@ def cleanup_all():
             servers = list(_servers)
             _procs.clear()
             _servers.clear()
+            cleanups = list(_cleanups)
+            _cleanups.clear()
         for p, _ in reversed(procs):
             kill_proc(p, signal.SIGTERM, 3.0)
         for s in servers:
@@ -139,6 +154,11 @@ def cleanup_all():
                 s.stop()
             except Exception:
                 pass
+        for fn in reversed(cleanups):
+            try:
+                fn()
+            except Exception:
+                log("cleanup %r failed:\n%s" % (fn, traceback.format_exc()))
     finally:
         _cleaning = False
 
