@@ -1,0 +1,844 @@
+/* Unit tests for haproxy_import.c (load-balancer --import-haproxy, SPEC
+ * section 2): the seed's two HAProxy configurations and a mail pool with
+ * the directives people commonly write, each against a golden output
+ * compared byte for byte and loaded by the real configuration loader;
+ * every class of malformed input; and the translation rules one by one. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "cfg.h"
+#include "haproxy_import.h"
+
+#define DATA TEST_SRCDIR "/tests/unit/data/"
+
+/* --- helpers ------------------------------------------------------------ */
+
+struct result {
+	int status;
+	char *out;
+	char *diag;
+};
+
+static void
+result_free(struct result *r)
+{
+	free(r->out);
+	free(r->diag);
+}
+
+/* Translate an open stream named name. */
+static struct result
+run_stream(FILE *in, const char *name)
+{
+	struct result r;
+	size_t outlen, diaglen;
+	FILE *out, *diag;
+
+	out = open_memstream(&r.out, &outlen);
+	diag = open_memstream(&r.diag, &diaglen);
+	ck_assert_ptr_nonnull(out);
+	ck_assert_ptr_nonnull(diag);
+	r.status = haproxy_import(in, name, out, diag);
+	fclose(out);
+	fclose(diag);
+	return r;
+}
+
+/* Translate text, named "t.cfg" in messages. */
+static struct result
+run(const char *text)
+{
+	FILE *in = fmemopen((void *)text, strlen(text), "r");
+	struct result r;
+
+	ck_assert_ptr_nonnull(in);
+	r = run_stream(in, "t.cfg");
+	fclose(in);
+	return r;
+}
+
+static char *
+read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	buf = calloc((size_t)n + 1, 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+/* got == want, with a message that fits in Check's limit. */
+#define same(got, want)                                                        \
+	ck_assert_msg(strcmp((got), (want)) == 0,                              \
+	              "got:\n%.1800s\nwant:\n%.1800s", (got), (want))
+
+/* The output holds needle. */
+static void
+has(const struct result *r, const char *needle)
+{
+	ck_assert_msg(strstr(r->out, needle) != NULL,
+	              "output lacks \"%s\"; output:\n%.1500s\nstderr:\n%.800s",
+	              needle, r->out, r->diag);
+}
+
+static void
+lacks(const struct result *r, const char *needle)
+{
+	ck_assert_msg(strstr(r->out, needle) == NULL,
+	              "output has \"%s\"; output:\n%.1500s", needle, r->out);
+}
+
+/* The diagnostics hold needle. */
+static void
+says(const struct result *r, const char *needle)
+{
+	ck_assert_msg(strstr(r->diag, needle) != NULL,
+	              "stderr lacks \"%s\"; stderr:\n%.2000s", needle, r->diag);
+}
+
+/* Translated (exit 0); the output loads with the real configuration
+ * loader without errors. */
+static void
+loads(const struct result *r)
+{
+	struct cfg_diag d;
+	struct cfg *cfg;
+
+	ck_assert_msg(r->status == 0, "exit %d; stderr:\n%.2000s", r->status,
+	              r->diag);
+	cfg_diag_init(&d);
+	cfg = cfg_load_string(r->out, "out.conf", &d);
+	ck_assert_msg(cfg != NULL && d.nerrors == 0,
+	              "the translation does not load (%zu errors, first: "
+	              "%s); output:\n%.1500s",
+	              d.nerrors, d.n > 0 ? d.msgs[0] : "-", r->out);
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+
+/* Refused (exit 1), nothing written, and the message expected. */
+static void
+refused(const char *text, const char *message)
+{
+	struct result r = run(text);
+
+	ck_assert_msg(r.status == 1, "exit %d for:\n%.500s\nstderr:\n%.1000s",
+	              r.status, text, r.diag);
+	ck_assert_msg(r.out[0] == '\0', "output written:\n%.1500s", r.out);
+	says(&r, message);
+	result_free(&r);
+}
+
+/* --- the seed and the mail pool: golden files --------------------------- */
+
+static void
+golden(const char *base, const char *expected_diag)
+{
+	char path[512], name[128];
+	struct result r;
+	char *want;
+	FILE *in;
+
+	snprintf(name, sizeof(name), "%s.cfg", base);
+	snprintf(path, sizeof(path), DATA "%s", name);
+	in = fopen(path, "r");
+	ck_assert_msg(in != NULL, "cannot open %s", path);
+	r = run_stream(in, name);
+	fclose(in);
+	ck_assert_msg(r.status == 0, "exit %d; stderr:\n%.2000s", r.status,
+	              r.diag);
+	same(r.diag, expected_diag);
+	snprintf(path, sizeof(path), DATA "%s.conf", base);
+	want = read_file(path);
+	ck_assert_msg(strcmp(r.out, want) == 0,
+	              "the translation differs from %s; got:\n%.3000s", path,
+	              r.out);
+	free(want);
+	result_free(&r);
+}
+
+#define SECOND_LOG(file)                                                       \
+	file ":4: cannot translate: log 127.0.0.1 local1 notice (one log "     \
+	     "target here: global.log takes the first \"log\" line)\n"
+
+START_TEST(seed_nontransparent)
+{
+	golden("haproxy-seed-nontransparent",
+	       SECOND_LOG("haproxy-seed-nontransparent.cfg"));
+}
+END_TEST
+
+START_TEST(seed_transparent)
+{
+	golden("haproxy-seed-transparent",
+	       SECOND_LOG("haproxy-seed-transparent.cfg"));
+}
+END_TEST
+
+START_TEST(mail_pool)
+{
+	golden(
+	    "haproxy-mail-pool",
+	    "haproxy-mail-pool.cfg:6: cannot translate: log 10.0.0.9:514 "
+	    "local3 (one log target here: global.log takes the first \"log\" "
+	    "line)\n"
+	    "haproxy-mail-pool.cfg:13: cannot translate: stats socket "
+	    "/run/haproxy/admin.sock mode 660 level admin "
+	    "(global.control_socket and lbctl replace the stats socket)\n"
+	    "haproxy-mail-pool.cfg:14: cannot translate: stats timeout 30s "
+	    "(global.control_socket and lbctl replace the stats socket)\n"
+	    "haproxy-mail-pool.cfg:16: cannot translate: nbthread 4 (one "
+	    "event-loop thread in this version)\n"
+	    "haproxy-mail-pool.cfg:33: warning: frontend \"smtp-in\": "
+	    "\"transparent\" is one setting for the whole frontend here: it "
+	    "applies to this bind line and any other without it too\n"
+	    "haproxy-mail-pool.cfg:38: cannot translate: option tcpka (no "
+	    "TCP keep-alive probes here)\n"
+	    "haproxy-mail-pool.cfg:50: cannot translate: slowstart 30s "
+	    "(server f3: no slow start: a server that comes up takes its "
+	    "full weight)\n"
+	    "haproxy-mail-pool.cfg:50: warning: servers of backend "
+	    "\"filters\" disagree on on-marked-down shutdown-sessions, which "
+	    "f3, spare, old do not have: on_marked_down is one setting for "
+	    "the whole backend here, and \"shutdown-sessions\" applies to "
+	    "every server\n"
+	    "haproxy-mail-pool.cfg:59: warning: servers of backend "
+	    "\"submission\" disagree on inter (10s for s1, 20s for s2): "
+	    "health_check has one interval for the backend, 10s is used\n"
+	    "haproxy-mail-pool.cfg:59: warning: servers of backend "
+	    "\"submission\" disagree on fastinter (1s for s1, default for "
+	    "s2): health_check has one fastinter for the backend, 1s is "
+	    "used\n"
+	    "haproxy-mail-pool.cfg:59: warning: servers of backend "
+	    "\"submission\" disagree on downinter (30s for s1, default for "
+	    "s2): health_check has one downinter for the backend, 30s is "
+	    "used\n");
+}
+END_TEST
+
+/* The golden outputs are valid configurations for the real loader. */
+START_TEST(goldens_load)
+{
+	static const char *const files[] = {"haproxy-seed-nontransparent.conf",
+	                                    "haproxy-seed-transparent.conf",
+	                                    "haproxy-mail-pool.conf", NULL};
+
+	for (size_t i = 0; files[i] != NULL; i++) {
+		char path[512];
+		struct cfg_diag d;
+		struct cfg *cfg;
+
+		snprintf(path, sizeof(path), DATA "%s", files[i]);
+		cfg_diag_init(&d);
+		cfg = cfg_load_file(path, &d);
+		ck_assert_msg(cfg != NULL && d.nerrors == 0,
+		              "%s does not load: %zu errors, first: %s", path,
+		              d.nerrors, d.n > 0 ? d.msgs[0] : "-");
+		cfg_free(cfg);
+		cfg_diag_free(&d);
+	}
+}
+END_TEST
+
+/* The seed's meaning, checked on the loaded configuration. */
+START_TEST(seed_meaning)
+{
+	struct cfg_diag d;
+	struct cfg *cfg;
+	const struct cfg_backend *be;
+
+	cfg_diag_init(&d);
+	cfg = cfg_load_file(DATA "haproxy-seed-transparent.conf", &d);
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_int_eq(cfg->global.maxconn, 6000);
+	ck_assert(cfg->global.daemon);
+	ck_assert(cfg->global.log.sessions);
+	ck_assert_uint_eq(cfg->nfrontends, 1);
+	ck_assert(cfg->frontends[0].transparent);
+	ck_assert_str_eq(cfg->frontends[0].binds[0].text, "0.0.0.0:25");
+	ck_assert_uint_eq(cfg->frontends[0].timeout_client_ms, 60000);
+	be = cfg_find_backend(cfg, "TO-FILTER-CLUSTER");
+	ck_assert_ptr_nonnull(be);
+	ck_assert_str_eq(be->source, "clientip");
+	ck_assert_int_eq(be->proxy_protocol, PP_V1);
+	ck_assert_int_eq(be->on_marked_down, MD_SHUTDOWN_SESSIONS);
+	ck_assert_uint_eq(be->timeout_server_ms, 60000);
+	ck_assert_uint_eq(be->timeout_connect_ms, 5000);
+	ck_assert(be->has_check);
+	/* "#  option smtpchk HELO noor.net" stays a comment: TCP check. */
+	ck_assert_int_eq(be->check.type, CHECK_TCP);
+	ck_assert_uint_eq(be->check.interval_ms, 6000);
+	ck_assert_uint_eq(be->nservers, 3);
+	for (size_t i = 0; i < be->nservers; i++) {
+		ck_assert_int_eq(be->servers[i].weight, 100);
+		ck_assert(be->servers[i].check);
+		ck_assert_int_eq(be->servers[i].maxconn, 0);
+	}
+	ck_assert_str_eq(be->servers[2].addr.text, "10.10.10.3:25");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+/* --- malformed input: exit 1, nothing written ------------------------------
+ */
+
+START_TEST(server_outside_backend)
+{
+	refused("frontend f\n  bind :25\n  server s1 10.0.0.1:25\n",
+	        "t.cfg:3: server: not allowed in a frontend");
+	refused("defaults\n  server s1 10.0.0.1:25\n",
+	        "t.cfg:2: server: not allowed in a defaults");
+	refused("global\n  daemon\n  server s1 10.0.0.1:25\n",
+	        "t.cfg:3: server: not allowed in the global section");
+	refused("server s1 10.0.0.1:25\n",
+	        "t.cfg:1: \"server\" before any section");
+}
+END_TEST
+
+START_TEST(directive_before_section)
+{
+	refused("# a comment is fine\n\nmaxconn 100\nglobal\n  daemon\n",
+	        "t.cfg:3: \"maxconn\" before any section");
+}
+END_TEST
+
+START_TEST(bad_address)
+{
+	refused("backend b\n  server s1 10.0.0.1:99999\n",
+	        "t.cfg:2: server s1: bad address \"10.0.0.1:99999\": the port "
+	        "must be a number 1-65535");
+	refused("backend b\n  server s1 10.0.0.1:smtp\n",
+	        "t.cfg:2: server s1: bad address");
+	refused("backend b\n  server s1 :25\n", "missing host");
+	refused("backend b\n  server s1 bad!host:25\n",
+	        "invalid character in host");
+	refused("backend b\n  server s1 [::1:25\n", "missing ']'");
+	refused("backend b\n  server s1\n", "t.cfg:2: server: expected NAME "
+	                                    "ADDRESS");
+	refused("frontend f\n  bind 10.0.0.1\n  default_backend b\n"
+	        "backend b\n  server s 10.0.0.2:25\n",
+	        "t.cfg:2: bind: bad address \"10.0.0.1\": missing :PORT");
+}
+END_TEST
+
+START_TEST(unknown_section)
+{
+	refused("global\n    daemon\nfrontned f\n    bind :25\n",
+	        "t.cfg:3: unknown section \"frontned\"");
+	refused("frontned f\n    bind :25\n",
+	        "t.cfg:1: \"frontned\" before any section");
+}
+END_TEST
+
+START_TEST(unreadable_file)
+{
+	char *out = NULL, *diag = NULL;
+	size_t outlen, diaglen;
+	FILE *o = open_memstream(&out, &outlen);
+	FILE *d = open_memstream(&diag, &diaglen);
+
+	ck_assert_int_eq(haproxy_import_file(DATA "no-such-file.cfg", o, d), 1);
+	ck_assert_int_eq(haproxy_import_file(DATA, o, d), 1);
+	fclose(o);
+	fclose(d);
+	ck_assert_str_eq(out, "");
+	ck_assert_msg(strstr(diag, "load-balancer: cannot read " DATA
+	                           "no-such-file.cfg: No such file") != NULL,
+	              "stderr: %s", diag);
+	ck_assert_msg(strstr(diag, "load-balancer: cannot read " DATA
+	                           ": Is a directory") != NULL,
+	              "stderr: %s", diag);
+	free(out);
+	free(diag);
+}
+END_TEST
+
+START_TEST(huge_line)
+{
+	size_t n = 100000;
+	char *text = malloc(n + 64);
+	struct result r;
+
+	ck_assert_ptr_nonnull(text);
+	strcpy(text, "global\n  description ");
+	memset(text + strlen(text), 'x', n);
+	strcpy(text + strlen("global\n  description ") + n, "\n  daemon\n");
+	r = run(text);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_str_eq(r.out, "");
+	same(r.diag, "t.cfg:2: line longer than 4096 bytes: not "
+	             "an HAProxy configuration line\n");
+	result_free(&r);
+	free(text);
+
+	/* Exactly HAPROXY_LINE_MAX bytes is fine, CRLF too. */
+	text = malloc(HAPROXY_LINE_MAX + 64);
+	ck_assert_ptr_nonnull(text);
+	strcpy(text, "global\r\n");
+	memset(text + 8, ' ', HAPROXY_LINE_MAX - 6);
+	strcpy(text + 8 + HAPROXY_LINE_MAX - 6, "daemon\r\n");
+	r = run(text);
+	ck_assert_msg(r.status == 0, "stderr: %s", r.diag);
+	has(&r, "daemon = true;");
+	result_free(&r);
+	free(text);
+}
+END_TEST
+
+START_TEST(other_malformed)
+{
+	static const char nul[] = "global\n  dae\0mon\n";
+	FILE *in = fmemopen((void *)nul, sizeof(nul) - 1, "r");
+	struct result r = run_stream(in, "t.cfg");
+	char words[400] = "global\n  log";
+
+	fclose(in);
+	ck_assert_int_eq(r.status, 1);
+	says(&r, "t.cfg:2: a NUL byte");
+	result_free(&r);
+
+	refused("global\n  user \"root\n", "t.cfg:2: unterminated quote");
+	for (int i = 0; i < 70; i++)
+		strcat(words, " w");
+	strcat(words, "\n");
+	refused(words, "t.cfg:2: too many words on the line");
+	refused("frontend f\n  bind :25\n  default_backend nope\n",
+	        "t.cfg:3: default_backend: no backend named \"nope\"");
+	refused("backend b\n  server s 10.0.0.1:25\n  server s 10.0.0.2:25\n",
+	        "t.cfg:3: server \"s\": a server of that name exists already "
+	        "in backend \"b\" (line 2)");
+	refused("backend b\n  server s 10.0.0.1:25\nbackend b\n",
+	        "t.cfg:3: backend \"b\": a backend of that name exists "
+	        "already (line 1)");
+	refused("backend b\n  timeout server 1x\n",
+	        "t.cfg:2: timeout server: bad time \"1x\"");
+	refused("backend b\n  timeout sever 1s\n",
+	        "t.cfg:2: timeout: unknown timeout \"sever\"");
+	refused("backend b\n  retries many\n",
+	        "t.cfg:2: retries: expected a number, not \"many\"");
+	refused("backend b\n  balance fastest\n",
+	        "t.cfg:2: balance: unknown algorithm \"fastest\"");
+	refused("backend b\n  server s 10.0.0.1:25 weight\n",
+	        "t.cfg:2: server s: weight: missing its argument");
+	refused("global\n  log 127.0.0.1 local9\n",
+	        "t.cfg:2: log: unknown facility \"local9\"");
+	refused("backend\n", "t.cfg:1: backend: missing name");
+	refused("frontend f\n  bind :25\n  default_backend b\n"
+	        "backend b\n  bind :26\n",
+	        "t.cfg:5: bind: not allowed in a backend");
+	refused("backend b\n  source 10.0.0.300\n",
+	        "t.cfg:2: source: bad address \"10.0.0.300\"");
+	refused("frontend f from nope\n",
+	        "t.cfg:1: frontend: no defaults section named \"nope\"");
+}
+END_TEST
+
+/* --- the translation, rule by rule ------------------------------------------
+ */
+
+#define FE "frontend in\n  bind 127.0.0.1:2525\n  default_backend pool\n"
+
+START_TEST(durations)
+{
+	struct result r = run(
+	    FE "backend pool\n  timeout server 600000\n  timeout connect 1500\n"
+	       "  timeout queue 90s\n  timeout check 500us\n"
+	       "  server a 127.0.0.1:10025 check inter 6000 fastinter 2m "
+	       "downinter 1h rise 1 fall 5\n");
+
+	loads(&r);
+	has(&r, "timeout_server = \"10m\";");
+	has(&r, "timeout_connect = \"1500ms\";");
+	has(&r, "timeout_queue = \"90s\";");
+	has(&r, "      interval = \"6s\";\n      fastinter = \"2m\";\n"
+	        "      downinter = \"1h\";\n      rise = 1;\n      fall = 5;\n"
+	        "      timeout = \"1ms\";\n");
+	same(r.diag, "");
+	result_free(&r);
+
+	r = run(FE "backend pool\n  timeout server 0\n"
+	           "  server a 127.0.0.1:10025\n");
+	loads(&r);
+	says(&r, "t.cfg:5: cannot translate: timeout server 0 (0 means no "
+	         "timeout");
+	lacks(&r, "timeout_server");
+	result_free(&r);
+
+	r = run(FE "backend pool\n  timeout server 400d\n"
+	           "  server a 127.0.0.1:10025 check inter 50\n");
+	loads(&r);
+	says(&r, "t.cfg:5: cannot translate: timeout server 400d (longer "
+	         "than 365 days)");
+	says(&r, "t.cfg:6: cannot translate: inter 50 (checks run at most "
+	         "every 100ms here)");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(comments_stay_comments)
+{
+	struct result r =
+	    run("# my balancer\n\nglobal\n  daemon\n#  debug\n\n"
+	        "# the pool\nbackend pool\n#  option smtpchk HELO x\n"
+	        "  server a 127.0.0.1:10025 check\n"
+	        "#  server b 127.0.0.1:10026 check\n"
+	        "  server c 127.0.0.1:10027 check\n  # the end\n");
+
+	loads(&r);
+	has(&r, "# my balancer\n\nglobal = {\n  daemon = true;\n  # debug\n};");
+	has(&r, "backends = (\n  # the pool\n  {\n");
+	has(&r, "      # option smtpchk HELO x\n"
+	        "      { name = \"a\"; address = \"127.0.0.1:10025\"; },\n"
+	        "      # server b 127.0.0.1:10026 check\n"
+	        "      { name = \"c\"; address = \"127.0.0.1:10027\"; }\n"
+	        "      # the end\n    );\n");
+	has(&r, "type = \"tcp\";");
+	lacks(&r, "smtp\";");
+	lacks(&r, "\"b\"");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(health_checks)
+{
+	struct result r;
+
+	/* check alone: TCP connect; a server without check is not
+	 * checked. */
+	r = run(FE "backend pool\n  server a 127.0.0.1:10025 check\n"
+	           "  server b 127.0.0.1:10026\n");
+	loads(&r);
+	has(&r, "    health_check = {\n      type = \"tcp\";\n    };\n");
+	has(&r, "{ name = \"b\"; address = \"127.0.0.1:10026\"; check = "
+	        "false; }");
+	result_free(&r);
+
+	/* option smtpchk: HELO, EHLO, bare. */
+	r = run(FE "backend pool\n  option smtpchk HELO noor.net\n"
+	           "  server a 127.0.0.1:10025 check\n");
+	loads(&r);
+	has(&r, "type = \"smtp\";\n      helo = \"noor.net\";\n    };");
+	result_free(&r);
+	r = run(FE "backend pool\n  option smtpchk EHLO mx.example\n"
+	           "  server a 127.0.0.1:10025 check\n");
+	loads(&r);
+	has(&r, "type = \"smtp\";\n      helo = \"mx.example\";\n"
+	        "      ehlo = true;\n");
+	result_free(&r);
+	r = run(FE "backend pool\n  option smtpchk\n"
+	           "  server a 127.0.0.1:10025 check\n");
+	loads(&r);
+	has(&r, "health_check = {\n      type = \"smtp\";\n    };");
+	result_free(&r);
+
+	/* option tcp-check, minimal forms. */
+	r = run(FE "backend pool\n  option tcp-check\n  tcp-check connect\n"
+	           "  server a 127.0.0.1:10025 check\n");
+	loads(&r);
+	has(&r, "type = \"tcp\";");
+	same(r.diag, "");
+	result_free(&r);
+	r = run(FE "backend pool\n  option tcp-check\n"
+	           "  tcp-check expect string 220\n"
+	           "  server a 127.0.0.1:10025 check\n");
+	loads(&r);
+	says(&r, "t.cfg:6: cannot translate: tcp-check expect string 220");
+	result_free(&r);
+
+	/* Other check kinds: a TCP check, said so. */
+	r = run(FE "backend pool\n  option httpchk GET /\n"
+	           "  server a 127.0.0.1:10025 check\n");
+	loads(&r);
+	has(&r, "type = \"tcp\";");
+	says(&r, "t.cfg:5: cannot translate: option httpchk GET / (tcp and "
+	         "smtp checks only");
+	result_free(&r);
+
+	/* smtpchk without any server checked: nothing checked. */
+	r = run(FE "backend pool\n  option smtpchk\n"
+	           "  server a 127.0.0.1:10025\n");
+	loads(&r);
+	lacks(&r, "health_check");
+	lacks(&r, "check =");
+	says(&r, "t.cfg:5: warning: option smtpchk: no server of backend "
+	         "\"pool\" has \"check\"");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(server_options)
+{
+	struct result r = run(
+	    FE "backend pool\n  default-server weight 7 maxconn 50\n"
+	       "  server a 127.0.0.1:10025 minconn 5 backup send-proxy\n"
+	       "  server b 127.0.0.1:10026 weight 0 disabled send-proxy-v2\n"
+	       "  server c 127.0.0.1:10027 maxconn 10 minconn 20\n");
+
+	loads(&r);
+	has(&r, "{ name = \"a\"; address = \"127.0.0.1:10025\"; weight = 7; "
+	        "maxconn = 50; minconn = 5; backup = true; proxy_protocol = "
+	        "\"v1\"; },");
+	has(&r, "{ name = \"b\"; address = \"127.0.0.1:10026\"; weight = 0; "
+	        "maxconn = 50; disabled = true; proxy_protocol = \"v2\"; },");
+	has(&r, "{ name = \"c\"; address = \"127.0.0.1:10027\"; weight = 7; "
+	        "maxconn = 10; minconn = 10; }");
+	says(&r, "t.cfg:8: warning: server c: minconn 20 is above maxconn "
+	         "10: minconn = 10");
+	result_free(&r);
+
+	/* The same PROXY protocol on every server: one backend key. */
+	r = run(FE "backend pool\n  server a 127.0.0.1:10025 send-proxy-v2\n"
+	           "  server b 127.0.0.1:10026 send-proxy-v2\n");
+	loads(&r);
+	has(&r, "    proxy_protocol = \"v2\";\n    servers = (\n");
+	lacks(&r, "; proxy_protocol");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(on_marked_down)
+{
+	struct result r =
+	    run(FE "backend pool\n"
+	           "  server a 127.0.0.1:10025 check on-marked-down "
+	           "shutdown-sessions\n"
+	           "  server b 127.0.0.1:10026 check\n");
+
+	loads(&r);
+	has(&r, "on_marked_down = \"shutdown-sessions\";");
+	same(r.diag, "t.cfg:6: warning: servers of backend \"pool\" "
+	             "disagree on on-marked-down shutdown-sessions, which "
+	             "b does not have: on_marked_down is one setting for "
+	             "the whole backend here, and \"shutdown-sessions\" "
+	             "applies to every server\n");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(global_directives)
+{
+	struct result r =
+	    run("global\n  log /dev/log daemon notice\n  log 127.0.0.1 local1\n"
+	        "  log-tag lb\n  maxconn 100\n  user lb\n  group lb\n"
+	        "  chroot /var/empty\n  pidfile /run/lb.pid\n"
+	        "  hard-stop-after 1m\n  daemon\n" FE
+	        "backend pool\n  option tcplog\n  server a 127.0.0.1:10025\n");
+
+	ck_assert_int_eq(r.status, 0);
+	has(&r, "global = {\n  log = {\n    syslog = true;\n"
+	        "    facility = \"daemon\";\n    level = \"notice\";\n"
+	        "    ident = \"lb\";\n    sessions = true;\n  };\n"
+	        "  maxconn = 100;\n  user = \"lb\";\n  group = \"lb\";\n"
+	        "  chroot = \"/var/empty\";\n  pidfile = \"/run/lb.pid\";\n"
+	        "  grace = \"1m\";\n  daemon = true;\n};\n");
+	same(r.diag, "t.cfg:3: cannot translate: log 127.0.0.1 local1 (one "
+	             "log target here: global.log takes the first \"log\" "
+	             "line)\n");
+	result_free(&r);
+
+	r = run("global\n  log 192.0.2.7:514 local0\n  nbthread 1\n"
+	        "  chroot var/empty\n");
+	loads(&r);
+	has(&r, "workers = 1;");
+	lacks(&r, "chroot = ");
+	says(&r, "t.cfg:4: cannot translate: chroot var/empty (an absolute "
+	         "path here)");
+	says(&r, "t.cfg:2: warning: log 192.0.2.7:514: logs go to the local "
+	         "syslog daemon");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(defaults_and_listen)
+{
+	struct result r = run(
+	    "defaults\n  mode tcp\n  timeout client 30s\n  timeout server 11m\n"
+	    "  balance leastconn\n  option smtpchk HELO lb\n"
+	    "  default-server check inter 4s\n"
+	    "listen smtp 127.0.0.1:2525\n  server a 127.0.0.1:10025\n"
+	    "  server b 127.0.0.1:10026 no-check\n"
+	    "defaults\n  timeout client 1m\n"
+	    "frontend other\n  bind 127.0.0.1:2526\n  default_backend smtp\n");
+
+	loads(&r);
+	has(&r, "    name = \"smtp\";\n"
+	        "    timeout_client = \"30s\";  # from defaults (line 3)\n"
+	        "    bind = \"127.0.0.1:2525\";\n    backend = \"smtp\";\n");
+	has(&r, "    name = \"other\";\n"
+	        "    timeout_client = \"1m\";  # from defaults (line 12)\n");
+	has(&r, "    name = \"smtp\";\n"
+	        "    timeout_server = \"11m\";  # from defaults (line 4)\n"
+	        "    balance = \"leastconn\";  # from defaults (line 5)\n"
+	        "    health_check = {\n      type = \"smtp\";\n"
+	        "      helo = \"lb\";\n      interval = \"4s\";\n    };\n");
+	has(&r, "{ name = \"b\"; address = \"127.0.0.1:10026\"; check = "
+	        "false; }");
+	same(r.diag, "");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(binds_and_source)
+{
+	struct result r =
+	    run("frontend in\n  bind :2525,*:2526\n  bind :::2527 v4v6\n"
+	        "  bind ipv4@127.0.0.1:2528 transparent backlog 64\n"
+	        "  maxconn 300\n  default_backend pool\n"
+	        "backend pool\n  source 192.0.2.1\n  server a 127.0.0.1:10025\n"
+	        "backend pool2\n  source 0.0.0.0 usesrc clientip\n"
+	        "  server a 127.0.0.1:10025\n");
+
+	ck_assert_int_eq(r.status, 0);
+	has(&r, "bind = [ \"0.0.0.0:2525\", \"0.0.0.0:2526\", \"[::]:2527\", "
+	        "\"127.0.0.1:2528\" ];\n    transparent = true;\n"
+	        "    backlog = 64;\n    maxconn = 300;\n");
+	has(&r, "source = \"192.0.2.1\";");
+	has(&r, "source = \"clientip\";");
+	says(&r, "t.cfg:2: warning: frontend \"in\": \"transparent\" is one "
+	         "setting");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(untranslatable_reported)
+{
+	struct result r = run(
+	    "global\n  stats socket /run/haproxy.sock\n"
+	    "  tune.ssl.default-dh-param 2048\n" FE
+	    "  mode http\n  option http-server-close\n  use_backend x if y\n"
+	    "backend pool\n  mode tcp\n  no option http-server-close\n"
+	    "  log global\n  option dontlognull\n  cookie SRV insert\n"
+	    "  server a 127.0.0.1:10025 slowstart 10s id 3 check port 99\n"
+	    "  server b 127.0.0.1 check\n"
+	    "  server c 127.0.0.1:10027 frobnicate 1 2\n"
+	    "  balance uri\n  option tcpka\n  timeout tunnel 1h\n"
+	    "  server d \"${HOST}:25\"\n");
+
+	loads(&r);
+	same(r.diag,
+	     "t.cfg:2: cannot translate: stats socket /run/haproxy.sock "
+	     "(global.control_socket and lbctl replace the stats socket)\n"
+	     "t.cfg:7: cannot translate: mode http (a layer-4 relay: HTTP "
+	     "traffic passes as plain TCP, without HTTP processing)\n"
+	     "t.cfg:9: cannot translate: use_backend x if y (no content "
+	     "switching: default_backend only)\n"
+	     "t.cfg:15: cannot translate: cookie SRV insert\n"
+	     "t.cfg:16: cannot translate: slowstart 10s (server a: no slow "
+	     "start: a server that comes up takes its full weight)\n"
+	     "t.cfg:16: cannot translate: port 99 (server a: checks go to the "
+	     "server's own address and port)\n"
+	     "t.cfg:17: cannot translate: server b 127.0.0.1 check (server b "
+	     "skipped: no port: HAProxy would use the port each client "
+	     "connected to; write the port)\n"
+	     "t.cfg:18: cannot translate: frobnicate 1 2 (server c: option "
+	     "\"frobnicate\" unknown to this translator)\n"
+	     "t.cfg:19: cannot translate: balance uri (roundrobin, leastconn "
+	     "and source only: roundrobin is used)\n"
+	     "t.cfg:20: cannot translate: option tcpka (no TCP keep-alive "
+	     "probes here)\n"
+	     "t.cfg:21: cannot translate: timeout tunnel 1h (timeouts follow "
+	     "the SMTP dialogue here: timeout_client and timeout_server)\n"
+	     "t.cfg:22: cannot translate: server d \"${HOST}:25\" (environment "
+	     "variables are not expanded: write the value)\n");
+	has(&r, "#   line 2: cannot translate: stats socket");
+	lacks(&r, "\"b\"");
+	lacks(&r, "\"d\"");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(strings_escaped)
+{
+	struct result r = run("frontend \"a \\\"b\\\"\\\\c\"\n"
+	                      "  bind 127.0.0.1:2525\n"
+	                      "  default_backend 'x\\y'\n"
+	                      "backend 'x\\y'\n  server \"s\\t1\" "
+	                      "127.0.0.1:10025\n");
+
+	loads(&r);
+	has(&r, "name = \"a \\\"b\\\"\\\\c\";");
+	has(&r, "backend = \"x\\\\y\";");
+	has(&r, "{ name = \"s\\t1\";");
+	result_free(&r);
+}
+END_TEST
+
+START_TEST(empty_input)
+{
+	struct result r = run("");
+
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_str_eq(r.out, "# Translated by load-balancer "
+	                        "--import-haproxy from t.cfg\n");
+	same(r.diag, "");
+	result_free(&r);
+}
+END_TEST
+
+static Suite *
+import_suite(void)
+{
+	Suite *s = suite_create("import");
+	TCase *tc;
+
+	tc = tcase_create("golden");
+	tcase_add_test(tc, seed_nontransparent);
+	tcase_add_test(tc, seed_transparent);
+	tcase_add_test(tc, mail_pool);
+	tcase_add_test(tc, goldens_load);
+	tcase_add_test(tc, seed_meaning);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("malformed");
+	tcase_add_test(tc, server_outside_backend);
+	tcase_add_test(tc, directive_before_section);
+	tcase_add_test(tc, bad_address);
+	tcase_add_test(tc, unknown_section);
+	tcase_add_test(tc, unreadable_file);
+	tcase_add_test(tc, huge_line);
+	tcase_add_test(tc, other_malformed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rules");
+	tcase_add_test(tc, durations);
+	tcase_add_test(tc, comments_stay_comments);
+	tcase_add_test(tc, health_checks);
+	tcase_add_test(tc, server_options);
+	tcase_add_test(tc, on_marked_down);
+	tcase_add_test(tc, global_directives);
+	tcase_add_test(tc, defaults_and_listen);
+	tcase_add_test(tc, binds_and_source);
+	tcase_add_test(tc, untranslatable_reported);
+	tcase_add_test(tc, strings_escaped);
+	tcase_add_test(tc, empty_input);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(import_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
