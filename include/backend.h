@@ -29,8 +29,8 @@ struct backend {
 	unsigned cur_sess; /* sessions with a server of this backend */
 	struct session_queue queue;
 	unsigned queued;
-	bool alive; /* some server UP (for backend_down/backend_up) */
-	SSL_CTX *tls_ctx; /* STARTTLS checks */
+	bool alive;        /* some server UP (for backend_down/backend_up) */
+	SSL_CTX *tls_ctx;  /* STARTTLS checks */
 	bool in_queue_run; /* re-entrancy guard for backend_process_queue */
 	bool queue_again;
 };
@@ -56,6 +56,11 @@ void backend_dequeue(struct backend *be, struct queue_entry *qe);
 void backend_process_queue(struct backend *be);
 
 /* Number of servers that are usable, split by tier. */
+/* The server of that name; NULL if none. */
+struct server *backend_find_server(struct backend *be, const char *name);
+/* Recompute be->alive silently (after a reload carried states over). */
+void backend_refresh_alive(struct backend *be);
+
 /* Can this process connect from the configured source?  For "clientip"
  * IP_TRANSPARENT must be allowed, for "ADDR" the address must bind.
  * Returns 0, or -1 after logging one line saying what and why. */

@@ -35,5 +35,6 @@ struct backend;
 struct server;
 struct session;
 struct listener;
+struct rt_gen;
 
 #endif

@@ -17,7 +17,7 @@
 struct health {
 	int rise, fall;
 	int counter;
-	unsigned fails;	 /* consecutive failures */
+	unsigned fails;  /* consecutive failures */
 	unsigned passes; /* consecutive passes */
 };
 

@@ -22,7 +22,7 @@ void lf_init(struct lf *l);
  * become spaces). */
 void lf_add(struct lf *l, const char *key, const char *value);
 void lf_addf(struct lf *l, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* RFC 3339 UTC with milliseconds: 2026-11-23T18:40:01.123Z */
 void format_rfc3339_ms(const struct timeval *tv, char *buf, size_t len);
 

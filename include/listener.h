@@ -15,6 +15,8 @@ struct listener {
 	evutil_socket_t fd;
 	struct evconnlistener *evl;
 	bool enabled;
+	struct listener *from; /* reload: takes over this one's socket */
+	bool taken;            /* reload: a new listener takes this socket */
 };
 
 struct frontend {
@@ -30,7 +32,12 @@ struct frontend {
 /* Create, bind and listen on every socket of the frontend (before
  * daemonizing).  Returns 0, or -1 after logging what failed and why. */
 int frontend_bind(struct frontend *fe);
-/* Attach the bound sockets to the event loop. */
+/* Reload: like frontend_bind, but an address that an old frontend
+ * (olds, nold) listens on is taken over instead of bound again, so no
+ * connection is refused.  On -1 (logged) frontend_free undoes it. */
+int frontend_bind_reload(struct frontend *fe, struct frontend *olds,
+                         size_t nold);
+/* Attach the bound (or taken over) sockets to the event loop. */
 int frontend_start(struct frontend *fe, struct event_base *base);
 /* Close the listening sockets (graceful stop). */
 void frontend_close(struct frontend *fe);

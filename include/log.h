@@ -11,7 +11,13 @@ void log_init(const char *progname);
 /* Apply global.log; to_stderr is true in foreground (-F). */
 void log_configure(bool use_syslog, int facility, const char *ident, int level,
                    bool to_stderr);
+/* Echo to stderr only up to prio (LOG_WARNING: problems only); -1 never. */
+void log_stderr_max(int prio);
 void log_close(void);
+/* Until called again with NULL, hand every warning (the formatted line,
+ * without the program name) to tap as well: lets a reload report why it
+ * failed to whoever asked for it. */
+void log_set_tap(void (*tap)(const char *line, void *arg), void *arg);
 
 /* Printf-style; log_warn appends ": strerror(errno)" and preserves errno. */
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -22,7 +28,7 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_session(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A health event (SPEC 5.1) to syslog at prio, and stderr in foreground. */
 void log_event(int prio, const char *fmt, ...)
-        __attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void fatal(const char *fmt, ...)
     __attribute__((format(printf, 1, 2), noreturn));
 void fatalx(const char *fmt, ...)

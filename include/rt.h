@@ -7,10 +7,27 @@
 #include <time.h>
 #include <event2/event.h>
 
+struct evbuffer;
+
 #include "common.h"
 #include "cfg.h"
 
 TAILQ_HEAD(session_list, session);
+
+/* The objects built from one configuration.  The current one is spread
+ * over struct rt; a reload retires the previous one, kept while sessions
+ * that could not move to the new objects (their server or frontend was
+ * removed) still use it. */
+struct rt_gen {
+	struct cfg *cfg;
+	struct frontend *frontends;
+	size_t nfrontends;
+	struct backend *backends;
+	size_t nbackends;
+	unsigned refs; /* sessions pinned to these objects */
+	TAILQ_ENTRY(rt_gen) entry;
+};
+TAILQ_HEAD(rt_gen_list, rt_gen);
 
 struct rt {
 	struct event_base *base;
@@ -21,12 +38,14 @@ struct rt {
 	bool drop_uid, drop_gid;
 	uid_t uid;
 	gid_t gid;
-	const char *pidfile; /* written by main when set */
 
 	struct frontend *frontends;
 	size_t nfrontends;
 	struct backend *backends;
 	size_t nbackends;
+	struct rt_gen_list retired; /* older generations still in use */
+	char *config_path;          /* absolute: reloads survive chdir */
+	unsigned reloads;
 
 	struct healthlog *hlog; /* NULL: events go to syslog only */
 	struct ctl *ctl;        /* NULL: no control socket */
@@ -44,7 +63,8 @@ struct rt {
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
 };
 
-/* Build the runtime objects from a validated configuration. */
+/* Build the runtime objects from a validated configuration; rt owns cfg
+ * from then on (rt_free frees it, a reload replaces it). */
 struct rt *rt_new(struct cfg *cfg, bool foreground);
 /* Bind every listener and the control socket, open the health log (before
  * daemonizing).  Returns 0 or -1 after logging what failed. */
@@ -54,6 +74,19 @@ int rt_start(struct rt *rt);
 /* Run until stopped.  Returns the process exit status. */
 int rt_run(struct rt *rt);
 void rt_free(struct rt *rt);
+
+/* SIGHUP / lbctl reload: read and validate config_path; when valid, apply
+ * it (listeners kept by address, servers kept by backend and server name
+ * with their state, sessions moved onto the new objects or left on the
+ * old ones until they end).  Returns 0, or -1 with the old configuration
+ * still running.  msg gets a one-line summary either way; detail (may be
+ * NULL) each configuration message, a line each. */
+int rt_reload(struct rt *rt, char *msg, size_t len, struct evbuffer *detail);
+/* A session pinned to a retired generation ended. */
+void rt_gen_unref(struct rt *rt, struct rt_gen *gen);
+/* Lookups by name in the current configuration; NULL if absent. */
+struct frontend *rt_find_frontend(struct rt *rt, const char *name);
+struct backend *rt_find_backend(struct rt *rt, const char *name);
 
 /* A session ended or started: update counters and listener state. */
 void rt_session_count(struct rt *rt, int delta);

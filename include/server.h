@@ -17,10 +17,11 @@ TAILQ_HEAD(server_sessions, session);
 /* What one health check found (check.c -> server.c). */
 struct check_result {
 	bool pass;
-	const char *step;   /* where it failed */
-	int code;           /* SMTP reply code, 0 = none */
-	const char *reply;  /* reply text, with code */
-	const char *reason; /* without code: "timeout", "connection refused"... */
+	const char *step;  /* where it failed */
+	int code;          /* SMTP reply code, 0 = none */
+	const char *reply; /* reply text, with code */
+	const char
+	    *reason; /* without code: "timeout", "connection refused"... */
 	uint64_t duration_ms;
 };
 
@@ -42,13 +43,17 @@ struct server {
 	struct health health;
 	struct check *check;
 	uint64_t down_since_ms; /* wall clock, when it went DOWN */
-	char last_check[256];	/* "passed (4 ms)", "failed at helo: ..." */
-	time_t cert_not_after;	/* 0 = unknown */
-	time_t cert_warned;	/* when cert_expiry was last logged */
+	char last_check[256];   /* "passed (4 ms)", "failed at helo: ..." */
+	time_t cert_not_after;  /* 0 = unknown */
+	time_t cert_warned;     /* when cert_expiry was last logged */
 };
 
 void server_init(struct server *srv, const struct cfg_server *conf,
                  struct backend *be);
+/* Reload: srv (new) replaces old (same backend and server name).  The
+ * operator's drain/maint and weight stay unless the file changed them;
+ * health state stays when the address and the checking stay. */
+void server_inherit(struct server *srv, const struct server *old);
 /* May take new sessions at all: UP, READY, weight > 0. */
 bool server_usable(const struct server *srv);
 /* The server's current connection limit (maxconn, or the minconn ramp);

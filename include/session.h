@@ -32,6 +32,13 @@ bool session_try_dequeue(struct session *s);
 /* Close the sessions of one server (shutdown-sessions, lbctl); returns
  * how many. */
 unsigned session_close_server(struct server *srv, enum session_end end);
+/* Reload, after the new objects were swapped in: each session's frontend
+ * moves to the frontend of the same name, and its backend (with its
+ * server) to the backend and server of the same names, independently;
+ * what has no successor stays on the retired objects, pinning old (its
+ * refs).  Queued sessions whose backend is gone get unavailable_reply.
+ * Returns how many sessions still use a retired object. */
+unsigned session_migrate_all(struct rt *rt, struct rt_gen *old);
 /* Close every session now (end of grace, SIGINT). */
 void session_close_all(struct rt *rt, enum session_end end);
 

@@ -10,16 +10,16 @@
 
 enum smtp_parse {
 	SMTP_NEED_MORE, /* no complete reply yet */
-	SMTP_DONE,	/* a complete reply: code, text, keywords are set */
-	SMTP_ERR_LONG,	/* reply longer than SMTP_REPLY_MAX: "reply too long" */
-	SMTP_ERR_BAD,	/* no CRLF, non-numeric or mixed codes: "bad reply" */
+	SMTP_DONE,      /* a complete reply: code, text, keywords are set */
+	SMTP_ERR_LONG,  /* reply longer than SMTP_REPLY_MAX: "reply too long" */
+	SMTP_ERR_BAD,   /* no CRLF, non-numeric or mixed codes: "bad reply" */
 };
 
 struct smtp_reply {
-	int code;	  /* 100..599 once DONE */
-	char text[512];	  /* last line's text after "NNN " (truncated) */
-	unsigned nlines;  /* lines in the reply */
-	bool starttls;	  /* some line announced STARTTLS (EHLO keyword) */
+	int code;          /* 100..599 once DONE */
+	char text[512];    /* last line's text after "NNN " (truncated) */
+	unsigned nlines;   /* lines in the reply */
+	bool starttls;     /* some line announced STARTTLS (EHLO keyword) */
 	const char *error; /* static detail once an ERR_ result is returned */
 	/* internal */
 	size_t total;

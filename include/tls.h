@@ -15,8 +15,8 @@
 SSL_CTX *tls_client_ctx(const struct cfg_check *c, char *err, size_t errlen);
 /* A client SSL for one check: SNI and, with tls_verify, the name to
  * verify (servername, or the server's host; an IP is checked as an IP). */
-SSL *tls_client_ssl(SSL_CTX *ctx, const struct cfg_check *c,
-                    const char *host, char *err, size_t errlen);
+SSL *tls_client_ssl(SSL_CTX *ctx, const struct cfg_check *c, const char *host,
+                    char *err, size_t errlen);
 /* Why a handshake failed: the verification result when verification
  * failed, else the first queued OpenSSL error; drains the error queue. */
 void tls_error_text(SSL *ssl, unsigned long err, char *buf, size_t len);

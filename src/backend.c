@@ -51,6 +51,24 @@ backend_free(struct backend *be)
 	be->lbv = NULL;
 }
 
+struct server *
+backend_find_server(struct backend *be, const char *name)
+{
+	for (size_t i = 0; i < be->nservers; i++)
+		if (strcmp(be->servers[i].conf->name, name) == 0)
+			return &be->servers[i];
+	return NULL;
+}
+
+void
+backend_refresh_alive(struct backend *be)
+{
+	unsigned active, backup;
+
+	server_count_alive(be, &active, &backup);
+	be->alive = active + backup > 0;
+}
+
 void
 backend_count_up(const struct backend *be, unsigned *active, unsigned *backup)
 {

@@ -308,8 +308,17 @@ execute(struct rt *rt, char *line, struct evbuffer *out)
 		return;
 	}
 	if (strcmp(w[0], "reload") == 0 && n == 1) {
-		evbuffer_add_printf(out, "error: reload is not available in "
-		                         "this version\n");
+		char msg[512];
+		struct evbuffer *detail = evbuffer_new();
+		int rc = rt_reload(rt, msg, sizeof(msg), detail);
+
+		/* The summary first: lbctl reads "error: " there. */
+		evbuffer_add_printf(out, "%s: %s\n", rc == 0 ? "ok" : "error",
+		                    msg);
+		if (detail != NULL) {
+			evbuffer_add_buffer(out, detail);
+			evbuffer_free(detail);
+		}
 		return;
 	}
 	if (strcmp(w[0], "check") == 0 && n == 1) {
@@ -532,7 +541,10 @@ ctl_free(struct ctl *ctl)
 		evconnlistener_free(ctl->evl);
 	if (ctl->fd >= 0)
 		close(ctl->fd);
-	if (unlink(ctl->path) < 0 && errno != ENOENT)
+	/* After a privilege drop or chroot the file may be out of reach:
+	 * the next start replaces it. */
+	if (unlink(ctl->path) < 0 && errno != ENOENT && errno != EACCES &&
+	    errno != EPERM)
 		log_warn("control socket %s: unlink", ctl->path);
 	free(ctl->path);
 	free(ctl);

@@ -59,6 +59,53 @@ bind_one(struct listener *l, int backlog)
 	return 0;
 }
 
+static bool
+same_address(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	const struct sockaddr *x = (const struct sockaddr *)&a->ss;
+	const struct sockaddr *y = (const struct sockaddr *)&b->ss;
+
+	if (x->sa_family != y->sa_family)
+		return false;
+	if (x->sa_family == AF_INET) {
+		const struct sockaddr_in *p = (const void *)x,
+		                         *q = (const void *)y;
+		return p->sin_port == q->sin_port &&
+		       p->sin_addr.s_addr == q->sin_addr.s_addr;
+	}
+	if (x->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const void *)x,
+		                          *q = (const void *)y;
+		return p->sin6_port == q->sin6_port &&
+		       memcmp(&p->sin6_addr, &q->sin6_addr,
+		              sizeof(p->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+int
+frontend_bind_reload(struct frontend *fe, struct frontend *olds, size_t nold)
+{
+	for (size_t i = 0; i < fe->nlisteners; i++) {
+		struct listener *l = &fe->listeners[i];
+
+		for (size_t f = 0; f < nold && l->from == NULL; f++)
+			for (size_t j = 0; j < olds[f].nlisteners; j++) {
+				struct listener *o = &olds[f].listeners[j];
+
+				if (o->evl != NULL && !o->taken &&
+				    same_address(o->addr, l->addr)) {
+					o->taken = true;
+					l->from = o;
+					break;
+				}
+			}
+		if (l->from == NULL && bind_one(l, fe->conf->backlog) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int
 frontend_bind(struct frontend *fe)
 {
@@ -101,9 +148,34 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 int
 frontend_start(struct frontend *fe, struct event_base *base)
 {
+	int rc = 0;
+
+	/* Every listener, even after a failure: a reload's takeovers must
+	 * all happen (the old listeners are closed next). */
 	for (size_t i = 0; i < fe->nlisteners; i++) {
 		struct listener *l = &fe->listeners[i];
 
+		if (l->from != NULL) {
+			/* Reload: the old listener's socket, with its queue
+			 * of connections not accepted yet. */
+			evutil_socket_t fd =
+			    evconnlistener_get_fd(l->from->evl);
+
+			l->evl = l->from->evl;
+			l->enabled = l->from->enabled;
+			l->from->evl = NULL;
+			l->from->enabled = false;
+			l->from = NULL;
+			evconnlistener_set_cb(l->evl, accept_cb, l);
+			if (listen(fd, fe->conf->backlog) < 0)
+				log_warn("%s: new backlog", l->addr->text);
+			if (fe->conf->transparent &&
+			    sock_set_transparent(fd, l->addr->ss.ss_family) < 0)
+				log_warn("%s: IP_TRANSPARENT", l->addr->text);
+			continue;
+		}
+		if (l->fd < 0)
+			continue;
 		l->evl = evconnlistener_new(base, accept_cb, l,
 		                            LEV_OPT_CLOSE_ON_FREE |
 		                                LEV_OPT_CLOSE_ON_EXEC |
@@ -111,13 +183,14 @@ frontend_start(struct frontend *fe, struct event_base *base)
 		                            0, l->fd);
 		if (l->evl == NULL) {
 			log_warn("cannot watch listener %s", l->addr->text);
-			return -1;
+			rc = -1;
+			continue;
 		}
 		l->fd = -1; /* owned by evl now */
 		l->enabled = false;
 		evconnlistener_set_error_cb(l->evl, accept_error_cb);
 	}
-	return 0;
+	return rc;
 }
 
 void
@@ -126,6 +199,12 @@ frontend_close(struct frontend *fe)
 	for (size_t i = 0; i < fe->nlisteners; i++) {
 		struct listener *l = &fe->listeners[i];
 
+		if (l->from != NULL) {
+			/* A reload that did not go through: the old
+			 * listener keeps its socket. */
+			l->from->taken = false;
+			l->from = NULL;
+		}
 		if (l->evl != NULL) {
 			evconnlistener_free(l->evl);
 			l->evl = NULL;

@@ -18,16 +18,23 @@
 static struct {
 	const char *progname;
 	bool use_syslog;
-	bool to_stderr;
+	int stderr_max; /* echo to stderr up to this priority; -1 = never */
 	int level;
-} lg = {LB_PROGRAM, false, true, LOG_INFO};
+	char ident[128]; /* openlog() keeps the pointer: our own copy */
+	/* While set, warnings are also handed to tap (reload details). */
+	void (*tap)(const char *line, void *arg);
+	void *tap_arg;
+} lg = {.progname = LB_PROGRAM,
+        .stderr_max = LOG_DEBUG,
+        .level = LOG_INFO,
+        .ident = LB_PROGRAM};
 
 void
 log_init(const char *progname)
 {
 	lg.progname = progname;
 	lg.use_syslog = false;
-	lg.to_stderr = true;
+	lg.stderr_max = LOG_DEBUG;
 	lg.level = LOG_INFO;
 }
 
@@ -35,13 +42,22 @@ void
 log_configure(bool use_syslog, int facility, const char *ident, int level,
               bool to_stderr)
 {
-	if (lg.use_syslog)
+	/* openlog() on an open connection only changes ident and facility:
+	 * no closelog(), which inside a chroot could not reconnect. */
+	if (lg.use_syslog && !use_syslog)
 		closelog();
 	lg.use_syslog = use_syslog;
-	lg.to_stderr = to_stderr;
+	lg.stderr_max = to_stderr ? LOG_DEBUG : -1;
 	lg.level = level;
+	snprintf(lg.ident, sizeof(lg.ident), "%s", ident);
 	if (use_syslog)
-		openlog(ident, LOG_PID | LOG_NDELAY, facility);
+		openlog(lg.ident, LOG_PID | LOG_NDELAY, facility);
+}
+
+void
+log_stderr_max(int prio)
+{
+	lg.stderr_max = prio;
 }
 
 void
@@ -67,7 +83,7 @@ vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
 	if (errnum != 0 && (size_t)n < sizeof(buf))
 		snprintf(buf + n, sizeof(buf) - (size_t)n, ": %s",
 		         strerror(errnum));
-	if (lg.to_stderr) {
+	if (prio <= lg.stderr_max) {
 		if (prefix)
 			fprintf(stderr, "%s: %s\n", lg.progname, buf);
 		else
@@ -76,6 +92,15 @@ vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
 	}
 	if (lg.use_syslog)
 		syslog(prio, "%s", buf);
+	if (lg.tap != NULL && prio <= LOG_WARNING)
+		lg.tap(buf, lg.tap_arg);
+}
+
+void
+log_set_tap(void (*tap)(const char *line, void *arg), void *arg)
+{
+	lg.tap = tap;
+	lg.tap_arg = arg;
 }
 
 #define LOG_FN(fn, prio, prefix, with_errno)                                   \

@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "cfg.h"
+#include "daemon.h"
+#include "haproxy_import.h"
 #include "log.h"
 #include "rt.h"
 
@@ -46,30 +49,6 @@ usage(FILE *fp)
 	        DEFAULT_CONFIG);
 }
 
-static int
-write_pidfile(const char *path)
-{
-	char buf[32];
-	int fd, n;
-
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		log_warn("cannot write pidfile %s", path);
-		return -1;
-	}
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (write(fd, buf, (size_t)n) != n) {
-		log_warn("cannot write pidfile %s", path);
-		close(fd);
-		return -1;
-	}
-	if (close(fd) < 0) {
-		log_warn("cannot write pidfile %s", path);
-		return -1;
-	}
-	return 0;
-}
-
 static void
 print_diag(const struct cfg_diag *diag)
 {
@@ -86,16 +65,19 @@ main(int argc, char *argv[])
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *file = DEFAULT_CONFIG, *pidfile = NULL;
+	const char *file = DEFAULT_CONFIG, *pidfile = NULL, *import = NULL;
 	bool foreground = false, check_only = false, daemonize;
 	struct cfg_diag diag;
 	struct cfg *cfg;
 	struct rt *rt;
-	int ch, status;
+	struct pidfile *pf = NULL;
+	struct daemon_start *ds = NULL;
+	int ch, status, noptions = 0;
 
 	log_init(LB_PROGRAM);
 	while ((ch = getopt_long(argc, argv, "f:Fcp:Vh", longopts, NULL)) !=
 	       -1) {
+		noptions++;
 		switch (ch) {
 		case 'f':
 			file = optarg;
@@ -116,11 +98,8 @@ main(int argc, char *argv[])
 			usage(stdout);
 			return 0;
 		case 'I':
-			fprintf(stderr,
-			        "%s: --import-haproxy is not available in "
-			        "this version\n",
-			        LB_PROGRAM);
-			return EXIT_USAGE;
+			import = optarg;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -131,6 +110,17 @@ main(int argc, char *argv[])
 		        argv[optind]);
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	if (import != NULL) {
+		/* SPEC 2: the translation on stdout, exit 0 or 1. */
+		if (noptions > 1) {
+			fprintf(stderr,
+			        "%s: --import-haproxy takes no other option\n",
+			        LB_PROGRAM);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		return haproxy_import_file(import, stdout, stderr);
 	}
 
 	cfg_diag_init(&diag);
@@ -145,7 +135,9 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
-	/* A process that stays attached logs to stderr too. */
+	/* A process that stays attached logs to stderr too; a daemon does
+	 * until it is ready, so that whoever started it sees why a start
+	 * failed. */
 	daemonize = cfg->global.daemon && !foreground;
 	if (pidfile == NULL && daemonize)
 		pidfile = cfg->global.pidfile;
@@ -153,36 +145,37 @@ main(int argc, char *argv[])
 		fatal("signal(SIGPIPE)");
 	log_hook_libevent();
 	log_configure(cfg->global.log.syslog, cfg->global.log.facility,
-	              cfg->global.log.ident, cfg->global.log.level, !daemonize);
+	              cfg->global.log.ident, cfg->global.log.level, true);
 
-	rt = rt_new(cfg, !daemonize);
-	if (rt_bind(rt) < 0) {
+	if (daemonize)
+		/* Until it is ready: its problems, not its chatter. */
+		log_stderr_max(LOG_WARNING);
+	rt = rt_new(cfg, !daemonize); /* owns cfg from here on */
+	if (daemonize && (ds = daemon_fork()) == NULL) {
 		rt_free(rt);
-		cfg_free(cfg);
 		return EXIT_STARTUP;
 	}
-	if (daemonize && daemon(0, 0) < 0) {
-		log_warn("cannot run in the background");
-		return EXIT_STARTUP;
-	}
-	if (pidfile != NULL && write_pidfile(pidfile) < 0) {
+	/* The pidfile lock first: a second start stops here, before it
+	 * tries the addresses the first one holds. */
+	if ((pidfile != NULL && (pf = pidfile_open(pidfile)) == NULL) ||
+	    rt_bind(rt) < 0 || rt_start(rt) < 0) {
+		/* Free the addresses and the pidfile first: a retry right
+		 * after the parent exits must not find them taken. */
 		rt_free(rt);
-		cfg_free(cfg);
-		return EXIT_STARTUP;
-	}
-	if (rt_start(rt) < 0) {
-		rt_free(rt);
-		cfg_free(cfg);
+		pidfile_close(pf);
+		daemon_ready(ds, EXIT_STARTUP);
 		return EXIT_STARTUP;
 	}
 	log_info("started: %zu frontends, %zu backends, maxconn %u",
 	         rt->nfrontends, rt->nbackends, rt->max_sess);
+	if (daemonize) {
+		daemon_ready(ds, 0);
+		log_stderr_max(-1);
+	}
 	status = rt_run(rt);
 	log_info("stopped");
 	rt_free(rt);
-	if (pidfile != NULL && unlink(pidfile) < 0 && errno != ENOENT)
-		log_warn("cannot remove pidfile %s", pidfile);
-	cfg_free(cfg);
+	pidfile_close(pf);
 	log_close();
 	return status;
 }

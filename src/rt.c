@@ -4,13 +4,17 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "backend.h"
@@ -60,30 +64,25 @@ fit_maxconn(unsigned want)
 	return fit;
 }
 
-struct rt *
-rt_new(struct cfg *cfg, bool foreground)
+/* The runtime objects of one configuration. */
+static void
+build_objects(struct rt *rt, struct cfg *cfg, struct rt_gen *g)
 {
-	struct rt *rt = xcalloc(1, sizeof(*rt));
-
-	rt->cfg = cfg;
-	rt->foreground = foreground;
-	TAILQ_INIT(&rt->sessions);
-	rt->max_sess = fit_maxconn((unsigned)cfg->global.maxconn);
-
-	rt->nbackends = cfg->nbackends;
-	rt->backends = xcalloc(cfg->nbackends, sizeof(*rt->backends));
+	g->cfg = cfg;
+	g->nbackends = cfg->nbackends;
+	g->backends = xcalloc(cfg->nbackends, sizeof(*g->backends));
 	for (size_t i = 0; i < cfg->nbackends; i++)
-		backend_init(&rt->backends[i], &cfg->backends[i], rt);
+		backend_init(&g->backends[i], &cfg->backends[i], rt);
 
-	rt->nfrontends = cfg->nfrontends;
-	rt->frontends = xcalloc(cfg->nfrontends, sizeof(*rt->frontends));
+	g->nfrontends = cfg->nfrontends;
+	g->frontends = xcalloc(cfg->nfrontends, sizeof(*g->frontends));
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
-		struct frontend *fe = &rt->frontends[i];
+		struct frontend *fe = &g->frontends[i];
 		const struct cfg_frontend *fc = &cfg->frontends[i];
 
 		fe->conf = fc;
 		fe->rt = rt;
-		fe->be = &rt->backends[fc->backend];
+		fe->be = &g->backends[fc->backend];
 		fe->nlisteners = fc->nbinds;
 		fe->listeners = xcalloc(fc->nbinds, sizeof(*fe->listeners));
 		for (size_t j = 0; j < fc->nbinds; j++) {
@@ -92,6 +91,49 @@ rt_new(struct cfg *cfg, bool foreground)
 			fe->listeners[j].fd = -1;
 		}
 	}
+}
+
+/* Free what build_objects made (listeners closed, checks stopped). */
+static void
+free_objects(struct rt_gen *g)
+{
+	for (size_t i = 0; i < g->nfrontends; i++)
+		frontend_free(&g->frontends[i]);
+	free(g->frontends);
+	for (size_t i = 0; i < g->nbackends; i++)
+		backend_free(&g->backends[i]);
+	free(g->backends);
+	g->frontends = NULL;
+	g->backends = NULL;
+	g->nfrontends = g->nbackends = 0;
+}
+
+static char *
+absolute_path(const char *path)
+{
+	char *p = realpath(path, NULL);
+
+	return p != NULL ? p : xstrdup(path);
+}
+
+struct rt *
+rt_new(struct cfg *cfg, bool foreground)
+{
+	struct rt *rt = xcalloc(1, sizeof(*rt));
+	struct rt_gen g;
+
+	rt->cfg = cfg;
+	rt->foreground = foreground;
+	TAILQ_INIT(&rt->sessions);
+	TAILQ_INIT(&rt->retired);
+	rt->max_sess = fit_maxconn((unsigned)cfg->global.maxconn);
+	/* The daemon changes directory: reloads need the full path. */
+	rt->config_path = absolute_path(cfg->file);
+	build_objects(rt, cfg, &g);
+	rt->frontends = g.frontends;
+	rt->nfrontends = g.nfrontends;
+	rt->backends = g.backends;
+	rt->nbackends = g.nbackends;
 	return rt;
 }
 
@@ -132,6 +174,41 @@ lookup_privileges(struct rt *rt)
 	return 0;
 }
 
+/* Transparent proxying needs CAP_NET_ADMIN or CAP_NET_RAW at every
+ * server connection (source = "clientip") and at every bind of a
+ * transparent listener (reload). */
+static bool
+needs_transparent(const struct rt *rt)
+{
+	for (size_t i = 0; i < rt->nbackends; i++)
+		if (rt->backends[i].conf->source_mode == SRC_CLIENTIP)
+			return true;
+	for (size_t i = 0; i < rt->nfrontends; i++)
+		if (rt->frontends[i].conf->transparent)
+			return true;
+	return false;
+}
+
+/* After setuid: keep only CAP_NET_ADMIN and CAP_NET_RAW (for
+ * IP_TRANSPARENT), permitted and effective.  Returns 0 or -1 (logged). */
+static int
+keep_net_caps(void)
+{
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	d[0].permitted = d[0].effective =
+	    (1u << CAP_NET_ADMIN) | (1u << CAP_NET_RAW);
+	if (syscall(SYS_capset, &h, d) < 0) {
+		log_warn("cannot keep CAP_NET_ADMIN for transparent proxying");
+		return -1;
+	}
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		log_warn("prctl(PR_SET_KEEPCAPS, 0)");
+	return 0;
+}
+
 /* chroot and user/group, last of the start-up: listeners, the control
  * socket, the health log, the pidfile and the checks' TLS files are all
  * open by now. */
@@ -159,9 +236,20 @@ drop_privileges(struct rt *rt)
 		log_warn("cannot switch to group %lu", (unsigned long)rt->gid);
 		return -1;
 	}
-	if (rt->drop_uid && rt->uid != geteuid() && setuid(rt->uid) < 0) {
-		log_warn("cannot switch to user %s", g->user);
-		return -1;
+	if (rt->drop_uid && rt->uid != geteuid()) {
+		/* IP_TRANSPARENT must keep working as that user. */
+		bool keep = needs_transparent(rt) && rt->uid != 0;
+
+		if (keep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
+			log_warn("prctl(PR_SET_KEEPCAPS)");
+			return -1;
+		}
+		if (setuid(rt->uid) < 0) {
+			log_warn("cannot switch to user %s", g->user);
+			return -1;
+		}
+		if (keep && keep_net_caps() < 0)
+			return -1;
 	}
 	if (rt->drop_uid || rt->drop_gid || g->chroot[0] != '\0')
 		log_info("running as uid %lu gid %lu%s%s",
@@ -214,25 +302,40 @@ rt_bind(struct rt *rt)
 	return 0;
 }
 
-/* TLS contexts and one check per checked server, first checks spread
- * over the first interval. */
+/* The STARTTLS checks' client contexts (CA files are read here, before
+ * any chroot).  Returns 0, or -1 after logging why. */
 static int
-start_checks(struct rt *rt)
+prepare_tls(struct backend *bes, size_t n)
 {
 	char err[512];
 
-	for (size_t b = 0; b < rt->nbackends; b++) {
-		struct backend *be = &rt->backends[b];
+	for (size_t b = 0; b < n; b++) {
+		struct backend *be = &bes[b];
+		const struct cfg_check *c = &be->conf->check;
+
+		if (!be->conf->has_check || !c->starttls)
+			continue;
+		if ((be->tls_ctx = tls_client_ctx(c, err, sizeof(err))) ==
+		    NULL) {
+			log_warnx("backend %s: %s", be->conf->name, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One check per checked server, first checks spread over the first
+ * interval. */
+static int
+start_checks(struct backend *bes, size_t nb)
+{
+	for (size_t b = 0; b < nb; b++) {
+		struct backend *be = &bes[b];
 		const struct cfg_check *c = &be->conf->check;
 		size_t n = 0, k = 0;
 
 		if (!be->conf->has_check)
 			continue;
-		if (c->starttls && (be->tls_ctx = tls_client_ctx(
-		                        c, err, sizeof(err))) == NULL) {
-			log_warnx("backend %s: %s", be->conf->name, err);
-			return -1;
-		}
 		for (size_t i = 0; i < be->nservers; i++)
 			n += be->servers[i].checked;
 		for (size_t i = 0; i < be->nservers; i++) {
@@ -257,6 +360,16 @@ start_checks(struct rt *rt)
 		}
 	}
 	return 0;
+}
+
+static void
+stop_checks(struct backend *bes, size_t nb)
+{
+	for (size_t b = 0; b < nb; b++)
+		for (size_t i = 0; i < bes[b].nservers; i++) {
+			check_free(bes[b].servers[i].check);
+			bes[b].servers[i].check = NULL;
+		}
 }
 
 static void
@@ -314,11 +427,11 @@ sig_cb(evutil_socket_t sig, short what, void *arg)
 			frontend_close(&rt->frontends[i]);
 		stop_now(rt);
 		break;
-	case SIGHUP:
-		log_warnx("SIGHUP: configuration reload is not available in "
-		          "this version; the running configuration is "
-		          "unchanged");
+	case SIGHUP: {
+		char msg[512];
+		(void)rt_reload(rt, msg, sizeof(msg), NULL);
 		break;
+	}
 	case SIGUSR1:
 		if (healthlog_reopen(rt->hlog) == 0)
 			log_info("SIGUSR1: health log reopened");
@@ -389,7 +502,8 @@ rt_start(struct rt *rt)
 			return -1;
 	if (rt->ctl != NULL && ctl_start(rt->ctl, rt->base) < 0)
 		return -1;
-	if (start_checks(rt) < 0)
+	if (prepare_tls(rt->backends, rt->nbackends) < 0 ||
+	    start_checks(rt->backends, rt->nbackends) < 0)
 		return -1;
 	rt->started = time(NULL);
 	{
@@ -433,12 +547,23 @@ rt_free(struct rt *rt)
 	if (rt->base != NULL)
 		session_close_all(rt, END_SHUTDOWN);
 	ctl_free(rt->ctl);
-	for (size_t i = 0; i < rt->nfrontends; i++)
-		frontend_free(&rt->frontends[i]);
-	free(rt->frontends);
-	for (size_t i = 0; i < rt->nbackends; i++)
-		backend_free(&rt->backends[i]);
-	free(rt->backends);
+	{
+		struct rt_gen cur = {.frontends = rt->frontends,
+		                     .nfrontends = rt->nfrontends,
+		                     .backends = rt->backends,
+		                     .nbackends = rt->nbackends};
+		struct rt_gen *g;
+
+		free_objects(&cur);
+		while ((g = TAILQ_FIRST(&rt->retired)) != NULL) {
+			TAILQ_REMOVE(&rt->retired, g, entry);
+			free_objects(g);
+			cfg_free(g->cfg);
+			free(g);
+		}
+	}
+	free(rt->config_path);
+	cfg_free(rt->cfg);
 	for (size_t i = 0; i < ARRAY_SIZE(evs); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
@@ -446,4 +571,207 @@ rt_free(struct rt *rt)
 		event_base_free(rt->base);
 	healthlog_close(rt->hlog);
 	free(rt);
+}
+
+/* --- reload ------------------------------------------------------------ */
+
+struct frontend *
+rt_find_frontend(struct rt *rt, const char *name)
+{
+	for (size_t i = 0; i < rt->nfrontends; i++)
+		if (strcmp(rt->frontends[i].conf->name, name) == 0)
+			return &rt->frontends[i];
+	return NULL;
+}
+
+struct backend *
+rt_find_backend(struct rt *rt, const char *name)
+{
+	for (size_t i = 0; i < rt->nbackends; i++)
+		if (strcmp(rt->backends[i].conf->name, name) == 0)
+			return &rt->backends[i];
+	return NULL;
+}
+
+void
+rt_gen_unref(struct rt *rt, struct rt_gen *g)
+{
+	if (g->refs > 0 && --g->refs > 0)
+		return;
+	TAILQ_REMOVE(&rt->retired, g, entry);
+	free_objects(g);
+	cfg_free(g->cfg);
+	free(g);
+}
+
+/* Settings a running process cannot take: say so, keep the old ones. */
+static void
+warn_restart_only(const struct cfg_global *o, const struct cfg_global *n)
+{
+	static const char fmt[] = "reload: %s changed; it takes effect at "
+	                          "the next restart";
+
+	if (strcmp(o->user, n->user) != 0)
+		log_warnx(fmt, "global.user");
+	if (strcmp(o->group, n->group) != 0)
+		log_warnx(fmt, "global.group");
+	if (strcmp(o->chroot, n->chroot) != 0)
+		log_warnx(fmt, "global.chroot");
+	if (strcmp(o->pidfile, n->pidfile) != 0)
+		log_warnx(fmt, "global.pidfile");
+	if (o->daemon != n->daemon)
+		log_warnx(fmt, "global.daemon");
+	if (strcmp(o->control_socket, n->control_socket) != 0)
+		log_warnx(fmt, "global.control_socket");
+	if (strcmp(o->health_log, n->health_log) != 0)
+		log_warnx(fmt, "global.health_log");
+}
+
+/* Everything that can fail, before anything changes.  Returns 0, or -1
+ * after logging why. */
+static int
+reload_prepare(struct rt *rt, struct rt_gen *g)
+{
+	for (size_t i = 0; i < g->nfrontends; i++)
+		if (frontend_bind_reload(&g->frontends[i], rt->frontends,
+		                         rt->nfrontends) < 0)
+			return -1;
+	for (size_t i = 0; i < g->nbackends; i++)
+		if (backend_probe_source(&g->backends[i]) < 0)
+			return -1;
+	return prepare_tls(g->backends, g->nbackends);
+}
+
+/* Carry server states and counters over to the new objects by name. */
+static void
+reload_inherit(struct rt *rt, struct rt_gen *g)
+{
+	for (size_t b = 0; b < g->nbackends; b++) {
+		struct backend *nb = &g->backends[b];
+		struct backend *ob = rt_find_backend(rt, nb->conf->name);
+
+		for (size_t i = 0; ob != NULL && i < nb->nservers; i++) {
+			struct server *os =
+			    backend_find_server(ob, nb->servers[i].conf->name);
+			if (os != NULL)
+				server_inherit(&nb->servers[i], os);
+		}
+		backend_refresh_alive(nb);
+	}
+	for (size_t f = 0; f < g->nfrontends; f++) {
+		struct frontend *of =
+		    rt_find_frontend(rt, g->frontends[f].conf->name);
+		if (of != NULL)
+			g->frontends[f].total_sess = of->total_sess;
+	}
+}
+
+static void
+tap_detail(const char *line, void *arg)
+{
+	evbuffer_add_printf(arg, "%s\n", line);
+}
+
+int
+rt_reload(struct rt *rt, char *msg, size_t len, struct evbuffer *detail)
+{
+	struct cfg_diag diag;
+	struct rt_gen *old, g;
+	struct cfg *ncfg;
+	size_t nsrv = 0;
+	unsigned pinned;
+	int prepared;
+
+	if (rt->stopping) {
+		snprintf(msg, len, "reload refused: the daemon is stopping");
+		log_warnx("%s", msg);
+		return -1;
+	}
+	log_info("reloading %s", rt->config_path);
+	cfg_diag_init(&diag);
+	ncfg = cfg_load_file(rt->config_path, &diag);
+	for (size_t i = 0; i < diag.n; i++) {
+		log_warnx("%s", diag.msgs[i]);
+		if (detail != NULL)
+			evbuffer_add_printf(detail, "%s\n", diag.msgs[i]);
+	}
+	if (ncfg == NULL) {
+		snprintf(msg, len,
+		         "reload failed: %s has %zu error%s; still running the "
+		         "previous configuration",
+		         rt->config_path, diag.nerrors,
+		         diag.nerrors == 1 ? "" : "s");
+		log_warnx("%s", msg);
+		cfg_diag_free(&diag);
+		return -1;
+	}
+	cfg_diag_free(&diag);
+	build_objects(rt, ncfg, &g);
+	if (detail != NULL)
+		log_set_tap(tap_detail, detail);
+	prepared = reload_prepare(rt, &g);
+	log_set_tap(NULL, NULL);
+	if (prepared < 0) {
+		free_objects(&g);
+		cfg_free(ncfg);
+		snprintf(msg, len,
+		         "reload failed: the new configuration cannot be "
+		         "applied; still running the previous configuration");
+		log_warnx("%s", msg);
+		return -1;
+	}
+	warn_restart_only(&rt->cfg->global, &ncfg->global);
+
+	/* From here on nothing fails: swap. */
+	reload_inherit(rt, &g);
+	stop_checks(rt->backends, rt->nbackends);
+	old = xcalloc(1, sizeof(*old));
+	old->cfg = rt->cfg;
+	old->frontends = rt->frontends;
+	old->nfrontends = rt->nfrontends;
+	old->backends = rt->backends;
+	old->nbackends = rt->nbackends;
+	rt->cfg = ncfg;
+	rt->frontends = g.frontends;
+	rt->nfrontends = g.nfrontends;
+	rt->backends = g.backends;
+	rt->nbackends = g.nbackends;
+	for (size_t i = 0; i < rt->nfrontends; i++)
+		if (frontend_start(&rt->frontends[i], rt->base) < 0)
+			log_warnx("reload: frontend %s does not listen on "
+			          "every address",
+			          rt->frontends[i].conf->name);
+	for (size_t i = 0; i < old->nfrontends; i++)
+		frontend_close(&old->frontends[i]);
+	if (start_checks(rt->backends, rt->nbackends) < 0)
+		log_warnx("reload: some health checks could not start");
+	TAILQ_INSERT_TAIL(&rt->retired, old, entry);
+	old->refs = 1; /* held while sessions move */
+	pinned = session_migrate_all(rt, old);
+
+	rt->max_sess = fit_maxconn((unsigned)ncfg->global.maxconn);
+	{
+		/* Reopening syslog is avoided when nothing changed: inside a
+		 * chroot /dev/log may be out of reach. */
+		const struct cfg_log *a = &old->cfg->global.log,
+		                     *b = &ncfg->global.log;
+		if (a->syslog != b->syslog || a->facility != b->facility ||
+		    a->level != b->level || strcmp(a->ident, b->ident) != 0)
+			log_configure(b->syslog, b->facility, b->ident,
+			              b->level, rt->foreground);
+	}
+	rt->reloads++;
+	for (size_t b = 0; b < rt->nbackends; b++)
+		nsrv += rt->backends[b].nservers;
+	snprintf(msg, len,
+	         "reloaded %s: %zu frontends, %zu backends, %zu servers; %u "
+	         "sessions stay on removed servers or frontends until they "
+	         "end",
+	         rt->config_path, rt->nfrontends, rt->nbackends, nsrv, pinned);
+	log_info("%s", msg);
+	rt_gen_unref(rt, old);
+	for (size_t b = 0; b < rt->nbackends; b++)
+		backend_process_queue(&rt->backends[b]);
+	listeners_update(rt);
+	return 0;
 }

@@ -33,6 +33,37 @@ server_init(struct server *srv, const struct cfg_server *conf,
 	         srv->checked ? "not checked yet" : "no check");
 }
 
+static bool
+same_cfg_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+void
+server_inherit(struct server *srv, const struct server *old)
+{
+	const struct cfg_server *nc = srv->conf, *oc = old->conf;
+
+	srv->total_sess = old->total_sess;
+	srv->connect_failures = old->connect_failures;
+	if (nc->disabled == oc->disabled)
+		srv->admin = old->admin;
+	if (nc->weight == oc->weight)
+		srv->weight = old->weight;
+	if (!same_cfg_addr(&nc->addr, &oc->addr))
+		return; /* another machine: checked afresh */
+	srv->cert_not_after = old->cert_not_after;
+	srv->cert_warned = old->cert_warned;
+	if (!srv->checked || !old->checked)
+		return; /* always UP, or checked from now on: as at start */
+	srv->up = old->up;
+	srv->health.counter =
+	    old->up ? srv->health.rise + srv->health.fall - 1 : 0;
+	srv->down_since_ms = old->down_since_ms;
+	snprintf(srv->last_check, sizeof(srv->last_check), "%s",
+	         old->last_check);
+}
+
 bool
 server_usable(const struct server *srv)
 {

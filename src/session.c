@@ -77,6 +77,9 @@ struct session {
 	uint64_t t_accept, t_queue, t_connect, last_activity;
 	long long queue_ms, connect_ms;
 	uint64_t bytes_in, bytes_out;
+	/* Retired configurations it still uses (reload): the one its
+	 * frontend belongs to, the one its backend and server belong to. */
+	struct rt_gen *pin_fe, *pin_be;
 };
 
 static void session_close(struct session *s, enum session_end end);
@@ -211,6 +214,7 @@ session_close(struct session *s, enum session_end end)
 	struct rt *rt = s->rt;
 	struct backend *be = s->be;
 	struct server *srv = s->srv;
+	struct rt_gen *pin_fe, *pin_be;
 
 	/* The cause that ends it wins (a timeout after a half-close, a
 	 * shutdown); a natural end passes s->end back in. */
@@ -230,10 +234,16 @@ session_close(struct session *s, enum session_end end)
 	TAILQ_REMOVE(&rt->sessions, s, entry);
 	if (s->fe->cur_sess > 0)
 		s->fe->cur_sess--;
+	pin_fe = s->pin_fe;
+	pin_be = s->pin_be;
 	free(s);
 	/* Last: these may start queued sessions or resume listeners. */
 	if (srv != NULL)
 		backend_release(be, srv);
+	if (pin_fe != NULL)
+		rt_gen_unref(rt, pin_fe);
+	if (pin_be != NULL)
+		rt_gen_unref(rt, pin_be);
 	rt_session_count(rt, -1);
 }
 
@@ -284,6 +294,12 @@ session_refuse(struct session *s, enum session_end end)
 	const char *reply = s->fe->conf->unavailable_reply;
 
 	set_end(s, end);
+	if (s->queued) {
+		/* Out of the queue, or a freed slot would be offered to a
+		 * session that is already saying goodbye. */
+		backend_dequeue(s->be, &s->qe);
+		s->queued = false;
+	}
 	if (s->srv != NULL) {
 		struct server *srv = s->srv;
 		TAILQ_REMOVE(&srv->sessions, s, sentry);
@@ -469,11 +485,20 @@ session_connect(struct session *s, struct server *srv)
 	}
 }
 
+static bool migrate_backend(struct session *s, struct rt_gen *old);
+
 /* Pick a server and connect, queue, or refuse. */
 static void
 session_assign(struct session *s)
 {
 	struct server *srv = NULL;
+
+	if (s->pin_be != NULL && !migrate_backend(s, NULL)) {
+		/* A retry of a session whose backend was removed by a
+		 * reload: nothing to try. */
+		session_refuse(s, END_NO_SERVER);
+		return;
+	}
 
 	switch (backend_pick(s->be, (struct sockaddr *)&s->client, s->failed,
 	                     &srv)) {
@@ -807,6 +832,114 @@ session_close_server(struct server *srv, enum session_end end)
 		n++;
 	}
 	return n;
+}
+
+/* --- reload ---------------------------------------------------------- */
+
+static bool
+same_server_address(const struct server *a, const struct server *b)
+{
+	return a->conf->addr.len == b->conf->addr.len &&
+	       memcmp(&a->conf->addr.ss, &b->conf->addr.ss,
+	              a->conf->addr.len) == 0;
+}
+
+/* pin: the retired configuration an object of s stays on (NULL when
+ * it moved to the current one). */
+static void
+repin(struct rt *rt, struct rt_gen **pin, struct rt_gen *old, bool moved)
+{
+	struct rt_gen *g = *pin;
+
+	if (moved) {
+		*pin = NULL;
+		if (g != NULL)
+			rt_gen_unref(rt, g);
+	} else if (g == NULL && old != NULL) {
+		/* It was on the configuration being retired. */
+		*pin = old;
+		old->refs++;
+	}
+}
+
+/* The frontend of the same name, if the reload kept one: the session's
+ * count moves there (frontend maxconn). */
+static bool
+migrate_frontend(struct session *s, struct rt_gen *old)
+{
+	struct frontend *nfe = rt_find_frontend(s->rt, s->fe->conf->name);
+
+	if (nfe != NULL && nfe != s->fe) {
+		if (s->fe->cur_sess > 0)
+			s->fe->cur_sess--;
+		nfe->cur_sess++;
+		s->fe = nfe;
+	}
+	repin(s->rt, &s->pin_fe, old, nfe != NULL);
+	return nfe != NULL;
+}
+
+/* The backend of the same name and, for a session with a server, the
+ * server of the same name at the same address: both, or neither. */
+static bool
+migrate_backend(struct session *s, struct rt_gen *old)
+{
+	struct backend *nbe = rt_find_backend(s->rt, s->be->conf->name);
+	struct server *nsrv = NULL;
+	bool ok = nbe != NULL;
+
+	if (ok && s->srv != NULL &&
+	    ((nsrv = backend_find_server(nbe, s->srv->conf->name)) == NULL ||
+	     !same_server_address(nsrv, s->srv)))
+		ok = false;
+	if (ok && nbe != s->be) {
+		if (s->queued) {
+			backend_dequeue(s->be, &s->qe);
+			backend_enqueue(nbe, &s->qe);
+		}
+		if (s->srv != NULL) {
+			TAILQ_REMOVE(&s->srv->sessions, s, sentry);
+			if (s->srv->cur_sess > 0)
+				s->srv->cur_sess--;
+			if (s->be->cur_sess > 0)
+				s->be->cur_sess--;
+			TAILQ_INSERT_TAIL(&nsrv->sessions, s, sentry);
+			nsrv->cur_sess++;
+			nbe->cur_sess++;
+			s->srv = nsrv;
+		}
+		if (s->failed != NULL)
+			s->failed =
+			    backend_find_server(nbe, s->failed->conf->name);
+		s->be = nbe;
+	}
+	repin(s->rt, &s->pin_be, old, ok);
+	return ok;
+}
+
+unsigned
+session_migrate_all(struct rt *rt, struct rt_gen *old)
+{
+	struct session *s, *next;
+	unsigned pinned = 0;
+
+	for (s = TAILQ_FIRST(&rt->sessions); s != NULL; s = next) {
+		bool fe_ok, be_ok;
+
+		next = TAILQ_NEXT(s, entry);
+		fe_ok = migrate_frontend(s, old);
+		be_ok = migrate_backend(s, old);
+		if (!be_ok && s->queued) {
+			/* Its backend is gone: nothing will ever offer it a
+			 * slot.  (Pinned above: the reply and the log line
+			 * still use the old objects.) */
+			s->queue_ms = (long long)(now_ms() - s->t_queue);
+			session_refuse(s, END_NO_SERVER);
+			continue;
+		}
+		pinned += !fe_ok || !be_ok;
+	}
+	return pinned;
 }
 
 void

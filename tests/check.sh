@@ -1,9 +1,12 @@
 #!/bin/sh
 # The test command: install what is missing, then build and run the unit
 # and integration tests twice, out of tree: _build (-Werror) and
-# _build-asan (-Werror, AddressSanitizer + UBSan).
-#   bash tests/check.sh              both builds
-#   LB_SANITIZE=0 bash tests/check.sh   the normal build only
+# _build-asan (-Werror, AddressSanitizer + UBSan); after _build, make
+# distcheck (the tarball builds, passes make check from a read-only source
+# tree, installs and uninstalls cleanly).
+#   bash tests/check.sh              both builds and the distcheck
+#   LB_SANITIZE=0 bash tests/check.sh   no sanitizer build
+#   LB_DISTCHECK=0 bash tests/check.sh  no distcheck
 set -e
 cd "$(dirname "$0")/.."
 sh tests/deps.sh
@@ -44,8 +47,28 @@ run_build() {
 	echo "== $dir: make check took $(($(date +%s) - start)) s"
 }
 
+# The distcheck runs the whole suite once more, in its own build of the
+# tarball; it counts as one test program in the closing line.
+run_distcheck() {
+	dir=$1
+	echo "== $dir: make distcheck"
+	start=$(date +%s)
+	if ! make -C "$dir" -j"$jobs" distcheck >"$dir/distcheck.out" 2>&1; then
+		tail -n 40 "$dir/distcheck.out"
+		for sub in "$dir"/load-balancer-*/_build/sub; do
+			if [ -d "$sub" ]; then show_failures "$sub"; fi
+		done
+		return 1
+	fi
+	echo "== $dir: make distcheck took $(($(date +%s) - start)) s"
+}
+
 built=""
 run_build _build --enable-werror
+distcheck=skipped
+if [ "${LB_DISTCHECK:-1}" != 0 ]; then
+	if run_distcheck _build; then distcheck=passed; else distcheck=failed; fi
+fi
 if [ "${LB_SANITIZE:-1}" != 0 ]; then
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -66,5 +89,9 @@ for trs in $(cat .check-results); do
 	fi
 done
 rm -f .check-results
+case $distcheck in
+passed) passed=$((passed + 1)) ;;
+failed) failed=$((failed + 1)) ;;
+esac
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -88,7 +88,7 @@ def expect_error(label, text, marker, words):
 
 def test_shipped_configs():
     found = False
-    for name in ("load-balancer.conf", "demo.conf"):
+    for name in ("load-balancer.conf", "demo.conf", "transparent.conf"):
         path = os.path.join(t.SRCDIR, "etc", name)
         if not os.path.exists(path):
             t.log("  note: %s does not exist yet; not checked" % path)
@@ -317,8 +317,63 @@ def test_bind_failure():
         busy.close()
 
 
+def test_import_haproxy():
+    """--import-haproxy on the seed's two HAProxy configurations (SPEC 2):
+    exit 0, one untranslatable directive on stderr (the second log line),
+    the same translation as the unit test's golden files, and an output
+    that -c accepts."""
+    data = os.path.join(t.SRCDIR, "tests", "unit", "data")
+    for mode in ("nontransparent", "transparent"):
+        src = os.path.join(data, "haproxy-seed-%s.cfg" % mode)
+        rc, out, err = t.run_lb(["--import-haproxy", src])
+        t.log("  %s: rc=%s stderr=%r" % (mode, rc, err.strip()))
+        t.check(rc == 0, "%s: --import-haproxy exits 0" % mode, "got %s" % rc)
+        want = ['%s:4: cannot translate: log 127.0.0.1 local1 notice (one log target '
+                'here: global.log takes the first "log" line)' % src]
+        t.check(err.splitlines() == want, "%s: stderr is the one untranslatable line" % mode,
+                repr(err.splitlines()))
+        t.check(out.startswith("# Translated by load-balancer --import-haproxy from %s\n" % src),
+                "%s: the header comment names the file" % mode, repr(out[:120]))
+        with open(os.path.join(data, "haproxy-seed-%s.conf" % mode)) as f:
+            golden = f.read()
+        t.check(out.split("\n", 1)[1:] == golden.split("\n", 1)[1:],
+                "%s: the translation is the golden file's" % mode)
+        t.check("# option smtpchk HELO noor.net" in out or mode == "nontransparent",
+                "%s: the commented-out smtpchk stays a comment" % mode)
+        t.check('type = "tcp";' in out, "%s: check alone is a TCP check" % mode)
+        if mode == "transparent":
+            for key in ('transparent = true;', 'source = "clientip";', 'proxy_protocol = "v1";'):
+                t.check(key in out, "transparent: the output has %s" % key)
+        conf = write("imported-%s.conf" % mode, out)
+        rc, cout, cerr = t.run_lb(["-c", "-f", conf])
+        t.log("  -c: rc=%s stdout=%r stderr=%r" % (rc, cout.strip(), cerr.strip()[:300]))
+        t.check(rc == 0 and cout.strip() == "configuration OK",
+                "%s: -c on the translation prints 'configuration OK'" % mode,
+                "rc=%s %r" % (rc, cerr.strip()[:300]))
+        bad = [ln for ln in cerr.splitlines() if ": warning: " not in ln]
+        t.check(not bad, "%s: -c prints warnings only" % mode, repr(bad))
+
+    # Input that cannot be parsed: exit 1, nothing on stdout.
+    bad = write("bad-haproxy.cfg", "frontend f\n  bind :25\n  server s1 10.0.0.1:25\n")
+    rc, out, err = t.run_lb(["--import-haproxy", bad])
+    t.log("  server in a frontend: rc=%s stderr=%r" % (rc, err.strip()))
+    t.check(rc == 1 and out == "", "a server line in a frontend: exit 1, no output",
+            "rc=%s out=%r" % (rc, out[:100]))
+    t.check(err.startswith("%s:3: server: not allowed in a frontend" % bad),
+            "it is reported as FILE:3:", repr(err))
+    missing = os.path.join(WORK, "no-such-haproxy.cfg")
+    rc, out, err = t.run_lb(["--import-haproxy", missing])
+    t.check(rc == 1 and missing in err and out == "", "a missing file: exit 1, named on stderr",
+            "rc=%s %r" % (rc, err.strip()))
+    rc, out, err = t.run_lb(["--import-haproxy"])
+    t.check(rc == 2, "--import-haproxy without a file: exit 2", "got %s" % rc)
+    rc, out, err = t.run_lb(["-c", "--import-haproxy", bad])
+    t.check(rc == 2, "--import-haproxy with -c: exit 2", "got %s" % rc)
+
+
 if __name__ == "__main__":
     t.main([test_shipped_configs, test_valid_full, test_unknown_key, test_bad_duration,
             test_weight_range, test_missing_backend, test_duplicate_server, test_bad_address,
             test_missing_required, test_several_errors, test_syntax_error,
-            test_port25_warning, test_usage, test_bind_failure], timeout=50)
+            test_port25_warning, test_usage, test_bind_failure, test_import_haproxy],
+           timeout=50)

@@ -320,7 +320,10 @@ def test_exit_codes_and_socket():
     t.check(stat.S_IMODE(st.st_mode) == 0o600, "its mode is 0600", oct(stat.S_IMODE(st.st_mode)))
     rc, out, err = d.ctl("check")
     t.check(rc == 0 and out.strip() == "ok", "check: ok, exit 0", "rc=%s %r %r" % (rc, out, err))
-    for cmd, words in (("frobnicate", "error: unknown command"), ("reload", "error: "),
+    rc, out, err = d.ctl("reload")
+    t.check(rc == 0 and out.startswith("ok: reloaded "), "reload: 'ok: reloaded ...', exit 0",
+            "rc=%s out=%r err=%r" % (rc, out, err))
+    for cmd, words in (("frobnicate", "error: unknown command"),
                        ("drain be/nosuch", "error: "), ("drain nosuch/A", "error: "),
                        ("drain A", "error: "), ("show", "error: ")):
         rc, out, err = d.ctl(cmd)
