@@ -717,7 +717,7 @@ def test_lbctl_reload():
     good = conf([("fe1", p1), ("fe3", p3)], ["A", "B", "X", "C"], fe1={"timeout_client": "1s"})
     broken = good.replace('name = "C";', 'name = "C"; weight = 999;')
     t.require(broken != good, "the broken file differs")
-    badline = [i for i, ln in enumerate(broken.splitlines(), 1) if "999" in ln][0]
+    badline = [i for i, ln in enumerate(broken.splitlines(), 1) if "weight = 999;" in ln][0]
     broken = broken.replace('name = "fe3";', 'name = "fe3"; colour = "red";')
     badline2 = [i for i, ln in enumerate(broken.splitlines(), 1) if "colour" in ln][0]
     write_conf(d, broken.replace('"fe3"', '"fe4"').replace('"%s:%d"' % (H, p3), '"%s:%d"' % (H, p2)))
