@@ -47,8 +47,9 @@ struct rt {
 	char *config_path;          /* absolute: reloads survive chdir */
 	unsigned reloads;
 
-	struct healthlog *hlog; /* NULL: events go to syslog only */
-	struct ctl *ctl;        /* NULL: no control socket */
+	struct relay_ctx *relay; /* the relays' shared buffer and pipes */
+	struct healthlog *hlog;  /* NULL: events go to syslog only */
+	struct ctl *ctl;         /* NULL: no control socket */
 	time_t started;
 
 	struct session_list sessions;

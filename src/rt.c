@@ -22,6 +22,7 @@
 #include "ctl.h"
 #include "healthlog.h"
 #include "listener.h"
+#include "relay.h"
 #include "log.h"
 #include "rt.h"
 #include "server.h"
@@ -129,6 +130,13 @@ rt_new(struct cfg *cfg, bool foreground)
 	rt->max_sess = fit_maxconn((unsigned)cfg->global.maxconn);
 	/* The daemon changes directory: reloads need the full path. */
 	rt->config_path = absolute_path(cfg->file);
+	/* Splice for bulk transfers unless LB_SPLICE=0 (to measure both). */
+	{
+		const char *sp = getenv("LB_SPLICE");
+		rt->relay = relay_ctx_new(sp == NULL || strcmp(sp, "0") != 0);
+		if (rt->relay == NULL)
+			fatal("relay buffer");
+	}
 	build_objects(rt, cfg, &g);
 	rt->frontends = g.frontends;
 	rt->nfrontends = g.nfrontends;
@@ -563,6 +571,7 @@ rt_free(struct rt *rt)
 		}
 	}
 	free(rt->config_path);
+	relay_ctx_free(rt->relay);
 	cfg_free(rt->cfg);
 	for (size_t i = 0; i < ARRAY_SIZE(evs); i++)
 		if (evs[i] != NULL)

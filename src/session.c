@@ -38,6 +38,7 @@
 #include "log.h"
 #include "parse.h"
 #include "proxy.h"
+#include "relay.h"
 #include "rt.h"
 #include "server.h"
 #include "session.h"
@@ -58,10 +59,14 @@ struct session {
 	struct rt *rt;
 	struct frontend *fe;
 	struct backend *be;
-	struct server *srv;       /* holds a slot of this server */
-	struct server *failed;    /* last server whose connect failed */
-	struct bufferevent *cbev; /* client side */
-	struct bufferevent *sbev; /* server side */
+	struct server *srv;    /* holds a slot of this server */
+	struct server *failed; /* last server whose connect failed */
+	/* Client side until a server is connected: a bufferevent (early
+	 * bytes, the unavailable_reply); then the relay owns both sockets. */
+	struct bufferevent *cbev;
+	int cfd, sfd;
+	struct event *cev; /* the server connect in progress */
+	struct relay *relay;
 	struct event *timer;
 	struct sockaddr_storage client;
 	socklen_t clientlen;
@@ -69,10 +74,9 @@ struct session {
 	enum session_end end;
 	bool end_set;
 	bool queued;
-	bool client_eof, server_eof;   /* read EOF seen from that side */
-	bool client_shut, server_shut; /* we shut that side's write half */
-	bool client_blocked, server_blocked; /* reading paused: back-pressure */
-	bool waiting_client;                 /* whose turn: see above */
+	bool client_eof;     /* EOF from the client before the relay */
+	bool waiting_client; /* whose turn: see above */
+	bool turn_unknown;   /* spliced bytes: either side's limit */
 	int retries;
 	uint64_t t_accept, t_queue, t_connect, last_activity;
 	long long queue_ms, connect_ms;
@@ -85,12 +89,7 @@ struct session {
 static void session_close(struct session *s, enum session_end end);
 static void session_assign(struct session *s);
 static void session_refuse(struct session *s, enum session_end end);
-static void server_event_cb(struct bufferevent *bev, short what, void *arg);
-static void server_read_cb(struct bufferevent *bev, void *arg);
-static void server_write_cb(struct bufferevent *bev, void *arg);
 static void client_event_cb(struct bufferevent *bev, short what, void *arg);
-static void client_read_cb(struct bufferevent *bev, void *arg);
-static void client_write_cb(struct bufferevent *bev, void *arg);
 
 static const char *const end_names[] = {
     [END_CLIENT_CLOSE] = "client_close",
@@ -133,18 +132,25 @@ arm_timer(struct session *s, uint64_t ms)
 static uint64_t
 idle_limit(const struct session *s)
 {
-	return s->waiting_client ? s->fe->conf->timeout_client_ms
-	                         : s->be->conf->timeout_server_ms;
+	uint64_t c = s->fe->conf->timeout_client_ms;
+	uint64_t v = s->be->conf->timeout_server_ms;
+
+	/* Spliced bytes are not seen: whose turn it is is not known, and
+	 * the longer limit must not cut a filter scanning a message. */
+	if (s->turn_unknown)
+		return c > v ? c : v;
+	return s->waiting_client ? c : v;
 }
 
 /* Data moved: refresh the idle clock, and re-arm when the turn changed
  * (the two limits may differ). */
 static void
-activity(struct session *s, bool waiting_client)
+activity(struct session *s, bool waiting_client, bool unknown)
 {
 	s->last_activity = now_ms();
-	if (waiting_client != s->waiting_client) {
+	if (waiting_client != s->waiting_client || unknown != s->turn_unknown) {
 		s->waiting_client = waiting_client;
+		s->turn_unknown = unknown;
 		arm_timer(s, idle_limit(s));
 	}
 }
@@ -158,22 +164,6 @@ set_end(struct session *s, enum session_end end)
 	}
 }
 
-/* Did the last byte of buf end a line? */
-static bool
-ends_line(struct evbuffer *buf)
-{
-	size_t n = evbuffer_get_length(buf);
-	struct evbuffer_ptr p;
-	char c = 0;
-
-	if (n == 0)
-		return false;
-	if (evbuffer_ptr_set(buf, &p, n - 1, EVBUFFER_PTR_SET) < 0 ||
-	    evbuffer_copyout_from(buf, &p, &c, 1) != 1)
-		return false;
-	return c == '\n';
-}
-
 static void
 free_bev(struct bufferevent **bevp)
 {
@@ -182,6 +172,20 @@ free_bev(struct bufferevent **bevp)
 		bufferevent_disable(*bevp, EV_READ | EV_WRITE);
 		bufferevent_free(*bevp);
 		*bevp = NULL;
+	}
+}
+
+/* The server socket of a connect that failed or was abandoned. */
+static void
+drop_server_socket(struct session *s)
+{
+	if (s->cev != NULL) {
+		event_free(s->cev);
+		s->cev = NULL;
+	}
+	if (s->sfd >= 0) {
+		close(s->sfd);
+		s->sfd = -1;
 	}
 }
 
@@ -228,7 +232,11 @@ session_close(struct session *s, enum session_end end)
 		s->queued = false;
 	}
 	free_bev(&s->cbev);
-	free_bev(&s->sbev);
+	if (s->relay != NULL)
+		relay_free(s->relay); /* closes both sockets */
+	if (s->cfd >= 0)
+		close(s->cfd);
+	drop_server_socket(s);
 	if (s->timer != NULL)
 		event_free(s->timer);
 	TAILQ_REMOVE(&rt->sessions, s, entry);
@@ -304,7 +312,7 @@ session_refuse(struct session *s, enum session_end end)
 		struct server *srv = s->srv;
 		TAILQ_REMOVE(&srv->sessions, s, sentry);
 		s->srv = NULL;
-		free_bev(&s->sbev);
+		drop_server_socket(s);
 		backend_release(s->be, srv);
 	}
 	if (reply[0] == '\0' || s->client_eof) {
@@ -344,7 +352,7 @@ connect_failed(struct session *s, int err)
 	                sizeof(addr));
 	log_debug("connect to %s/%s (%s) failed: %s", s->be->conf->name,
 	          srv->conf->name, addr, err != 0 ? strerror(err) : "timeout");
-	free_bev(&s->sbev);
+	drop_server_socket(s);
 	TAILQ_REMOVE(&srv->sessions, s, sentry);
 	s->srv = NULL;
 	s->failed = srv;
@@ -408,43 +416,55 @@ source_socket(struct session *s, const struct server *srv)
 	return fd;
 }
 
-/* Queue the PROXY header for srv on the server side: the client's
- * address and the address it connected to.  Returns 0 or -1 (logged). */
+/* The PROXY header for srv: the client's address and the address it
+ * connected to.  Returns its length, or -1 (logged). */
 static int
-add_proxy_header(struct session *s, const struct server *srv)
+proxy_header_for(struct session *s, const struct server *srv, uint8_t *hdr,
+                 size_t len)
 {
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
-	uint8_t hdr[PROXY_HDR_MAX];
 	const char *err;
 	int n;
 
-	if (getsockname(bufferevent_getfd(s->cbev), (struct sockaddr *)&local,
-	                &llen) < 0) {
+	if (getsockname(s->cfd, (struct sockaddr *)&local, &llen) < 0) {
 		log_warn("%s/%s: PROXY header: getsockname", s->be->conf->name,
 		         srv->conf->name);
 		return -1;
 	}
-	n = proxy_header(
-	    srv->conf->proxy_protocol, (const struct sockaddr *)&s->client,
-	    (const struct sockaddr *)&local, hdr, sizeof(hdr), &err);
-	if (n < 0) {
+	n = proxy_header(srv->conf->proxy_protocol,
+	                 (const struct sockaddr *)&s->client,
+	                 (const struct sockaddr *)&local, hdr, len, &err);
+	if (n < 0)
 		log_warnx("%s/%s: PROXY header: %s", s->be->conf->name,
 		          srv->conf->name, err);
-		return -1;
+	return n;
+}
+
+static void server_connected(struct session *s);
+
+static void
+connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)what;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err != 0) {
+		connect_failed(s, err);
+		return;
 	}
-	if (bufferevent_write(s->sbev, hdr, (size_t)n) < 0) {
-		log_warnx("%s/%s: PROXY header: out of memory",
-		          s->be->conf->name, srv->conf->name);
-		return -1;
-	}
-	return 0;
+	server_connected(s);
 }
 
 static void
 session_connect(struct session *s, struct server *srv)
 {
 	const struct cfg_addr *a = &srv->conf->addr;
+	const char *what;
 	int fd;
 
 	backend_take(s->be, srv);
@@ -452,37 +472,30 @@ session_connect(struct session *s, struct server *srv)
 	TAILQ_INSERT_TAIL(&srv->sessions, s, sentry);
 	s->state = S_CONNECTING;
 	s->t_connect = now_ms();
-	if ((fd = source_socket(s, srv)) < 0 && fd != -2) {
+	/* With a source, source_socket says what went wrong itself. */
+	fd = source_socket(s, srv);
+	if (fd == -2 &&
+	    (fd = sock_outgoing(a->ss.ss_family, NULL, 0, false, &what)) < 0)
+		log_warn("connect to %s: %s", a->text, what);
+	if (fd < 0) {
 		connect_failed(s, errno);
 		return;
 	}
-	s->sbev = bufferevent_socket_new(s->rt->base, fd < 0 ? -1 : fd,
-	                                 BEV_OPT_CLOSE_ON_FREE);
-	if (s->sbev == NULL) {
-		int err = errno;
-		log_warn("bufferevent_socket_new");
-		if (fd >= 0)
-			close(fd);
-		connect_failed(s, err);
+	s->sfd = fd;
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
+	    errno != EINPROGRESS) {
+		connect_failed(s, errno);
 		return;
 	}
-	bufferevent_setcb(s->sbev, server_read_cb, server_write_cb,
-	                  server_event_cb, s);
-	/* The PROXY header goes first; libevent sends it once connected. */
-	if (srv->conf->proxy_protocol != PP_NONE &&
-	    add_proxy_header(s, srv) < 0) {
-		connect_failed(s, EPROTO);
+	/* Connected now (rare on loopback) or later: either way the
+	 * outcome comes through connect_cb. */
+	s->cev = event_new(s->rt->base, fd, EV_WRITE, connect_cb, s);
+	if (s->cev == NULL || event_add(s->cev, NULL) < 0) {
+		log_warn("connect to %s: event", a->text);
+		connect_failed(s, ENOMEM);
 		return;
 	}
 	arm_timer(s, s->be->conf->timeout_connect_ms);
-	/* Errors, even an immediate ECONNREFUSED, come back through
-	 * server_event_cb; -1 here means the socket could not be made. */
-	if (bufferevent_socket_connect(s->sbev, (struct sockaddr *)&a->ss,
-	                               (int)a->len) < 0) {
-		int err = errno;
-		log_warn("connect to %s", a->text);
-		connect_failed(s, err);
-	}
 }
 
 static bool migrate_backend(struct session *s, struct rt_gen *old);
@@ -544,165 +557,41 @@ session_try_dequeue(struct session *s)
 
 /* --- relay ----------------------------------------------------------- */
 
-/* Move what src has read to dst's output; pause src at the limit. */
-static size_t
-forward(struct bufferevent *src, struct bufferevent *dst, bool *blocked)
-{
-	struct evbuffer *in = bufferevent_get_input(src);
-	struct evbuffer *out = bufferevent_get_output(dst);
-	size_t n = evbuffer_get_length(in);
-
-	if (n == 0)
-		return 0;
-	if (evbuffer_add_buffer(out, in) < 0)
-		return 0;
-	if (evbuffer_get_length(out) >= LB_SESSION_BUF_MAX) {
-		bufferevent_disable(src, EV_READ);
-		*blocked = true;
-	}
-	return n;
-}
-
 static void
-check_done(struct session *s)
-{
-	if (s->client_eof && s->server_eof &&
-	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(s->sbev)) == 0)
-		session_close(s, s->end);
-}
-
-/* Pass a read EOF on once everything before it was written. */
-static void
-propagate_shutdowns(struct session *s)
-{
-	if (s->client_eof && !s->server_shut &&
-	    evbuffer_get_length(bufferevent_get_output(s->sbev)) == 0) {
-		(void)shutdown(bufferevent_getfd(s->sbev), SHUT_WR);
-		s->server_shut = true;
-	}
-	if (s->server_eof && !s->client_shut &&
-	    evbuffer_get_length(bufferevent_get_output(s->cbev)) == 0) {
-		(void)shutdown(bufferevent_getfd(s->cbev), SHUT_WR);
-		s->client_shut = true;
-	}
-	check_done(s);
-}
-
-static void
-client_read_cb(struct bufferevent *bev, void *arg)
+relay_moved(void *arg, bool c2s, size_t n, int line)
 {
 	struct session *s = arg;
-	bool line;
-	size_t n;
 
-	if (s->state != S_RELAY)
-		return; /* kept until connected (read stops at the watermark) */
-	line = ends_line(bufferevent_get_input(bev));
-	n = forward(bev, s->sbev, &s->client_blocked);
-	if (n > 0) {
+	if (c2s) {
 		s->bytes_in += n;
 		/* A complete line: the server's turn; a partial one: the
 		 * client is still typing. */
-		activity(s, !line);
-	}
-}
-
-static void
-server_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct session *s = arg;
-	bool line;
-	size_t n;
-
-	line = ends_line(bufferevent_get_input(bev));
-	n = forward(bev, s->cbev, &s->server_blocked);
-	if (n > 0) {
+		activity(s, line == 0, line < 0);
+	} else {
 		s->bytes_out += n;
-		activity(s, line);
+		activity(s, line == 1, line < 0);
 	}
 }
 
-/* dst's output drained to the low watermark (half of the limit) or empty:
- * resume reading from src if it was paused, pass on pending EOFs. */
 static void
-drained(struct session *s, struct bufferevent *src, bool *src_blocked,
-        bool src_eof)
+relay_eof(void *arg, bool c2s)
 {
-	if (s->state != S_RELAY)
-		return;
-	s->last_activity = now_ms();
-	if (*src_blocked && !src_eof) {
-		*src_blocked = false;
-		bufferevent_enable(src, EV_READ);
-	}
-	propagate_shutdowns(s);
+	set_end(arg, c2s ? END_CLIENT_CLOSE : END_SERVER_CLOSE);
 }
 
 static void
-client_write_cb(struct bufferevent *bev, void *arg)
+relay_end(void *arg, enum relay_end why)
 {
 	struct session *s = arg;
 
-	(void)bev;
-	drained(s, s->sbev, &s->server_blocked, s->server_eof);
-}
-
-static void
-server_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct session *s = arg;
-
-	(void)bev;
-	drained(s, s->cbev, &s->client_blocked, s->client_eof);
-}
-
-static void
-server_connected(struct session *s)
-{
-	s->state = S_RELAY;
-	s->connect_ms = (long long)(now_ms() - s->t_connect);
-	sock_set_nodelay(bufferevent_getfd(s->sbev));
-	bufferevent_setwatermark(s->sbev, EV_WRITE, LB_SESSION_BUF_MAX / 2, 0);
-	bufferevent_setwatermark(s->cbev, EV_WRITE, LB_SESSION_BUF_MAX / 2, 0);
-	/* The client side no longer needs its read watermark: forward()
-	 * limits the buffered amount from now on. */
-	bufferevent_setwatermark(s->cbev, EV_READ, 0, 0);
-	bufferevent_enable(s->sbev, EV_READ | EV_WRITE);
-	s->waiting_client = false; /* the server speaks first */
-	s->last_activity = now_ms();
-	arm_timer(s, idle_limit(s));
-	/* Anything the client sent early goes out now. */
-	if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
-		client_read_cb(s->cbev, s);
-	if (s->client_eof)
-		propagate_shutdowns(s);
-}
-
-static void
-server_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct session *s = arg;
-
-	(void)bev;
-	if (s->state == S_CONNECTING) {
-		if (what & BEV_EVENT_CONNECTED) {
-			server_connected(s);
-			return;
-		}
-		connect_failed(s, EVUTIL_SOCKET_ERROR());
+	switch (why) {
+	case RELAY_DONE:
+		session_close(s, s->end);
 		return;
-	}
-	if (what & BEV_EVENT_EOF) {
-		/* Whatever was read before the EOF goes first. */
-		server_read_cb(s->sbev, s);
-		set_end(s, END_SERVER_CLOSE);
-		s->server_eof = true;
-		bufferevent_disable(s->sbev, EV_READ);
-		propagate_shutdowns(s);
+	case RELAY_CLIENT_ERROR:
+		session_close(s, END_CLIENT_CLOSE);
 		return;
-	}
-	if (what & BEV_EVENT_ERROR) {
+	case RELAY_SERVER_ERROR:
 		/* Reset or write failure: the session cannot go on.  The
 		 * client sees its connection close, never a reply of ours. */
 		session_close(s, END_SERVER_CLOSE);
@@ -710,27 +599,67 @@ server_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+static const struct relay_cbs relay_callbacks = {
+    .moved = relay_moved,
+    .eof = relay_eof,
+    .end = relay_end,
+};
+
+static void
+server_connected(struct session *s)
+{
+	struct evbuffer *early = bufferevent_get_input(s->cbev);
+	size_t n = evbuffer_get_length(early);
+	uint8_t hdr[PROXY_HDR_MAX];
+	int hlen = 0;
+
+	s->connect_ms = (long long)(now_ms() - s->t_connect);
+	event_free(s->cev);
+	s->cev = NULL;
+	if (s->srv->conf->proxy_protocol != PP_NONE &&
+	    (hlen = proxy_header_for(s, s->srv, hdr, sizeof(hdr))) < 0) {
+		connect_failed(s, EPROTO);
+		return;
+	}
+	s->relay = relay_new(s->rt->relay, s->rt->base, s->cfd, s->sfd,
+	                     &relay_callbacks, s);
+	if (s->relay == NULL) {
+		log_warn("session: cannot set up the relay");
+		connect_failed(s, ENOMEM);
+		return;
+	}
+	sock_set_nodelay(s->sfd);
+	s->cfd = s->sfd = -1; /* the relay's now */
+	/* The PROXY header first, then what the client sent early. */
+	if (relay_queue(s->relay, true, hdr, (size_t)hlen) < 0 ||
+	    (n > 0 &&
+	     relay_queue(s->relay, true, evbuffer_pullup(early, -1), n) < 0) ||
+	    relay_start(s->relay) < 0) {
+		log_warn("session: cannot start the relay");
+		session_close(s, END_SERVER_CLOSE);
+		return;
+	}
+	s->bytes_in += n;
+	free_bev(&s->cbev);
+	s->state = S_RELAY;
+	s->waiting_client = false; /* the server speaks first */
+	s->last_activity = now_ms();
+	arm_timer(s, idle_limit(s));
+}
+
+/* The client side before the relay: only its EOF or an error matters
+ * (early bytes wait in the input buffer, up to the watermark). */
 static void
 client_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 
 	(void)bev;
-	if (what & BEV_EVENT_EOF) {
-		set_end(s, END_CLIENT_CLOSE);
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		/* Gone before it had a server: nothing to pass on. */
 		s->client_eof = true;
-		if (s->state != S_RELAY) {
-			/* Gone before it had a server: nothing to pass on. */
-			session_close(s, END_CLIENT_CLOSE);
-			return;
-		}
-		client_read_cb(s->cbev, s);
-		bufferevent_disable(s->cbev, EV_READ);
-		propagate_shutdowns(s);
-		return;
-	}
-	if (what & BEV_EVENT_ERROR)
 		session_close(s, END_CLIENT_CLOSE);
+	}
 }
 
 static void
@@ -794,14 +723,16 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 		memcpy(&s->client, sa, (size_t)salen);
 		s->clientlen = (socklen_t)salen;
 	}
-	s->cbev = bufferevent_socket_new(rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->cfd = fd;
+	s->sfd = -1;
+	/* Not BEV_OPT_CLOSE_ON_FREE: the relay takes the socket over. */
+	s->cbev = bufferevent_socket_new(rt->base, fd, 0);
 	s->timer = evtimer_new(rt->base, timer_cb, s);
 	if (s->cbev == NULL || s->timer == NULL) {
 		log_warn("session: cannot set up client connection");
 		if (s->cbev != NULL)
 			bufferevent_free(s->cbev);
-		else
-			evutil_closesocket(fd);
+		evutil_closesocket(fd);
 		if (s->timer != NULL)
 			event_free(s->timer);
 		free(s);
@@ -812,8 +743,7 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 	fe->cur_sess++;
 	fe->total_sess++;
 	rt_session_count(rt, +1);
-	bufferevent_setcb(s->cbev, client_read_cb, client_write_cb,
-	                  client_event_cb, s);
+	bufferevent_setcb(s->cbev, NULL, NULL, client_event_cb, s);
 	/* Until a server is connected, hold at most one buffer of early
 	 * client bytes; reading keeps going so a hang-up is noticed. */
 	bufferevent_setwatermark(s->cbev, EV_READ, 0, LB_SESSION_BUF_MAX);
