@@ -27,6 +27,7 @@ struct backend {
 	struct lb_entry *lbv; /* one per server, same order */
 	struct lb_state lbst;
 	unsigned cur_sess; /* sessions with a server of this backend */
+	uint64_t retries;  /* connect attempts after a failure */
 	struct session_queue queue;
 	unsigned queued;
 	bool alive;        /* some server UP (for backend_down/backend_up) */

@@ -27,6 +27,8 @@ struct frontend {
 	size_t nlisteners;
 	unsigned cur_sess;
 	uint64_t total_sess;
+	uint64_t refused;             /* unavailable_reply sent (or closed) */
+	uint64_t bytes_in, bytes_out; /* of its finished sessions */
 };
 
 /* Create, bind and listen on every socket of the frontend (before

@@ -27,6 +27,11 @@ struct check_result {
 
 enum srv_admin { SRV_READY, SRV_DRAIN, SRV_MAINT };
 
+/* The steps a check can fail at, for counting: "connect", "greeting",
+ * "helo", "starttls", "tls", "ehlo", "quit". */
+#define SERVER_CHECK_STEPS 7
+extern const char *const server_check_steps[SERVER_CHECK_STEPS];
+
 struct server {
 	const struct cfg_server *conf;
 	struct backend *be;
@@ -34,8 +39,14 @@ struct server {
 	bool up;    /* operational state (health checks arrive later) */
 	int weight; /* current weight, starts at conf->weight */
 	unsigned cur_sess;
+	unsigned max_sess; /* highest cur_sess seen */
 	uint64_t total_sess;
 	uint64_t connect_failures;
+	uint64_t bytes_in, bytes_out; /* of its finished sessions */
+	time_t last_change;           /* wall clock of the last state change */
+	uint64_t checks;              /* health checks run */
+	uint64_t check_failures[SERVER_CHECK_STEPS]; /* by step, see below */
+	uint64_t last_check_ms;                      /* its duration */
 	struct server_sessions sessions; /* sessions holding a slot here */
 
 	/* Health (servers with check = true). */

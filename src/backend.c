@@ -151,6 +151,8 @@ void
 backend_take(struct backend *be, struct server *srv)
 {
 	srv->cur_sess++;
+	if (srv->cur_sess > srv->max_sess)
+		srv->max_sess = srv->cur_sess;
 	srv->total_sess++;
 	be->cur_sess++;
 }

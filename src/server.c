@@ -16,6 +16,9 @@
 #include "server.h"
 #include "session.h"
 
+const char *const server_check_steps[SERVER_CHECK_STEPS] = {
+    "connect", "greeting", "helo", "starttls", "tls", "ehlo", "quit"};
+
 void
 server_init(struct server *srv, const struct cfg_server *conf,
             struct backend *be)
@@ -29,6 +32,7 @@ server_init(struct server *srv, const struct cfg_server *conf,
 	srv->checked = conf->check && be->conf->has_check;
 	health_init(&srv->health, be->conf->check.rise, be->conf->check.fall);
 	TAILQ_INIT(&srv->sessions);
+	srv->last_change = time(NULL);
 	snprintf(srv->last_check, sizeof(srv->last_check), "%s",
 	         srv->checked ? "not checked yet" : "no check");
 }
@@ -45,7 +49,15 @@ server_inherit(struct server *srv, const struct server *old)
 	const struct cfg_server *nc = srv->conf, *oc = old->conf;
 
 	srv->total_sess = old->total_sess;
+	srv->max_sess = old->max_sess;
 	srv->connect_failures = old->connect_failures;
+	srv->bytes_in = old->bytes_in;
+	srv->bytes_out = old->bytes_out;
+	srv->last_change = old->last_change;
+	srv->checks = old->checks;
+	srv->last_check_ms = old->last_check_ms;
+	memcpy(srv->check_failures, old->check_failures,
+	       sizeof(srv->check_failures));
 	if (nc->disabled == oc->disabled)
 		srv->admin = old->admin;
 	if (nc->weight == oc->weight)
@@ -233,11 +245,19 @@ server_check_result(struct server *srv, const struct check_result *res)
 		         res->reason != NULL ? res->reason : "",
 		         (unsigned long long)res->duration_ms);
 
+	srv->checks++;
+	srv->last_check_ms = res->duration_ms;
+	if (!res->pass)
+		for (size_t i = 0; i < SERVER_CHECK_STEPS; i++)
+			if (res->step != NULL &&
+			    strcmp(res->step, server_check_steps[i]) == 0)
+				srv->check_failures[i]++;
 	ch = health_result(&srv->health, res->pass);
 	switch (ch) {
 	case HEALTH_WENT_DOWN:
 		srv->up = false;
 		srv->down_since_ms = wall_ms();
+		srv->last_change = time(NULL);
 		event_head(&l, srv, "down");
 		failure_fields(&l, srv, res);
 		lf_addf(&l, "failures", "%u", srv->health.fails);
@@ -251,6 +271,7 @@ server_check_result(struct server *srv, const struct check_result *res)
 		break;
 	case HEALTH_WENT_UP:
 		srv->up = true;
+		srv->last_change = time(NULL);
 		event_head(&l, srv, "up");
 		lf_add(&l, "check", check_type_name(srv));
 		lf_addf(&l, "duration_ms", "%llu",
@@ -290,6 +311,7 @@ server_set_admin(struct server *srv, enum srv_admin admin)
 	if (old == admin)
 		return;
 	srv->admin = admin;
+	srv->last_change = time(NULL);
 	if (srv->check != NULL) {
 		if (admin == SRV_MAINT)
 			check_stop(srv->check);

@@ -225,8 +225,13 @@ session_close(struct session *s, enum session_end end)
 	s->end = end;
 	s->end_set = true;
 	log_session_line(s);
-	if (srv != NULL)
+	s->fe->bytes_in += s->bytes_in;
+	s->fe->bytes_out += s->bytes_out;
+	if (srv != NULL) {
+		srv->bytes_in += s->bytes_in;
+		srv->bytes_out += s->bytes_out;
 		TAILQ_REMOVE(&srv->sessions, s, sentry);
+	}
 	if (s->queued) {
 		backend_dequeue(be, &s->qe);
 		s->queued = false;
@@ -302,6 +307,7 @@ session_refuse(struct session *s, enum session_end end)
 	const char *reply = s->fe->conf->unavailable_reply;
 
 	set_end(s, end);
+	s->fe->refused++;
 	if (s->queued) {
 		/* Out of the queue, or a freed slot would be offered to a
 		 * session that is already saying goodbye. */
@@ -362,6 +368,7 @@ connect_failed(struct session *s, int err)
 		return;
 	}
 	s->retries++;
+	s->be->retries++;
 	session_assign(s);
 }
 
