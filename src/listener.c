@@ -32,6 +32,8 @@ bind_one(struct listener *l, int backlog)
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
 		log_warn("%s: SO_REUSEADDR", l->addr->text);
+	/* Accepted sockets inherit it: one call instead of one per client. */
+	sock_set_nodelay(fd);
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		log_warn("%s: IPV6_V6ONLY", l->addr->text);

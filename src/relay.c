@@ -168,8 +168,12 @@ static bool
 shut(struct relay_dir *d)
 {
 	struct relay *r = d->r;
+	struct relay_dir *other = &r->d[d->c2s ? 1 : 0];
 
-	(void)shutdown(d->to, SHUT_WR);
+	/* When the other direction is already done, both sockets were read
+	 * to their EOF: closing them sends the FIN, no shutdown needed. */
+	if (!other->shut)
+		(void)shutdown(d->to, SHUT_WR);
 	d->shut = true;
 	if (r->d[0].shut && r->d[1].shut) {
 		check_end(r);

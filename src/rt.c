@@ -488,9 +488,21 @@ rt_start(struct rt *rt)
 	                         &rt->sig_usr1};
 	int signums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
-	if ((rt->base = event_base_new()) == NULL) {
-		log_warnx("cannot create the event loop");
-		return -1;
+	{
+		/* The changelist folds the several changes a session makes
+		 * to one descriptor within a loop turn into one epoll_ctl. */
+		struct event_config *ec = event_config_new();
+
+		if (ec == NULL ||
+		    event_config_set_flag(
+		        ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) < 0 ||
+		    (rt->base = event_base_new_with_config(ec)) == NULL) {
+			if (ec != NULL)
+				event_config_free(ec);
+			log_warnx("cannot create the event loop");
+			return -1;
+		}
+		event_config_free(ec);
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(signums); i++) {
 		*sigs[i] = evsignal_new(rt->base, signums[i], sig_cb, rt);

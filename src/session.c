@@ -61,9 +61,12 @@ struct session {
 	struct backend *be;
 	struct server *srv;    /* holds a slot of this server */
 	struct server *failed; /* last server whose connect failed */
-	/* Client side until a server is connected: a bufferevent (early
-	 * bytes, the unavailable_reply); then the relay owns both sockets. */
+	/* The client side is not read before a server is connected (its
+	 * early bytes wait in the kernel); while queued, qev notices a
+	 * hang-up; cbev exists only to send the unavailable_reply.  Once
+	 * connected the relay owns both sockets. */
 	struct bufferevent *cbev;
+	struct event *qev;
 	int cfd, sfd;
 	struct event *cev; /* the server connect in progress */
 	struct relay *relay;
@@ -89,7 +92,8 @@ struct session {
 static void session_close(struct session *s, enum session_end end);
 static void session_assign(struct session *s);
 static void session_refuse(struct session *s, enum session_end end);
-static void client_event_cb(struct bufferevent *bev, short what, void *arg);
+static void unwatch_queued(struct session *s);
+static void watch_queued(struct session *s);
 
 static const char *const end_names[] = {
     [END_CLIENT_CLOSE] = "client_close",
@@ -142,17 +146,27 @@ idle_limit(const struct session *s)
 	return s->waiting_client ? c : v;
 }
 
-/* Data moved: refresh the idle clock, and re-arm when the turn changed
- * (the two limits may differ). */
+/* How long the relay timer may sleep: never past the shorter of the two
+ * limits, so that a turn change (which resets the idle clock) never needs
+ * the timer re-armed: it wakes at most that late and measures again. */
+static uint64_t
+idle_step(const struct session *s, uint64_t left)
+{
+	uint64_t c = s->fe->conf->timeout_client_ms;
+	uint64_t v = s->be->conf->timeout_server_ms;
+	uint64_t m = c < v ? c : v;
+
+	return left < m ? left : m;
+}
+
+/* Data moved: refresh the idle clock and note whose turn it is (the
+ * timer reads both when it wakes). */
 static void
 activity(struct session *s, bool waiting_client, bool unknown)
 {
 	s->last_activity = now_ms();
-	if (waiting_client != s->waiting_client || unknown != s->turn_unknown) {
-		s->waiting_client = waiting_client;
-		s->turn_unknown = unknown;
-		arm_timer(s, idle_limit(s));
-	}
+	s->waiting_client = waiting_client;
+	s->turn_unknown = unknown;
 }
 
 static void
@@ -237,6 +251,8 @@ session_close(struct session *s, enum session_end end)
 		s->queued = false;
 	}
 	free_bev(&s->cbev);
+	if (s->qev != NULL)
+		event_free(s->qev);
 	if (s->relay != NULL)
 		relay_free(s->relay); /* closes both sockets */
 	if (s->cfd >= 0)
@@ -327,10 +343,12 @@ session_refuse(struct session *s, enum session_end end)
 	}
 	s->state = S_REFUSING;
 	evtimer_del(s->timer);
-	bufferevent_disable(s->cbev, EV_READ);
-	evbuffer_drain(bufferevent_get_input(s->cbev),
-	               evbuffer_get_length(bufferevent_get_input(s->cbev)));
-	bufferevent_setwatermark(s->cbev, EV_WRITE, 0, 0);
+	unwatch_queued(s);
+	if ((s->cbev = bufferevent_socket_new(s->rt->base, s->cfd, 0)) ==
+	    NULL) {
+		session_close(s, end);
+		return;
+	}
 	bufferevent_setcb(s->cbev, linger_read_cb, refuse_write_cb,
 	                  linger_event_cb, s);
 	if (evbuffer_add_printf(bufferevent_get_output(s->cbev), "%s\r\n",
@@ -534,6 +552,7 @@ session_assign(struct session *s)
 		s->queued = true;
 		s->t_queue = now_ms();
 		backend_enqueue(s->be, &s->qe);
+		watch_queued(s);
 		arm_timer(s, s->be->conf->timeout_queue_ms);
 		return;
 	case PICK_NONE:
@@ -554,6 +573,7 @@ session_try_dequeue(struct session *s)
 		return false;
 	backend_dequeue(s->be, &s->qe);
 	s->queued = false;
+	unwatch_queued(s);
 	s->queue_ms = (long long)(now_ms() - s->t_queue);
 	if (r == PICK_OK)
 		session_connect(s, srv);
@@ -615,14 +635,16 @@ static const struct relay_cbs relay_callbacks = {
 static void
 server_connected(struct session *s)
 {
-	struct evbuffer *early = bufferevent_get_input(s->cbev);
-	size_t n = evbuffer_get_length(early);
 	uint8_t hdr[PROXY_HDR_MAX];
 	int hlen = 0;
 
 	s->connect_ms = (long long)(now_ms() - s->t_connect);
 	event_free(s->cev);
 	s->cev = NULL;
+	if (s->qev != NULL) {
+		event_free(s->qev);
+		s->qev = NULL;
+	}
 	if (s->srv->conf->proxy_protocol != PP_NONE &&
 	    (hlen = proxy_header_for(s, s->srv, hdr, sizeof(hdr))) < 0) {
 		connect_failed(s, EPROTO);
@@ -637,36 +659,54 @@ server_connected(struct session *s)
 	}
 	sock_set_nodelay(s->sfd);
 	s->cfd = s->sfd = -1; /* the relay's now */
-	/* The PROXY header first, then what the client sent early. */
+	/* The PROXY header first; what the client sent early is still in
+	 * the kernel and comes next. */
 	if (relay_queue(s->relay, true, hdr, (size_t)hlen) < 0 ||
-	    (n > 0 &&
-	     relay_queue(s->relay, true, evbuffer_pullup(early, -1), n) < 0) ||
 	    relay_start(s->relay) < 0) {
 		log_warn("session: cannot start the relay");
 		session_close(s, END_SERVER_CLOSE);
 		return;
 	}
-	s->bytes_in += n;
-	free_bev(&s->cbev);
 	s->state = S_RELAY;
 	s->waiting_client = false; /* the server speaks first */
 	s->last_activity = now_ms();
-	arm_timer(s, idle_limit(s));
+	arm_timer(s, idle_step(s, idle_limit(s)));
 }
 
-/* The client side before the relay: only its EOF or an error matters
- * (early bytes wait in the input buffer, up to the watermark). */
+/* A queued client may hang up while it waits: then its place goes.
+ * Bytes it sends early stay in the kernel for the relay. */
 static void
-client_event_cb(struct bufferevent *bev, short what, void *arg)
+queued_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	char c;
+	ssize_t n;
 
-	(void)bev;
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-		/* Gone before it had a server: nothing to pass on. */
+	(void)what;
+	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		s->client_eof = true;
 		session_close(s, END_CLIENT_CLOSE);
+		return;
 	}
+	/* Early bytes: nothing to do until a server is connected. */
+	unwatch_queued(s);
+}
+
+static void
+watch_queued(struct session *s)
+{
+	if (s->qev == NULL && (s->qev = event_new(s->rt->base, s->cfd, EV_READ,
+	                                          queued_read_cb, s)) == NULL)
+		return; /* then a hang-up is noticed at connect time */
+	event_add(s->qev, NULL);
+}
+
+static void
+unwatch_queued(struct session *s)
+{
+	if (s->qev != NULL)
+		event_del(s->qev);
 }
 
 static void
@@ -702,7 +742,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		                                   : END_SERVER_TIMEOUT);
 		return;
 	}
-	arm_timer(s, limit - idle);
+	arm_timer(s, idle_step(s, limit - idle));
 }
 
 /* --- accept ---------------------------------------------------------- */
@@ -733,28 +773,20 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 	s->cfd = fd;
 	s->sfd = -1;
 	/* Not BEV_OPT_CLOSE_ON_FREE: the relay takes the socket over. */
-	s->cbev = bufferevent_socket_new(rt->base, fd, 0);
 	s->timer = evtimer_new(rt->base, timer_cb, s);
-	if (s->cbev == NULL || s->timer == NULL) {
+	if (s->timer == NULL) {
 		log_warn("session: cannot set up client connection");
-		if (s->cbev != NULL)
-			bufferevent_free(s->cbev);
 		evutil_closesocket(fd);
 		if (s->timer != NULL)
 			event_free(s->timer);
 		free(s);
 		return;
 	}
-	sock_set_nodelay(fd);
+	/* TCP_NODELAY comes from the listening socket. */
 	TAILQ_INSERT_TAIL(&rt->sessions, s, entry);
 	fe->cur_sess++;
 	fe->total_sess++;
 	rt_session_count(rt, +1);
-	bufferevent_setcb(s->cbev, NULL, NULL, client_event_cb, s);
-	/* Until a server is connected, hold at most one buffer of early
-	 * client bytes; reading keeps going so a hang-up is noticed. */
-	bufferevent_setwatermark(s->cbev, EV_READ, 0, LB_SESSION_BUF_MAX);
-	bufferevent_enable(s->cbev, EV_READ | EV_WRITE);
 	session_assign(s);
 }
 
