@@ -28,6 +28,12 @@
 /* Descriptors kept aside for logging, checks and the control socket. */
 #define LB_FD_RESERVE 32
 
+/* Splicing pipes (2 descriptors each): in use at most, and kept spare.
+ * Their descriptors are reserved on top of the sessions' own. */
+#define LB_RELAY_PIPES 192
+#define LB_RELAY_PIPE_POOL 64
+#define LB_PIPE_FDS (2 * (LB_RELAY_PIPES + LB_RELAY_PIPE_POOL))
+
 struct cfg;
 struct rt;
 struct frontend;

@@ -19,6 +19,8 @@ struct relay_ctx;
 /* Per direction: bytes in flight at most this much (back-pressure). */
 #define RELAY_BUF 65536
 
+#define RELAY_LINE_PENDING (-2)
+
 enum relay_end {
 	RELAY_DONE,         /* both directions closed cleanly */
 	RELAY_CLIENT_ERROR, /* reset or error on the client socket */
@@ -28,7 +30,8 @@ enum relay_end {
 struct relay_cbs {
 	/* n bytes moved from the client (c2s) or from the server; line:
 	 * 1 when the last byte ended a line, 0 when not, -1 unknown
-	 * (spliced bytes are never seen). */
+	 * (spliced bytes are never seen), RELAY_LINE_PENDING (n = 0): bytes
+	 * wait for the receiver, or it took some of them. */
 	void (*moved)(void *arg, bool c2s, size_t n, int line);
 	/* Read EOF from the client (c2s) or from the server. */
 	void (*eof)(void *arg, bool c2s);

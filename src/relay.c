@@ -5,11 +5,13 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "common.h"
 #include "log.h"
 #include "relay.h"
 
@@ -17,9 +19,8 @@
  * that direction are spliced.  A spliced read shorter than this, with
  * the pipe empty again, goes back to plain reads (and line detection). */
 #define SPLICE_MIN 16384
-/* Spare pipes kept, and pipes in use at most (2 descriptors each). */
-#define PIPE_POOL 64
-#define PIPES_MAX 1024
+#define PIPE_POOL LB_RELAY_PIPE_POOL
+#define PIPES_MAX LB_RELAY_PIPES
 
 struct relay_ctx {
 	char buf[RELAY_BUF];
@@ -39,8 +40,9 @@ struct relay_dir {
 	int pfd[2]; /* splicing: the pipe, and how much is in it */
 	size_t in_pipe;
 	bool splice;
-	bool eof;  /* read EOF from `from` */
-	bool shut; /* shutdown(to, SHUT_WR) done */
+	bool no_splice; /* the kernel refused: plain reads only */
+	bool eof;       /* read EOF from `from` */
+	bool shut;      /* shutdown(to, SHUT_WR) done */
 };
 
 struct relay {
@@ -182,12 +184,14 @@ shut(struct relay_dir *d)
 	return false;
 }
 
-/* Bytes are waiting for the peer: stop reading, watch for room. */
+/* Bytes are waiting for the peer: stop reading, watch for room.  Until
+ * they are taken it is the receiver's turn. */
 static void
 block(struct relay_dir *d)
 {
 	event_del(d->rev);
 	event_add(d->wev, NULL);
+	d->r->cbs->moved(d->r->arg, d->c2s, 0, RELAY_LINE_PENDING);
 }
 
 static void
@@ -256,7 +260,7 @@ read_copy(struct relay_dir *d)
 		block(d);
 	}
 	/* A full buffer: bulk data, splice from now on. */
-	if ((size_t)n == sizeof(ctx->buf) && ctx->splice &&
+	if ((size_t)n == sizeof(ctx->buf) && ctx->splice && !d->no_splice &&
 	    pipe_get(ctx, d->pfd))
 		d->splice = true;
 }
@@ -274,12 +278,14 @@ read_splice(struct relay_dir *d)
 		           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		if (errno == EAGAIN)
-			return;
-		if (errno == EINVAL || errno == ENOSYS) {
-			/* Not spliceable after all: plain reads. */
+		if (errno == EAGAIN || errno == EINVAL || errno == ENOSYS) {
+			/* EAGAIN with the socket readable: splice stops at TCP
+			 * urgent data, which recv() steps over.  EINVAL,
+			 * ENOSYS: not spliceable.  Plain reads either way. */
+			if (errno != EAGAIN)
+				d->no_splice = true;
 			leave_splice(d);
-			r->ctx->splice = false;
+			read_copy(d);
 			return;
 		}
 		fail(d, true);
@@ -314,6 +320,14 @@ read_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (pending(d) > 0)
 		return; /* not reached: reading stops while blocked */
+	if (d->splice) {
+		int avail = 0;
+
+		/* The tail of a transfer (".\r\n" ending DATA) is read
+		 * plainly, so that whose turn it is stays known. */
+		if (ioctl(d->from, FIONREAD, &avail) == 0 && avail < SPLICE_MIN)
+			leave_splice(d);
+	}
 	if (d->splice)
 		read_splice(d);
 	else
@@ -324,11 +338,15 @@ static void
 write_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_dir *d = arg;
+	size_t before = pending(d);
 	int rc;
 
 	(void)fd;
 	(void)what;
 	rc = flush(d);
+	if (rc >= 0 && pending(d) < before)
+		/* Progress: the receiver is taking its bytes. */
+		d->r->cbs->moved(d->r->arg, d->c2s, 0, RELAY_LINE_PENDING);
 	if (rc < 0) {
 		fail(d, false);
 		return;

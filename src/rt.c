@@ -38,7 +38,7 @@ static unsigned
 fit_maxconn(unsigned want)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)want * 2 + LB_FD_RESERVE;
+	rlim_t need = (rlim_t)want * 2 + LB_FD_RESERVE + LB_PIPE_FDS;
 	unsigned fit;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
@@ -55,8 +55,8 @@ fit_maxconn(unsigned want)
 	}
 	if (rl.rlim_cur >= need)
 		return want;
-	fit = rl.rlim_cur > LB_FD_RESERVE + 2
-	          ? (unsigned)((rl.rlim_cur - LB_FD_RESERVE) / 2)
+	fit = rl.rlim_cur > LB_FD_RESERVE + LB_PIPE_FDS + 2
+	          ? (unsigned)((rl.rlim_cur - LB_FD_RESERVE - LB_PIPE_FDS) / 2)
 	          : 1;
 	log_warnx("maxconn %u needs %llu descriptors but the limit is %llu: "
 	          "serving at most %u sessions at once",

@@ -78,6 +78,7 @@ struct session {
 	bool end_set;
 	bool queued;
 	bool client_eof;     /* EOF from the client before the relay */
+	bool queue_early;    /* queued, and the client already sent bytes */
 	bool waiting_client; /* whose turn: see above */
 	bool turn_unknown;   /* spliced bytes: either side's limit */
 	int retries;
@@ -502,6 +503,11 @@ session_connect(struct session *s, struct server *srv)
 	if (fd == -2 &&
 	    (fd = sock_outgoing(a->ss.ss_family, NULL, 0, false, &what)) < 0)
 		log_warn("connect to %s: %s", a->text, what);
+	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+		/* Our own shortage, not the server's: no retry, no blame. */
+		session_refuse(s, END_CONNECT_FAILED);
+		return;
+	}
 	if (fd < 0) {
 		connect_failed(s, errno);
 		return;
@@ -589,6 +595,12 @@ relay_moved(void *arg, bool c2s, size_t n, int line)
 {
 	struct session *s = arg;
 
+	if (line == RELAY_LINE_PENDING) {
+		/* Bytes wait for the receiver: its turn (the server's for
+		 * an upload, the client's for a download). */
+		activity(s, !c2s, false);
+		return;
+	}
 	if (c2s) {
 		s->bytes_in += n;
 		/* A complete line: the server's turn; a partial one: the
@@ -603,7 +615,13 @@ relay_moved(void *arg, bool c2s, size_t n, int line)
 static void
 relay_eof(void *arg, bool c2s)
 {
-	set_end(arg, c2s ? END_CLIENT_CLOSE : END_SERVER_CLOSE);
+	struct session *s = arg;
+
+	set_end(s, c2s ? END_CLIENT_CLOSE : END_SERVER_CLOSE);
+	/* A side that is done has nothing more to say: from now on the wait
+	 * is for the other one (which may still be reading what is in the
+	 * kernel's buffers). */
+	activity(s, !c2s, false);
 }
 
 static void
@@ -682,22 +700,29 @@ queued_read_cb(evutil_socket_t fd, short what, void *arg)
 	char c;
 	ssize_t n;
 
-	(void)what;
-	n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	n = (what & EV_CLOSED) ? 0 : recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 		s->client_eof = true;
 		session_close(s, END_CLIENT_CLOSE);
 		return;
 	}
-	/* Early bytes: nothing to do until a server is connected. */
-	unwatch_queued(s);
+	if (n > 0 && !s->queue_early) {
+		/* Early bytes: they wait in the kernel; from now on only a
+		 * hang-up (EPOLLRDHUP) is watched. */
+		s->queue_early = true;
+		event_free(s->qev);
+		s->qev = NULL;
+	}
+	watch_queued(s);
 }
 
 static void
 watch_queued(struct session *s)
 {
-	if (s->qev == NULL && (s->qev = event_new(s->rt->base, s->cfd, EV_READ,
-	                                          queued_read_cb, s)) == NULL)
+	if (s->qev == NULL &&
+	    (s->qev = event_new(s->rt->base, s->cfd,
+	                        s->queue_early ? EV_CLOSED : EV_READ,
+	                        queued_read_cb, s)) == NULL)
 		return; /* then a hang-up is noticed at connect time */
 	event_add(s->qev, NULL);
 }
