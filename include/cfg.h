@@ -15,6 +15,9 @@ enum marked_down { MD_NONE, MD_SHUTDOWN_SESSIONS };
 enum check_type { CHECK_TCP, CHECK_SMTP };
 enum source_mode { SRC_DEFAULT, SRC_CLIENTIP, SRC_ADDR };
 
+/* global.stats_listen when the file does not say (SPEC 3). */
+#define LB_STATS_LISTEN_DEFAULT "127.0.0.1:8404"
+
 struct cfg_addr {
 	char *text; /* as written, e.g. "127.0.0.1:2525" */
 	struct sockaddr_storage ss;
@@ -109,8 +112,10 @@ struct cfg_global {
 	struct cfg_log log;
 	char *health_log; /* "" = syslog only */
 	bool health_log_set;
-	char *stats_listen;
-	char *stats_auth;
+	char *stats_listen;    /* "" = no HTTP status server */
+	bool stats_listen_set; /* written in the file (else the default) */
+	struct cfg_addr stats_addr; /* stats_listen resolved (len 0: none) */
+	char *stats_auth;           /* "" or "user:password" */
 };
 
 struct cfg {
@@ -145,6 +150,9 @@ void cfg_diag_init(struct cfg_diag *diag);
 void cfg_diag_free(struct cfg_diag *diag);
 
 const char *cfg_algo_name(enum lb_algo algo);
+/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104 (stats_listen without
+ * stats_auth). */
+bool cfg_is_loopback(const struct sockaddr_storage *ss);
 const struct cfg_backend *cfg_find_backend(const struct cfg *cfg,
                                            const char *name);
 

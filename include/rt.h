@@ -50,6 +50,7 @@ struct rt {
 	struct relay_ctx *relay; /* the relays' shared buffer and pipes */
 	struct healthlog *hlog;  /* NULL: events go to syslog only */
 	struct ctl *ctl;         /* NULL: no control socket */
+	struct stats *stats;     /* NULL: no status page (stats_listen) */
 	time_t started;
 
 	struct session_list sessions;

@@ -60,6 +60,10 @@ diag_vadd(struct cfg_diag *diag, bool warning, const char *file, int line,
 	char msg[1024];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
+	/* A quoted value may span lines: one message, one line. */
+	for (char *c = msg; *c != '\0'; c++)
+		if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+			*c = '?';
 	diag->msgs = xreallocarray(diag->msgs, diag->n + 1, sizeof(char *));
 	diag->is_warning =
 	    xreallocarray(diag->is_warning, diag->n + 1, sizeof(bool));
@@ -298,13 +302,6 @@ resolve_into(struct loader *L, const config_setting_t *m, const char *key,
 	return true;
 }
 
-static void
-not_supported(struct loader *L, const config_setting_t *m, const char *key)
-{
-	if (m != NULL)
-		err_at(L, m, "%s: not supported yet in this version", key);
-}
-
 static const char *const proxy_names[] = {"none", "v1", "v2", NULL};
 
 /* A bare IPv4 or IPv6 address (no port) into ss with port 0. */
@@ -372,6 +369,77 @@ load_log(struct loader *L, const config_setting_t *g, struct cfg_log *lg)
 	}
 }
 
+bool
+cfg_is_loopback(const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *in =
+	    (const struct sockaddr_in *)(const void *)ss;
+	const struct sockaddr_in6 *in6 =
+	    (const struct sockaddr_in6 *)(const void *)ss;
+
+	if (ss->ss_family == AF_INET)
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr) ||
+		       (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+		        in6->sin6_addr.s6_addr[12] == 127);
+	return false;
+}
+
+/* global.stats_listen and global.stats_auth: the address must resolve,
+ * the credentials be "user:password", and anything but loopback needs
+ * them (the page shows the whole cluster). */
+static void
+load_stats(struct loader *L, const config_setting_t *g, struct cfg_global *gl)
+{
+	const config_setting_t *lm = NULL, *am = NULL;
+	const char *a, *colon;
+	bool addr_ok;
+
+	/* g is NULL without a global group: the defaults. */
+	if (g != NULL &&
+	    (lm = get_string(L, g, "stats_listen", &gl->stats_listen)) != NULL)
+		gl->stats_listen_set = true;
+	if (g != NULL)
+		am = get_string(L, g, "stats_auth", &gl->stats_auth);
+	a = gl->stats_auth;
+	if (am != NULL && a[0] != '\0') {
+		colon = strchr(a, ':');
+		if (colon == NULL || colon == a || colon[1] == '\0')
+			err_at(L, am,
+			       "stats_auth: expected \"user:password\" (a "
+			       "user name without ':' and a password, both "
+			       "not empty)");
+		else if (strlen(a) > 255)
+			err_at(L, am, "stats_auth: longer than 255 bytes");
+		else
+			for (const char *p = a; *p != '\0'; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+					err_at(L, am,
+					       "stats_auth: control characters "
+					       "are not allowed");
+					break;
+				}
+	}
+	if (gl->stats_listen[0] == '\0') {
+		if (a[0] != '\0')
+			warn_at(L, am,
+			        "stats_auth has no effect: stats_listen is "
+			        "\"\" (no status page)");
+		return;
+	}
+	addr_ok = resolve_into(L, lm, "stats_listen", gl->stats_listen,
+	                       &gl->stats_addr);
+	if (!addr_ok)
+		gl->stats_addr.len = 0;
+	else if (a[0] == '\0' && !cfg_is_loopback(&gl->stats_addr.ss))
+		err_at(L, lm,
+		       "stats_listen: %s is not a loopback address: set "
+		       "stats_auth = \"user:password\" (HTTP basic "
+		       "authentication) to serve the status page there",
+		       gl->stats_listen);
+}
+
 static void
 load_global(struct loader *L, const config_setting_t *g)
 {
@@ -422,12 +490,7 @@ load_global(struct loader *L, const config_setting_t *g)
 			       "health_log: must be an absolute path (or "
 			       "\"\" for syslog only)");
 	}
-	if ((m = get_string(L, g, "stats_listen", &gl->stats_listen)) != NULL &&
-	    gl->stats_listen[0] != '\0')
-		not_supported(L, m, "stats_listen");
-	if ((m = get_string(L, g, "stats_auth", &gl->stats_auth)) != NULL &&
-	    gl->stats_auth[0] != '\0')
-		not_supported(L, m, "stats_auth");
+	load_stats(L, g, gl);
 	if ((m = config_setting_get_member(g, "log")) != NULL)
 		load_log(L, m, &gl->log);
 }
@@ -798,7 +861,7 @@ set_global_defaults(struct cfg_global *g)
 	g->log.level = LOG_INFO;
 	g->log.sessions = true;
 	g->health_log = xstrdup("/var/log/load-balancer/health.log");
-	g->stats_listen = xstrdup("");
+	g->stats_listen = xstrdup(LB_STATS_LISTEN_DEFAULT);
 	g->stats_auth = xstrdup("");
 }
 
@@ -832,6 +895,8 @@ load_root(struct loader *L, const config_t *lc)
 	check_keys(L, root, "the top level", keys);
 	if ((m = config_setting_get_member(root, "global")) != NULL)
 		load_global(L, m);
+	else
+		load_stats(L, NULL, &cfg->global);
 
 	bl = config_setting_get_member(root, "backends");
 	if (bl != NULL && !config_setting_is_list(bl) &&
@@ -1062,6 +1127,7 @@ cfg_free(struct cfg *cfg)
 	free(g->log.ident);
 	free(g->health_log);
 	free(g->stats_listen);
+	free_addr(&g->stats_addr);
 	free(g->stats_auth);
 	for (size_t i = 0; i < cfg->nfrontends; i++) {
 		struct cfg_frontend *fe = &cfg->frontends[i];

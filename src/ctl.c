@@ -24,12 +24,15 @@
 
 #define CTL_IDLE_MS 60000
 #define CTL_REPLY_MAX (1024 * 1024) /* stop reading while this is queued */
+#define CTL_ACCEPT_PAUSE_MS 1000    /* after EMFILE and the like */
 
 struct ctl {
 	struct rt *rt;
 	char *path;
 	int fd;
 	struct evconnlistener *evl;
+	struct event *resume; /* re-enables evl after an accept pause */
+	bool paused;
 	unsigned nclients;
 };
 
@@ -424,6 +427,7 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 	(void)evl;
 	(void)sa;
 	(void)salen;
+	ctl->paused = false;
 	if (ctl->nclients >= CTL_CLIENTS_MAX ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
 		log_warnx("control socket: too many clients, refusing one");
@@ -444,6 +448,39 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 	                  client_event_cb, c);
 	bufferevent_set_timeouts(c->bev, &idle, &idle);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl *ctl = arg;
+
+	(void)fd;
+	(void)what;
+	/* paused stays set until an accept works: one warning a pause. */
+	evconnlistener_enable(ctl->evl);
+}
+
+/* Without this, libevent warns and retries at once: a level-triggered
+ * listener out of descriptors spins at 100% CPU and floods the log. */
+static void
+accept_error_cb(struct evconnlistener *evl, void *arg)
+{
+	struct ctl *ctl = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {CTL_ACCEPT_PAUSE_MS / 1000, 0};
+
+	errno = err;
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_warn("control socket %s: accept", ctl->path);
+		return;
+	}
+	if (!ctl->paused)
+		log_warn("control socket %s: accept, pausing for %d ms",
+		         ctl->path, CTL_ACCEPT_PAUSE_MS);
+	ctl->paused = true;
+	evconnlistener_disable(evl);
+	evtimer_add(ctl->resume, &tv);
 }
 
 struct ctl *
@@ -529,6 +566,12 @@ ctl_start(struct ctl *ctl, struct event_base *base)
 		return -1;
 	}
 	ctl->fd = -1;
+	if ((ctl->resume = evtimer_new(base, resume_cb, ctl)) == NULL) {
+		log_warnx("control socket %s: cannot create a timer",
+		          ctl->path);
+		return -1;
+	}
+	evconnlistener_set_error_cb(ctl->evl, accept_error_cb);
 	return 0;
 }
 
@@ -539,6 +582,8 @@ ctl_free(struct ctl *ctl)
 		return;
 	if (ctl->evl != NULL)
 		evconnlistener_free(ctl->evl);
+	if (ctl->resume != NULL)
+		event_free(ctl->resume);
 	if (ctl->fd >= 0)
 		close(ctl->fd);
 	/* After a privilege drop or chroot the file may be out of reach:

@@ -190,6 +190,11 @@ diag_add(struct imp *im, int line, enum dkind kind, const char *fmt, ...)
 	va_start(ap, fmt);
 	d->text = vfmt(fmt, ap);
 	va_end(ap);
+	/* Words are unescaped ("\n", "\x00"...): one message, one line
+	 * (also in the output's header comments). */
+	for (char *c = d->text; *c != '\0'; c++)
+		if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+			*c = '?';
 	if (kind == D_ERROR)
 		im->nerrors++;
 }

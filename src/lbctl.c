@@ -16,10 +16,12 @@
 #include <unistd.h>
 
 #include "report.h"
+#include "timeline.h"
 
 #define PROG "lbctl"
 #define DEFAULT_SOCKET "/run/load-balancer.sock"
 #define DEFAULT_HEALTH_LOG "/var/log/load-balancer/health.log"
+#define SVG_DEFAULT_WINDOW_MS (24LL * 3600 * 1000) /* as /timeline */
 
 #define EXIT_ERROR 1   /* an `error:` reply; health log unreadable */
 #define EXIT_CONNECT 2 /* cannot connect, timeout, incomplete reply */
@@ -56,7 +58,11 @@ usage(FILE *fp)
 	        "                    number is milliseconds); default: the "
 	        "whole log\n"
 	        "  --log FILE        the health log (default %s)\n"
-	        "  --format FORMAT   text (default) or json\n"
+	        "  --format FORMAT   text (default), json, or svg: the health "
+	        "timeline\n"
+	        "                    picture (one lane per server; default "
+	        "window 24h),\n"
+	        "                    e.g. --format svg > timeline.svg\n"
 	        "It shows per server the availability (time not DOWN / "
 	        "window), DOWN events,\n"
 	        "downtime, longest outage, flaps (outages that began less "
@@ -319,6 +325,62 @@ long_opt(int argc, char **argv, int *i, const char *name, const char **val)
 	return 1;
 }
 
+/* --format svg: the health timeline of [from, now], as the daemon's
+ * /timeline draws it.  Closes fp. */
+static int
+svg_report(FILE *fp, const char *logfile, int64_t from, int64_t now)
+{
+	char buf[REPORT_LINE_MAX + 2];
+	struct timeline *tl = timeline_new(from, now);
+	bool skipping = false;
+	char *svg = NULL;
+	size_t len = 0;
+	int status = EXIT_ERROR;
+
+	if (tl == NULL) {
+		fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+		fclose(fp);
+		return EXIT_ERROR;
+	}
+	while (fgets(buf, sizeof(buf), fp) != NULL) {
+		size_t n = strlen(buf);
+		bool complete = n > 0 && buf[n - 1] == '\n';
+
+		if (skipping || (!complete && n >= sizeof(buf) - 1)) {
+			skipping = !complete; /* an over-long line: skipped */
+			continue;
+		}
+		if (timeline_add_line(tl, buf) < 0) {
+			fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+			goto out;
+		}
+	}
+	if (ferror(fp)) {
+		fprintf(stderr, "%s: cannot read the health log %s: %s\n", PROG,
+		        logfile, strerror(errno != 0 ? errno : EIO));
+		goto out;
+	}
+	if ((svg = timeline_svg(tl, true, &len)) == NULL) {
+		fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+		goto out;
+	}
+	if (fwrite(svg, 1, len, stdout) != len || fflush(stdout) != 0) {
+		fprintf(stderr, "%s: cannot write the picture: %s\n", PROG,
+		        strerror(errno));
+		goto out;
+	}
+	status = 0;
+out:
+	free(svg);
+	timeline_free(tl);
+	if (fclose(fp) != 0 && status == 0) {
+		fprintf(stderr, "%s: cannot read the health log %s: %s\n", PROG,
+		        logfile, strerror(errno));
+		status = EXIT_ERROR;
+	}
+	return status;
+}
+
 static int
 health_report(int argc, char **argv)
 {
@@ -358,12 +420,8 @@ health_report(int argc, char **argv)
 			goto bad_usage;
 		}
 	}
-	if (strcmp(format, "svg") == 0) {
-		fprintf(stderr, "%s: --format svg is not supported yet\n",
-		        PROG);
-		return EXIT_USAGE;
-	}
-	if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0) {
+	if (strcmp(format, "text") != 0 && strcmp(format, "json") != 0 &&
+	    strcmp(format, "svg") != 0) {
 		fprintf(stderr,
 		        "%s: unknown --format '%s' (text, json or svg)\n", PROG,
 		        format);
@@ -387,6 +445,11 @@ health_report(int argc, char **argv)
 		        logfile, strerror(errno));
 		return EXIT_ERROR;
 	}
+	if (strcmp(format, "svg") == 0)
+		return svg_report(
+		    fp, logfile,
+		    now - (since != NULL ? since_ms : SVG_DEFAULT_WINDOW_MS),
+		    now);
 	report_init(&r, since != NULL ? now - since_ms : REPORT_FROM_FIRST,
 	            now);
 	errno = 0;

@@ -27,6 +27,7 @@
 #include "rt.h"
 #include "server.h"
 #include "session.h"
+#include "stats.h"
 #include "tls.h"
 #include "xmalloc.h"
 
@@ -291,6 +292,14 @@ rt_bind(struct rt *rt)
 			log_warnx("running without a control socket (set "
 			          "global.control_socket)");
 	}
+	if (g->stats_listen[0] != '\0') {
+		rt->stats = stats_bind(rt);
+		if (rt->stats == NULL && g->stats_listen_set)
+			return -1;
+		if (rt->stats == NULL)
+			log_warnx("running without the status page (set "
+			          "global.stats_listen)");
+	}
 	if (g->health_log[0] != '\0') {
 		rt->hlog = healthlog_open(g->health_log, err, sizeof(err));
 		if (rt->hlog == NULL && g->health_log_set) {
@@ -522,6 +531,8 @@ rt_start(struct rt *rt)
 			return -1;
 	if (rt->ctl != NULL && ctl_start(rt->ctl, rt->base) < 0)
 		return -1;
+	if (rt->stats != NULL && stats_start(rt->stats, rt->base) < 0)
+		return -1;
 	if (prepare_tls(rt->backends, rt->nbackends) < 0 ||
 	    start_checks(rt->backends, rt->nbackends) < 0)
 		return -1;
@@ -567,6 +578,7 @@ rt_free(struct rt *rt)
 	if (rt->base != NULL)
 		session_close_all(rt, END_SHUTDOWN);
 	ctl_free(rt->ctl);
+	stats_free(rt->stats);
 	{
 		struct rt_gen cur = {.frontends = rt->frontends,
 		                     .nfrontends = rt->nfrontends,
@@ -646,6 +658,8 @@ warn_restart_only(const struct cfg_global *o, const struct cfg_global *n)
 		log_warnx(fmt, "global.control_socket");
 	if (strcmp(o->health_log, n->health_log) != 0)
 		log_warnx(fmt, "global.health_log");
+	if (strcmp(o->stats_listen, n->stats_listen) != 0)
+		log_warnx(fmt, "global.stats_listen");
 }
 
 /* Everything that can fail, before anything changes.  Returns 0, or -1
@@ -671,6 +685,8 @@ reload_inherit(struct rt *rt, struct rt_gen *g)
 		struct backend *nb = &g->backends[b];
 		struct backend *ob = rt_find_backend(rt, nb->conf->name);
 
+		if (ob != NULL)
+			nb->retries = ob->retries; /* a counter (/metrics) */
 		for (size_t i = 0; ob != NULL && i < nb->nservers; i++) {
 			struct server *os =
 			    backend_find_server(ob, nb->servers[i].conf->name);
@@ -682,8 +698,13 @@ reload_inherit(struct rt *rt, struct rt_gen *g)
 	for (size_t f = 0; f < g->nfrontends; f++) {
 		struct frontend *of =
 		    rt_find_frontend(rt, g->frontends[f].conf->name);
-		if (of != NULL)
-			g->frontends[f].total_sess = of->total_sess;
+		if (of == NULL)
+			continue;
+		/* Counters (/metrics) go on across reloads. */
+		g->frontends[f].total_sess = of->total_sess;
+		g->frontends[f].refused = of->refused;
+		g->frontends[f].bytes_in = of->bytes_in;
+		g->frontends[f].bytes_out = of->bytes_out;
 	}
 }
 

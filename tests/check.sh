@@ -7,6 +7,10 @@
 #   bash tests/check.sh              both builds and the distcheck
 #   LB_SANITIZE=0 bash tests/check.sh   no sanitizer build
 #   LB_DISTCHECK=0 bash tests/check.sh  no distcheck
+#   LB_VALGRIND=0 bash tests/check.sh   no valgrind run
+# After _build's make check, tests/integration/run_valgrind.py runs a few
+# integration tests with the _build daemon under valgrind memcheck (zero
+# errors, zero definite leaks).
 set -e
 cd "$(dirname "$0")/.."
 sh tests/deps.sh
@@ -63,8 +67,30 @@ run_distcheck() {
 	echo "== $dir: make distcheck took $(($(date +%s) - start)) s"
 }
 
+# A few integration tests with the daemon under valgrind memcheck; counts
+# as one test program in the closing line.
+run_valgrind() {
+	echo "== $1: integration tests under valgrind memcheck"
+	start=$(date +%s)
+	rc=0
+	LB_BIN="$PWD/$1/load-balancer" LB_SRCDIR="$PWD" \
+		python3 tests/integration/run_valgrind.py || rc=$?
+	echo "== $1: valgrind run took $(($(date +%s) - start)) s"
+	return $rc
+}
+
 built=""
 run_build _build --enable-werror
+valgrind=skipped
+if [ "${LB_VALGRIND:-1}" != 0 ]; then
+	rc=0
+	run_valgrind _build || rc=$?
+	case $rc in
+	0) valgrind=passed ;;
+	77) valgrind=skipped ;;
+	*) valgrind=failed ;;
+	esac
+fi
 distcheck=skipped
 if [ "${LB_DISTCHECK:-1}" != 0 ]; then
 	if run_distcheck _build; then distcheck=passed; else distcheck=failed; fi
@@ -90,6 +116,10 @@ for trs in $(cat .check-results); do
 done
 rm -f .check-results
 case $distcheck in
+passed) passed=$((passed + 1)) ;;
+failed) failed=$((failed + 1)) ;;
+esac
+case $valgrind in
 passed) passed=$((passed + 1)) ;;
 failed) failed=$((failed + 1)) ;;
 esac

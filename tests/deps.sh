@@ -4,9 +4,12 @@
 # smtp-source without starting a mail system or touching port 25.
 set -e
 # libnet-ssleay-perl: swaks --tls (only a Recommends of swaks).
+# chromium: the status page's browser test; prometheus: for promtool,
+# which checks /metrics.  valgrind: tests/integration/run_valgrind.py.
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev
 libssl-dev libconfig-dev check postfix swaks python3 iproute2 procps
-iptables util-linux libcap2-bin libnet-ssleay-perl"
+iptables util-linux libcap2-bin libnet-ssleay-perl chromium prometheus
+valgrind"
 
 missing=""
 for p in $PKGS; do

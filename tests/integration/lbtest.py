@@ -35,6 +35,9 @@ import traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("LB_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
 LB_BIN = os.environ.get("LB_BIN") or os.path.join(SRCDIR, "load-balancer")
+# LB_WRAPPER: a command put before the daemon's (e.g. "valgrind -q ..."),
+# see tests/integration/run_valgrind.py; it slows the start down.
+LB_WRAPPER = os.environ.get("LB_WRAPPER", "").split()
 LBCTL_BIN = os.environ.get("LBCTL_BIN") or os.path.join(os.path.dirname(LB_BIN), "lbctl")
 SINK = "/usr/sbin/smtp-sink"
 SOURCE = "/usr/sbin/smtp-source"
@@ -620,13 +623,16 @@ class Daemon:
                     out.append(d)
         return out
 
-    def start(self, wait=True, timeout=5.0):
+    def start(self, wait=True, timeout=5.0, preexec_fn=None):
+        """preexec_fn: run in the child before the exec (e.g. setrlimit)."""
         self._err = open(self.errpath, "ab")
         self._out = open(self.outpath, "ab")
+        if LB_WRAPPER:
+            timeout *= 6
         self.proc = subprocess.Popen(
-            [LB_BIN, "-F", "-f", self.conf, "-p", self.pidfile],
+            LB_WRAPPER + [LB_BIN, "-F", "-f", self.conf, "-p", self.pidfile],
             stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
-            cwd=self.dir)
+            cwd=self.dir, preexec_fn=preexec_fn)
         _register_proc(self.proc, "load-balancer")
         if wait:
             self.wait_listening(timeout)
@@ -688,7 +694,8 @@ class Daemon:
         if self.proc is None:
             return None
         was_running = self.alive()
-        self.returncode = kill_proc(self.proc, signal.SIGTERM, timeout)
+        self.returncode = kill_proc(self.proc, signal.SIGTERM,
+                                    timeout * (6 if LB_WRAPPER else 1))
         for f in (self._err, self._out):
             try:
                 f.close()

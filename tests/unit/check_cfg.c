@@ -260,7 +260,10 @@ START_TEST(defaults_applied)
 	ck_assert(cfg->global.log.sessions);
 	ck_assert_str_eq(cfg->global.health_log,
 	                 "/var/log/load-balancer/health.log");
-	ck_assert_str_eq(cfg->global.stats_listen, "");
+	ck_assert_str_eq(cfg->global.stats_listen, "127.0.0.1:8404");
+	ck_assert(!cfg->global.stats_listen_set);
+	ck_assert_uint_eq(port_of(&cfg->global.stats_addr), 8404);
+	ck_assert_str_eq(cfg->global.stats_auth, "");
 	cfg_free(cfg);
 	cfg_diag_free(&d);
 }
@@ -1536,6 +1539,137 @@ START_TEST(unavailable_reply_checked)
 }
 END_TEST
 
+/* --- stats_listen / stats_auth ------------------------------------------- */
+
+static struct cfg *
+load_global_ok(const char *global_keys, struct cfg_diag *d)
+{
+	static char text[1024];
+
+	snprintf(text, sizeof(text), "global = {\n  %s\n};\n" FE_OK BE_OK,
+	         global_keys);
+	return load_ok(text, d);
+}
+
+START_TEST(stats_valid)
+{
+	static const struct {
+		const char *keys, *listen;
+		uint16_t port;
+		int family;
+		const char *auth;
+	} ok[] = {
+	    {"stats_listen = \"127.0.0.1:9000\";", "127.0.0.1:9000", 9000,
+	     AF_INET, ""},
+	    {"stats_listen = \"127.8.9.10:9001\";", "127.8.9.10:9001", 9001,
+	     AF_INET, ""},
+	    {"stats_listen = \"[::1]:9002\";", "[::1]:9002", 9002, AF_INET6,
+	     ""},
+	    {"stats_listen = \"[::ffff:127.0.0.1]:9003\";",
+	     "[::ffff:127.0.0.1]:9003", 9003, AF_INET6, ""},
+	    {"stats_listen = \"0.0.0.0:8404\"; stats_auth = \"admin:s3:cr=t\";",
+	     "0.0.0.0:8404", 8404, AF_INET, "admin:s3:cr=t"},
+	    {"stats_listen = \"[::]:8405\"; stats_auth = \"u:p\";", "[::]:8405",
+	     8405, AF_INET6, "u:p"},
+	    {"stats_auth = \"u:p\";", "127.0.0.1:8404", 8404, AF_INET, "u:p"},
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct cfg_diag d;
+		struct cfg *cfg = load_global_ok(ok[i].keys, &d);
+		const struct cfg_global *g = &cfg->global;
+
+		ck_assert_msg(d.n == 0, "%s: unexpected messages:%s",
+		              ok[i].keys, all_msgs(&d));
+		ck_assert_str_eq(g->stats_listen, ok[i].listen);
+		ck_assert_str_eq(g->stats_addr.text, ok[i].listen);
+		ck_assert_int_eq(g->stats_addr.ss.ss_family, ok[i].family);
+		ck_assert_uint_eq(port_of(&g->stats_addr), ok[i].port);
+		ck_assert_str_eq(g->stats_auth, ok[i].auth);
+		ck_assert(g->stats_listen_set ==
+		          (strstr(ok[i].keys, "stats_listen") != NULL));
+		cfg_free(cfg);
+		cfg_diag_free(&d);
+	}
+}
+END_TEST
+
+START_TEST(stats_disabled)
+{
+	struct cfg_diag d;
+	struct cfg *cfg = load_global_ok("stats_listen = \"\";", &d);
+	char text[512];
+
+	ck_assert_msg(d.n == 0, "unexpected messages:%s", all_msgs(&d));
+	ck_assert_str_eq(cfg->global.stats_listen, "");
+	ck_assert(cfg->global.stats_listen_set);
+	ck_assert_uint_eq(cfg->global.stats_addr.len, 0);
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+
+	/* Credentials without a page: a warning on their line. */
+	snprintf(text, sizeof(text),
+	         "global = {\n  stats_listen = \"\";\n"
+	         "  stats_auth = \"u:p\";\n};\n" FE_OK BE_OK);
+	cfg = load_ok(text, &d);
+	ck_assert_uint_eq(d.nwarnings, 1);
+	expect_warning(&d, text, "stats_auth", "stats_auth has no effect");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(stats_errors)
+{
+	global_error("stats_listen = \"0.0.0.0:8404\";", "stats_listen",
+	             "stats_listen: 0.0.0.0:8404 is not a loopback address: "
+	             "set stats_auth");
+	global_error("stats_listen = \"[::]:8404\";", "stats_listen",
+	             "is not a loopback address");
+	global_error("stats_listen = \"192.0.2.1:8404\";", "stats_listen",
+	             "is not a loopback address");
+	global_error("stats_listen = \"127.0.0.1\";", "stats_listen",
+	             "stats_listen: cannot use address \"127.0.0.1\"");
+	global_error("stats_listen = \"127.0.0.1:0\";", "stats_listen",
+	             "stats_listen: cannot use address");
+	global_error("stats_listen = \"127.0.0.1:70000\";", "stats_listen",
+	             "stats_listen: cannot use address");
+	global_error("stats_listen = 8404;", "stats_listen",
+	             "stats_listen: expected a string");
+	global_error("stats_auth = \"nocolon\";", "stats_auth",
+	             "stats_auth: expected \"user:password\"");
+	global_error("stats_auth = \":pw\";", "stats_auth",
+	             "stats_auth: expected \"user:password\"");
+	global_error("stats_auth = \"user:\";", "stats_auth",
+	             "stats_auth: expected \"user:password\"");
+	global_error("stats_auth = \"us\\ter:pw\";", "stats_auth",
+	             "stats_auth: control characters are not allowed");
+	global_error("stats_auth = true;", "stats_auth",
+	             "stats_auth: expected a string");
+	{
+		char keys[400];
+
+		snprintf(keys, sizeof(keys), "stats_auth = \"u:%0300d\";", 0);
+		global_error(keys, "stats_auth", "longer than 255 bytes");
+	}
+}
+END_TEST
+
+START_TEST(stats_auth_with_non_loopback_error_once)
+{
+	/* A bad address is one error, not two (no loopback complaint). */
+	static const char text[] = "global = {\n"
+	                           "  stats_listen = \"no-such-host.invalid:"
+	                           "8404\";\n"
+	                           "};\n" FE_OK BE_OK;
+	struct cfg_diag d;
+
+	load_bad(text, &d, 1);
+	expect_error(&d, text, "stats_listen", "cannot use address");
+	cfg_diag_free(&d);
+}
+END_TEST
+
 static Suite *
 cfg_suite(void)
 {
@@ -1620,6 +1754,15 @@ cfg_suite(void)
 	tcase_add_test(tc, health_check_parsed);
 	tcase_add_test(tc, health_check_errors);
 	tcase_add_test(tc, defaults_accepted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("stats");
+	/* stats_auth_with_non_loopback_error_once resolves a bad name. */
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, stats_valid);
+	tcase_add_test(tc, stats_disabled);
+	tcase_add_test(tc, stats_errors);
+	tcase_add_test(tc, stats_auth_with_non_loopback_error_once);
 	suite_add_tcase(s, tc);
 
 	return s;
