@@ -60,6 +60,7 @@ struct rt {
 
 	bool stopping;      /* SIGTERM: listeners closed, draining */
 	bool accept_paused; /* descriptor exhaustion pause */
+	bool accept_warned; /* said so; again only after an accept worked */
 	struct event *accept_timer;
 	struct event *grace_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;

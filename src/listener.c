@@ -124,6 +124,7 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 	struct listener *l = arg;
 
 	(void)evl;
+	l->fe->rt->accept_warned = false;
 	session_accept(l->fe, fd, sa, salen);
 }
 
@@ -138,7 +139,7 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		/* Out of descriptors or memory: a level-triggered listener
 		 * would spin.  Pause accepting for a moment. */
-		if (!l->fe->rt->accept_paused)
+		if (!l->fe->rt->accept_warned)
 			log_warn("accept on %s, pausing new connections",
 			         l->addr->text);
 		rt_pause_accept(l->fe->rt);

@@ -473,6 +473,7 @@ rt_pause_accept(struct rt *rt)
 	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
 
 	rt->accept_paused = true;
+	rt->accept_warned = true; /* one warning per shortage */
 	listeners_update(rt);
 	evtimer_add(rt->accept_timer, &tv);
 }
