@@ -359,6 +359,22 @@ def proc_status(pid, key):
     return None
 
 
+def ctx_switches(pid):
+    """voluntary + involuntary context switches of the whole process (all
+    its threads): about one per wake-up of an event loop."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:",
+                                        "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def cpus_allowed(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -663,6 +679,7 @@ def one_run(a, scen, path, rnd, wd, perf=False):
         mesg0 = sinks_total(sinks, "mesg")
         sess0 = sinks_total(sinks, "sess")
         cpu0 = cpu_seconds(bal.pid) if bal else None
+        ctx0 = ctx_switches(bal.pid) if bal else None
         snap0 = cpu_snap()
         # our own CPU: the balancer, the sinks, and the reaped children
         # (smtp-source, idle client) plus this script
@@ -705,6 +722,9 @@ def one_run(a, scen, path, rnd, wd, perf=False):
                                  % (tag, path, bal.log_text()[-2000:]))
             cpu = cpu_seconds(bal.pid) - cpu0
             r["cpu_s"] = cpu
+            r["ctx_switches"] = ctx_switches(bal.pid) - ctx0
+            if r.get("delivered"):
+                r["ctx_per_msg"] = r["ctx_switches"] / r["delivered"]
             r["rss_peak_kb"] = proc_status(bal.pid, "VmHWM")
             if scen in ("smtp", "connrate"):
                 r["cpu_per_10k"] = cpu / r["delivered"] * 10000
@@ -736,7 +756,7 @@ def median(vals):
 
 METRICS = ("msgs_per_s", "mb_per_s", "wall_s", "cpu_s", "cpu_per_10k", "cpu_per_gb",
            "rss_peak_kb", "rss_held_kb", "setup_s", "cpu_hold_s", "delivered", "sent",
-           "load_cpu_busy_pct", "balancer_cpu_busy_pct")
+           "load_cpu_busy_pct", "balancer_cpu_busy_pct", "ctx_per_msg")
 
 
 def medians(runs):
@@ -907,7 +927,10 @@ def markdown(meta, med, rat, acc):
         L.append("| %s | %s | %s |" % (what, res, fmt(rv)))
     L.append("| every run: messages delivered = messages sent | PASS | - |")
     L.append("")
-    L.append("Full run time: %s s." % fmt(meta["elapsed_s"], 0))
+    L.append("Full run time: %s s. Files: `results-%s.md`, `results-%s.json` (every run's "
+             "figures, the namespace's TCP counters, context switches per message and the "
+             "perf top functions are in the JSON)."
+             % (fmt(meta["elapsed_s"], 0), meta["stamp"], meta["stamp"]))
     return "\n".join(L) + "\n"
 
 
@@ -1129,7 +1152,10 @@ def main():
         if os.access(HAPROXY, os.X_OK) else "-",
         "lb_version": sh([a.lb_run_bin, "-V"]) if os.access(a.lb_run_bin, os.X_OK) else "-",
         "lb_bin": os.path.relpath(a.lb_bin, TOP) if a.lb_bin.startswith(TOP) else a.lb_bin,
-        "lb_git": sh(["git", "-C", TOP, "describe", "--always", "--dirty"]),
+        # the state of this tree, which is what the binary was built from
+        # only when it is one of its build directories
+        "lb_git": sh(["git", "-C", TOP, "describe", "--always", "--dirty"])
+        if a.lb_bin.startswith(TOP + os.sep) else "-",
         "lb_bin_sha256": sh(["sha256sum", a.lb_run_bin]).split()[0][:16]
         if os.access(a.lb_run_bin, os.R_OK) else "-",
         "lb_bin_mtime": datetime.datetime.fromtimestamp(
@@ -1213,10 +1239,11 @@ def main():
     med = medians(runs)
     rat = ratios(med)
     acc = acceptance(med)
-    md = markdown(meta, med, rat, acc)
-    sys.stdout.write(md)
     stamp = datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime(
         "%Y%m%d-%H%M%S")
+    meta["stamp"] = stamp
+    md = markdown(meta, med, rat, acc)
+    sys.stdout.write(md)
     os.makedirs(a.out_dir, exist_ok=True)
     mdp = os.path.join(a.out_dir, "results-%s.md" % stamp)
     jsp = os.path.join(a.out_dir, "results-%s.json" % stamp)
