@@ -112,8 +112,8 @@ struct cfg_global {
 	struct cfg_log log;
 	char *health_log; /* "" = syslog only */
 	bool health_log_set;
-	char *stats_listen;    /* "" = no HTTP status server */
-	bool stats_listen_set; /* written in the file (else the default) */
+	char *stats_listen;         /* "" = no HTTP status server */
+	bool stats_listen_set;      /* written in the file (else the default) */
 	struct cfg_addr stats_addr; /* stats_listen resolved (len 0: none) */
 	char *stats_auth;           /* "" or "user:password" */
 };

@@ -1410,9 +1410,10 @@ START_TEST(source_address_parsed)
 	    FE_OK "backends = ( { name = \"filters\"; source = \"10.1.2.3\";\n"
 	          "  servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; }"
 	          " ); } );\n",
-	    FE_OK "backends = ( { name = \"filters\"; source = \"2001:db8::5\";\n"
-	          "  servers = ( { name = \"f1\"; address = \"[::1]:1\"; }"
-	          " ); } );\n",
+	    FE_OK
+	    "backends = ( { name = \"filters\"; source = \"2001:db8::5\";\n"
+	    "  servers = ( { name = \"f1\"; address = \"[::1]:1\"; }"
+	    " ); } );\n",
 	};
 	for (size_t i = 0; i < 2; i++) {
 		struct cfg_diag d;
