@@ -12,8 +12,9 @@
 
 #include <event2/event.h>
 
-/* The shared part: one read buffer for every session of the event loop,
- * and a pool of spare pipes.  Owned by struct rt. */
+/* The shared part: one read buffer for every session of an event loop,
+ * and a pool of spare pipes.  One per worker (struct worker); share is
+ * the number of workers, which split the pipe budget. */
 struct relay_ctx;
 
 /* Per direction: bytes in flight at most this much (back-pressure). */
@@ -39,7 +40,7 @@ struct relay_cbs {
 	void (*end)(void *arg, enum relay_end why);
 };
 
-struct relay_ctx *relay_ctx_new(bool splice);
+struct relay_ctx *relay_ctx_new(bool splice, unsigned share);
 void relay_ctx_free(struct relay_ctx *ctx);
 
 struct relay;

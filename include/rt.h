@@ -2,6 +2,7 @@
 #ifndef LB_RT_H
 #define LB_RT_H
 
+#include <pthread.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 #include <time.h>
@@ -29,8 +30,44 @@ struct rt_gen {
 };
 TAILQ_HEAD(rt_gen_list, rt_gen);
 
+/* An event-loop thread that runs sessions (global.workers).  With one
+ * worker it is the main thread itself (base = rt->base, no thread);
+ * with more, each runs its own event base in its own thread and the
+ * main thread keeps the listeners, checks, control socket and status
+ * page and hands every accepted connection to the worker with the
+ * fewest sessions.
+ *
+ * A session is touched by its worker's thread only, except for the
+ * shared fields the big lock guards (its frontend, backend, server,
+ * queue place); what another thread wants done to it (start, connect
+ * to the slot it was given, refuse, close) goes through the worker's
+ * mailbox and its wake event. */
+struct worker {
+	struct rt *rt;
+	unsigned id;
+	bool thread;   /* a thread of its own (false: the main thread) */
+	pthread_t tid; /* set under rt->lock before the thread runs */
+	struct event_base *base;
+	struct relay_ctx *relay; /* its read buffer and pipes */
+	struct event *wake;      /* mailbox not empty */
+	struct session_list mail;
+	unsigned nsess; /* sessions it owns (for the hand-out) */
+	uint64_t total; /* sessions it was given */
+};
+
 struct rt {
 	struct event_base *base;
+	/* The big lock: every shared object (frontends, backends, servers,
+	 * counters, queues, the session list, the configuration) is read
+	 * and written under it.  Recursive, so that a callback holding it
+	 * may call anything.  The relays' system calls run without it. */
+	pthread_mutex_t lock;
+	pthread_t main_tid;
+	struct worker *workers;
+	unsigned nworkers;
+	unsigned next_worker;
+	struct event *update_ev; /* listeners_update from a worker */
+
 	struct cfg *cfg;
 	bool foreground;
 	/* global.user/group, looked up before anything is opened and
@@ -47,10 +84,9 @@ struct rt {
 	char *config_path;          /* absolute: reloads survive chdir */
 	unsigned reloads;
 
-	struct relay_ctx *relay; /* the relays' shared buffer and pipes */
-	struct healthlog *hlog;  /* NULL: events go to syslog only */
-	struct ctl *ctl;         /* NULL: no control socket */
-	struct stats *stats;     /* NULL: no status page (stats_listen) */
+	struct healthlog *hlog; /* NULL: events go to syslog only */
+	struct ctl *ctl;        /* NULL: no control socket */
+	struct stats *stats;    /* NULL: no status page (stats_listen) */
 	time_t started;
 
 	struct session_list sessions;
@@ -90,6 +126,17 @@ void rt_gen_unref(struct rt *rt, struct rt_gen *gen);
 /* Lookups by name in the current configuration; NULL if absent. */
 struct frontend *rt_find_frontend(struct rt *rt, const char *name);
 struct backend *rt_find_backend(struct rt *rt, const char *name);
+
+/* The big lock (see struct rt). */
+void rt_lock(struct rt *rt);
+void rt_unlock(struct rt *rt);
+/* True when the calling thread is w's. */
+bool rt_on_worker(const struct worker *w);
+/* The worker for a new session (the one with the fewest). */
+struct worker *rt_pick_worker(struct rt *rt);
+/* How many workers global.workers means here (0: one per CPU this
+ * process may run on). */
+unsigned rt_worker_count(int configured);
 
 /* A session ended or started: update counters and listener state. */
 void rt_session_count(struct rt *rt, int delta);

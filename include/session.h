@@ -39,7 +39,13 @@ unsigned session_close_server(struct server *srv, enum session_end end);
  * refs).  Queued sessions whose backend is gone get unavailable_reply.
  * Returns how many sessions still use a retired object. */
 unsigned session_migrate_all(struct rt *rt, struct rt_gen *old);
-/* Close every session now (end of grace, SIGINT). */
+/* Close every session now (end of grace, SIGINT); the sessions of other
+ * threads are asked to (their worker's mailbox). */
 void session_close_all(struct rt *rt, enum session_end end);
+/* Ask s's worker thread for something (OP_* in session.c), under the
+ * lock; end is the end for a refusal or close. */
+void session_post(struct session *s, unsigned op, enum session_end end);
+/* A worker's mailbox has mail (struct worker's wake event). */
+void session_mail_cb(evutil_socket_t fd, short what, void *arg);
 
 #endif

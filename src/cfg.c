@@ -468,11 +468,7 @@ load_global(struct loader *L, const config_setting_t *g)
 	if ((m = get_string(L, g, "chroot", &gl->chroot)) != NULL &&
 	    gl->chroot[0] != '\0' && gl->chroot[0] != '/')
 		err_at(L, m, "chroot: must be an absolute path");
-	if ((m = get_int(L, g, "workers", 0, 1024, &gl->workers)) != NULL &&
-	    gl->workers > 1)
-		err_at(L, m,
-		       "workers: not supported yet in this version "
-		       "(one event-loop thread; use 0 or 1)");
+	get_int(L, g, "workers", 0, 1024, &gl->workers);
 	get_duration(L, g, "grace", false, 0, &gl->grace_ms);
 	if ((m = get_string(L, g, "control_socket", &gl->control_socket)) !=
 	    NULL) {

@@ -130,7 +130,10 @@ finish(struct check *chk, bool pass, int code, const char *reply,
 	res.duration_ms = now_ms() - chk->t_start;
 	drop_connection(chk);
 	ERR_clear_error();
+	/* Server state is shared with the worker threads. */
+	rt_lock(srv->be->rt);
 	server_check_result(srv, &res);
+	rt_unlock(srv->be->rt);
 	if (srv->admin == SRV_MAINT)
 		return;
 	next = health_next_interval(&srv->health, chk->conf->interval_ms,
@@ -223,8 +226,11 @@ tls_up(struct check *chk)
 	time_t not_after;
 
 	if (ssl != NULL &&
-	    tls_peer_expiry(ssl, &not_after, subject, sizeof(subject)))
+	    tls_peer_expiry(ssl, &not_after, subject, sizeof(subject))) {
+		rt_lock(chk->srv->be->rt);
 		server_cert_seen(chk->srv, not_after, subject);
+		rt_unlock(chk->srv->be->rt);
+	}
 	send_line(chk, ST_EHLO, "EHLO", chk->domain);
 }
 

@@ -144,17 +144,18 @@ show_info(struct rt *rt, struct evbuffer *out)
 				up++;
 		}
 	}
-	evbuffer_add_printf(
-	    out,
-	    "name: %s\nversion: %s\npid: %ld\nuptime_s: %lld\n"
-	    "config: %s\nsessions_current: %u\n"
-	    "sessions_total: %llu\nmaxconn: %u\n"
-	    "frontends: %zu\nbackends: %zu\n"
-	    "servers_up: %u/%u\nstopping: %s\n",
-	    LB_PROGRAM, PACKAGE_VERSION, (long)getpid(),
-	    (long long)(time(NULL) - rt->started), rt->cfg->file, rt->cur_sess,
-	    (unsigned long long)rt->total_sess, rt->max_sess, rt->nfrontends,
-	    rt->nbackends, up, total, rt->stopping ? "yes" : "no");
+	evbuffer_add_printf(out,
+	                    "name: %s\nversion: %s\npid: %ld\nuptime_s: %lld\n"
+	                    "config: %s\nsessions_current: %u\n"
+	                    "sessions_total: %llu\nmaxconn: %u\nworkers: %u\n"
+	                    "frontends: %zu\nbackends: %zu\n"
+	                    "servers_up: %u/%u\nstopping: %s\n",
+	                    LB_PROGRAM, PACKAGE_VERSION, (long)getpid(),
+	                    (long long)(time(NULL) - rt->started),
+	                    rt->cfg->file, rt->cur_sess,
+	                    (unsigned long long)rt->total_sess, rt->max_sess,
+	                    rt->nworkers, rt->nfrontends, rt->nbackends, up,
+	                    total, rt->stopping ? "yes" : "no");
 }
 
 static void
@@ -382,8 +383,11 @@ client_read_cb(struct bufferevent *bev, void *arg)
 		else if (memchr(line, '\0', n) != NULL)
 			evbuffer_add_printf(out,
 			                    "error: NUL byte in command\n\n");
-		else
+		else {
+			rt_lock(c->ctl->rt);
 			ctl_execute(c->ctl->rt, line, out);
+			rt_unlock(c->ctl->rt);
+		}
 		free(line);
 		if (evbuffer_get_length(out) > CTL_REPLY_MAX) {
 			/* The client does not read: wait for the output. */

@@ -1213,10 +1213,10 @@ global_directive(struct imp *im)
 		if (arg_time(im, k, 0, 1, 0, NULL, buf, sizeof(buf)))
 			global_put(im, "grace", V_STR, buf, true);
 	} else if (streq(k, "nbthread")) {
-		if (hl->n == 2 && streq(hl->w[1], "1"))
-			global_put(im, "workers", V_NUM, "1", true);
-		else
-			skip_line(im, "one event-loop thread in this version");
+		if (arg_int(im, k, 0, 1, 1, 1024, &v)) {
+			snprintf(buf, sizeof(buf), "%lld", v);
+			global_put(im, "workers", V_NUM, buf, true);
+		}
 	} else if (streq(k, "uid") || streq(k, "gid")) {
 		skip_line(im, "write user and group with names");
 	} else if (streq(k, "stats")) {
@@ -1226,8 +1226,7 @@ global_directive(struct imp *im)
 		skip_line(im, "use -F: foreground, logs on stderr too");
 	} else if (streq(k, "nbproc") || streq(k, "master-worker") ||
 	           streq(k, "cpu-map")) {
-		skip_line(im, "one process, one event-loop thread in this "
-		              "version");
+		skip_line(im, "one process; its threads are global.workers");
 	} else if (in_list(k, silent) || has_prefix(k, "ssl-") ||
 	           has_prefix(k, "tune.ssl.")) {
 		/* No meaning here: see README. */

@@ -124,9 +124,13 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 	struct listener *l = arg;
 
 	(void)evl;
+	rt_lock(l->fe->rt);
 	l->fe->rt->accept_warned = false;
 	session_accept(l->fe, fd, sa, salen);
+	rt_unlock(l->fe->rt);
 }
+
+static void accept_error(struct listener *l, int err);
 
 static void
 accept_error_cb(struct evconnlistener *evl, void *arg)
@@ -135,6 +139,15 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 
 	(void)evl;
+	errno = err;
+	rt_lock(l->fe->rt);
+	accept_error(l, err);
+	rt_unlock(l->fe->rt);
+}
+
+static void
+accept_error(struct listener *l, int err)
+{
 	errno = err;
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		/* Out of descriptors or memory: a level-triggered listener

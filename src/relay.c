@@ -26,8 +26,8 @@ struct relay_ctx {
 	char buf[RELAY_BUF];
 	bool splice;
 	int pool[PIPE_POOL][2];
-	size_t npool;
-	size_t pipes_used;
+	size_t npool, pool_max;
+	size_t pipes_used, pipes_max; /* this event loop's share */
 };
 
 struct relay_dir {
@@ -54,12 +54,17 @@ struct relay {
 };
 
 struct relay_ctx *
-relay_ctx_new(bool splice)
+relay_ctx_new(bool splice, unsigned share)
 {
 	struct relay_ctx *ctx = calloc(1, sizeof(*ctx));
 
-	if (ctx != NULL)
+	if (share == 0)
+		share = 1;
+	if (ctx != NULL) {
 		ctx->splice = splice;
+		ctx->pipes_max = PIPES_MAX / share > 0 ? PIPES_MAX / share : 1;
+		ctx->pool_max = PIPE_POOL / share;
+	}
 	return ctx;
 }
 
@@ -82,7 +87,7 @@ pipe_get(struct relay_ctx *ctx, int pfd[2])
 		ctx->npool--;
 		pfd[0] = ctx->pool[ctx->npool][0];
 		pfd[1] = ctx->pool[ctx->npool][1];
-	} else if (ctx->pipes_used >= PIPES_MAX ||
+	} else if (ctx->pipes_used >= ctx->pipes_max ||
 	           pipe2(pfd, O_NONBLOCK | O_CLOEXEC) < 0) {
 		return false;
 	}
@@ -95,7 +100,7 @@ static void
 pipe_put(struct relay_ctx *ctx, int pfd[2], bool empty)
 {
 	ctx->pipes_used--;
-	if (empty && ctx->npool < PIPE_POOL) {
+	if (empty && ctx->npool < ctx->pool_max) {
 		ctx->pool[ctx->npool][0] = pfd[0];
 		ctx->pool[ctx->npool][1] = pfd[1];
 		ctx->npool++;

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <sched.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
@@ -16,6 +17,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 
 #include "backend.h"
 #include "check.h"
@@ -126,18 +128,22 @@ rt_new(struct cfg *cfg, bool foreground)
 
 	rt->cfg = cfg;
 	rt->foreground = foreground;
+	{
+		pthread_mutexattr_t ma;
+
+		if (pthread_mutexattr_init(&ma) != 0 ||
+		    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_RECURSIVE) !=
+		        0 ||
+		    pthread_mutex_init(&rt->lock, &ma) != 0)
+			fatalx("cannot create the runtime lock");
+		pthread_mutexattr_destroy(&ma);
+	}
+	rt->main_tid = pthread_self();
 	TAILQ_INIT(&rt->sessions);
 	TAILQ_INIT(&rt->retired);
 	rt->max_sess = fit_maxconn((unsigned)cfg->global.maxconn);
 	/* The daemon changes directory: reloads need the full path. */
 	rt->config_path = absolute_path(cfg->file);
-	/* Splice for bulk transfers unless LB_SPLICE=0 (to measure both). */
-	{
-		const char *sp = getenv("LB_SPLICE");
-		rt->relay = relay_ctx_new(sp == NULL || strcmp(sp, "0") != 0);
-		if (rt->relay == NULL)
-			fatal("relay buffer");
-	}
 	build_objects(rt, cfg, &g);
 	rt->frontends = g.frontends;
 	rt->nfrontends = g.nfrontends;
@@ -389,11 +395,15 @@ stop_checks(struct backend *bes, size_t nb)
 		}
 }
 
+/* Close every session; the loop ends when the last one is gone (at
+ * once with one worker; sessions of worker threads close in their own
+ * thread and the count reaching 0 ends it). */
 static void
 stop_now(struct rt *rt)
 {
 	session_close_all(rt, END_SHUTDOWN);
-	event_base_loopexit(rt->base, NULL);
+	if (rt->cur_sess == 0 || rt->nworkers <= 1)
+		event_base_loopexit(rt->base, NULL);
 }
 
 static void
@@ -403,10 +413,14 @@ grace_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	rt_lock(rt);
 	log_info("grace period over: closing %u remaining sessions",
 	         rt->cur_sess);
 	stop_now(rt);
+	rt_unlock(rt);
 }
+
+static void sig_handle(struct rt *rt, int sig);
 
 static void
 sig_cb(evutil_socket_t sig, short what, void *arg)
@@ -414,6 +428,14 @@ sig_cb(evutil_socket_t sig, short what, void *arg)
 	struct rt *rt = arg;
 
 	(void)what;
+	rt_lock(rt);
+	sig_handle(rt, (int)sig);
+	rt_unlock(rt);
+}
+
+static void
+sig_handle(struct rt *rt, int sig)
+{
 	switch (sig) {
 	case SIGTERM:
 		if (rt->stopping)
@@ -463,8 +485,85 @@ accept_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	rt_lock(rt);
 	rt->accept_paused = false;
 	listeners_update(rt);
+	rt_unlock(rt);
+}
+
+/* A worker changed the session count: the listeners are the main
+ * thread's. */
+static void
+update_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rt *rt = arg;
+
+	(void)fd;
+	(void)what;
+	rt_lock(rt);
+	listeners_update(rt);
+	rt_unlock(rt);
+}
+
+void
+rt_lock(struct rt *rt)
+{
+	int e = pthread_mutex_lock(&rt->lock);
+
+	if (e != 0) {
+		errno = e;
+		fatal("runtime lock");
+	}
+}
+
+void
+rt_unlock(struct rt *rt)
+{
+	int e = pthread_mutex_unlock(&rt->lock);
+
+	if (e != 0) {
+		errno = e;
+		fatal("runtime unlock");
+	}
+}
+
+bool
+rt_on_worker(const struct worker *w)
+{
+	return pthread_equal(pthread_self(), w->tid) != 0;
+}
+
+struct worker *
+rt_pick_worker(struct rt *rt)
+{
+	struct worker *best = NULL;
+
+	/* Fewest sessions; ties go round, so that a quiet daemon spreads
+	 * its first clients too. */
+	for (unsigned k = 0; k < rt->nworkers; k++) {
+		struct worker *w =
+		    &rt->workers[(rt->next_worker + k) % rt->nworkers];
+		if (best == NULL || w->nsess < best->nsess)
+			best = w;
+	}
+	rt->next_worker = (rt->next_worker + 1) % rt->nworkers;
+	return best;
+}
+
+unsigned
+rt_worker_count(int configured)
+{
+	cpu_set_t set;
+	long n;
+
+	if (configured > 0)
+		return (unsigned)configured;
+	/* One per CPU this process may run on (taskset, cgroups' cpusets),
+	 * as HAProxy's nbthread default. */
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
 }
 
 void
@@ -488,7 +587,140 @@ rt_session_count(struct rt *rt, int delta)
 		rt->cur_sess -= (unsigned)-delta;
 	if (rt->stopping && rt->cur_sess == 0 && rt->base != NULL)
 		event_base_loopexit(rt->base, NULL);
-	listeners_update(rt);
+	if (pthread_equal(pthread_self(), rt->main_tid))
+		listeners_update(rt);
+	else
+		event_active(rt->update_ev, EV_TIMEOUT, 0);
+}
+
+static struct event_base *
+new_base(void)
+{
+	/* The changelist folds the several changes a session makes to one
+	 * descriptor within a loop turn into one epoll_ctl. */
+	struct event_config *ec = event_config_new();
+	struct event_base *base = NULL;
+
+	if (ec != NULL && event_config_set_flag(
+	                      ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) == 0)
+		base = event_base_new_with_config(ec);
+	if (ec != NULL)
+		event_config_free(ec);
+	return base;
+}
+
+/* The workers' bases, relay contexts and mailboxes (threads start after
+ * the privilege drop: a new thread inherits the creator's capabilities,
+ * which capset changes per thread). */
+static int
+make_workers(struct rt *rt)
+{
+	const char *sp = getenv("LB_SPLICE");
+	/* Splice for bulk transfers unless LB_SPLICE=0 (to measure both). */
+	bool splice = sp == NULL || strcmp(sp, "0") != 0;
+
+	rt->workers = xcalloc(rt->nworkers, sizeof(*rt->workers));
+	for (unsigned i = 0; i < rt->nworkers; i++) {
+		struct worker *w = &rt->workers[i];
+
+		w->rt = rt;
+		w->id = i;
+		w->thread = rt->nworkers > 1;
+		w->tid = rt->main_tid;
+		TAILQ_INIT(&w->mail);
+		w->base = w->thread ? new_base() : rt->base;
+		if (w->base == NULL) {
+			log_warnx("cannot create the event loop of worker %u",
+			          i);
+			return -1;
+		}
+		w->relay = relay_ctx_new(splice, rt->nworkers);
+		w->wake = event_new(w->base, -1, 0, session_mail_cb, w);
+		if (w->relay == NULL || w->wake == NULL) {
+			log_warnx("cannot set up worker %u", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	char name[16];
+
+	/* The creator set w->tid under the lock. */
+	rt_lock(w->rt);
+	rt_unlock(w->rt);
+	/* For top -H, ps -L and /proc/PID/task/N/comm. */
+	snprintf(name, sizeof(name), "lb-worker-%u", w->id);
+	(void)pthread_setname_np(pthread_self(), name);
+	if (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+		log_warnx("worker %u: event loop failed", w->id);
+	return NULL;
+}
+
+static int
+start_workers(struct rt *rt)
+{
+	sigset_t all, old;
+	int e = 0;
+
+	if (rt->nworkers <= 1)
+		return 0;
+	/* Signals are the main thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rt_lock(rt);
+	for (unsigned i = 0; i < rt->nworkers && e == 0; i++) {
+		struct worker *w = &rt->workers[i];
+
+		if ((e = pthread_create(&w->tid, NULL, worker_main, w)) != 0)
+			w->thread = false; /* not running: not joined */
+	}
+	rt_unlock(rt);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		errno = e;
+		log_warn("cannot start the worker threads");
+		return -1;
+	}
+	log_info("%u workers", rt->nworkers);
+	return 0;
+}
+
+/* After the main loop: every worker loop ends, its thread is joined. */
+static void
+stop_workers(struct rt *rt)
+{
+	for (unsigned i = 0; rt->workers != NULL && i < rt->nworkers; i++) {
+		struct worker *w = &rt->workers[i];
+
+		if (!w->thread)
+			continue;
+		event_base_loopexit(w->base, NULL);
+		pthread_join(w->tid, NULL);
+		w->thread = false;
+		w->tid = rt->main_tid; /* its sessions: ours now */
+	}
+}
+
+static void
+free_workers(struct rt *rt)
+{
+	for (unsigned i = 0; rt->workers != NULL && i < rt->nworkers; i++) {
+		struct worker *w = &rt->workers[i];
+
+		if (w->wake != NULL)
+			event_free(w->wake);
+		relay_ctx_free(w->relay);
+		if (w->base != NULL && w->base != rt->base)
+			event_base_free(w->base);
+	}
+	free(rt->workers);
+	rt->workers = NULL;
 }
 
 int
@@ -498,22 +730,21 @@ rt_start(struct rt *rt)
 	                         &rt->sig_usr1};
 	int signums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
-	{
-		/* The changelist folds the several changes a session makes
-		 * to one descriptor within a loop turn into one epoll_ctl. */
-		struct event_config *ec = event_config_new();
-
-		if (ec == NULL ||
-		    event_config_set_flag(
-		        ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) < 0 ||
-		    (rt->base = event_base_new_with_config(ec)) == NULL) {
-			if (ec != NULL)
-				event_config_free(ec);
-			log_warnx("cannot create the event loop");
-			return -1;
-		}
-		event_config_free(ec);
+	rt->main_tid = pthread_self(); /* after a daemon's fork */
+	rt->nworkers = rt_worker_count(rt->cfg->global.workers);
+	/* libevent's locking only when threads share the loops' events. */
+	if (rt->nworkers > 1 && evthread_use_pthreads() < 0) {
+		log_warnx("cannot set up libevent for threads");
+		return -1;
 	}
+	if ((rt->base = new_base()) == NULL) {
+		log_warnx("cannot create the event loop");
+		return -1;
+	}
+	if ((rt->update_ev = event_new(rt->base, -1, 0, update_cb, rt)) ==
+	        NULL ||
+	    make_workers(rt) < 0)
+		return -1;
 	for (size_t i = 0; i < ARRAY_SIZE(signums); i++) {
 		*sigs[i] = evsignal_new(rt->base, signums[i], sig_cb, rt);
 		if (*sigs[i] == NULL || evsignal_add(*sigs[i], NULL) < 0) {
@@ -555,17 +786,22 @@ rt_start(struct rt *rt)
 		healthlog_write(rt->hlog, &l);
 	}
 	listeners_update(rt);
-	return drop_privileges(rt);
+	if (drop_privileges(rt) < 0)
+		return -1;
+	return start_workers(rt);
 }
 
 int
 rt_run(struct rt *rt)
 {
+	int rc = 0;
+
 	if (event_base_dispatch(rt->base) < 0) {
 		log_warnx("event loop failed");
-		return 1;
+		rc = 1;
 	}
-	return 0;
+	stop_workers(rt);
+	return rc;
 }
 
 void
@@ -576,6 +812,9 @@ rt_free(struct rt *rt)
 	struct event *evs[] = {rt->sig_term, rt->sig_int,     rt->sig_hup,
 	                       rt->sig_usr1, rt->grace_timer, rt->accept_timer};
 
+	/* Worker threads are joined (rt_run, or never started): what is
+	 * left is closed here, in this thread. */
+	stop_workers(rt);
 	if (rt->base != NULL)
 		session_close_all(rt, END_SHUTDOWN);
 	ctl_free(rt->ctl);
@@ -596,14 +835,17 @@ rt_free(struct rt *rt)
 		}
 	}
 	free(rt->config_path);
-	relay_ctx_free(rt->relay);
+	free_workers(rt);
 	cfg_free(rt->cfg);
 	for (size_t i = 0; i < ARRAY_SIZE(evs); i++)
 		if (evs[i] != NULL)
 			event_free(evs[i]);
+	if (rt->update_ev != NULL)
+		event_free(rt->update_ev);
 	if (rt->base != NULL)
 		event_base_free(rt->base);
 	healthlog_close(rt->hlog);
+	pthread_mutex_destroy(&rt->lock);
 	free(rt);
 }
 
@@ -661,6 +903,8 @@ warn_restart_only(const struct cfg_global *o, const struct cfg_global *n)
 		log_warnx(fmt, "global.health_log");
 	if (strcmp(o->stats_listen, n->stats_listen) != 0)
 		log_warnx(fmt, "global.stats_listen");
+	if (o->workers != n->workers)
+		log_warnx(fmt, "global.workers");
 }
 
 /* Everything that can fail, before anything changes.  Returns 0, or -1

@@ -46,14 +46,28 @@
 
 enum sess_state {
 	S_QUEUED,     /* waiting in the backend queue for a server slot */
+	S_DEQUEUED,   /* out of the queue by another thread: mail follows */
 	S_CONNECTING, /* connecting to a server */
 	S_RELAY,      /* relaying bytes */
 	S_REFUSING,   /* writing unavailable_reply, then closing */
 	S_LINGER,     /* reply flushed, write side shut, waiting for EOF */
 };
 
+/* What another thread asks of a session (its worker's mailbox). */
+enum {
+	OP_START = 1,   /* accepted by the main thread */
+	OP_CONNECT = 2, /* given a slot (s->srv) out of the queue */
+	OP_REFUSE = 4,  /* out of the queue with no server: op_end */
+	OP_CLOSE = 8,   /* close now: op_end */
+};
+
 struct session {
 	TAILQ_ENTRY(session) entry;  /* rt->sessions */
+	TAILQ_ENTRY(session) mentry; /* w->mail, while in_mail */
+	struct worker *w;            /* the thread it runs on */
+	unsigned ops;                /* OP_*, under the lock */
+	enum session_end op_end;
+	bool in_mail;
 	TAILQ_ENTRY(session) sentry; /* srv->sessions, while srv is set */
 	struct queue_entry qe;
 	struct rt *rt;
@@ -91,6 +105,7 @@ struct session {
 };
 
 static void session_close(struct session *s, enum session_end end);
+static void session_connect_now(struct session *s);
 static void session_assign(struct session *s);
 static void session_refuse(struct session *s, enum session_end end);
 static void unwatch_queued(struct session *s);
@@ -262,6 +277,9 @@ session_close(struct session *s, enum session_end end)
 	if (s->timer != NULL)
 		event_free(s->timer);
 	TAILQ_REMOVE(&rt->sessions, s, entry);
+	if (s->in_mail)
+		TAILQ_REMOVE(&s->w->mail, s, mentry);
+	s->w->nsess--;
 	if (s->fe->cur_sess > 0)
 		s->fe->cur_sess--;
 	pin_fe = s->pin_fe;
@@ -286,7 +304,7 @@ linger_done(struct session *s)
 }
 
 static void
-refuse_write_cb(struct bufferevent *bev, void *arg)
+refuse_write_cb_locked(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
@@ -303,6 +321,16 @@ refuse_write_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
+refuse_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct rt *rt = ((struct session *)arg)->rt;
+
+	rt_lock(rt);
+	refuse_write_cb_locked(bev, arg);
+	rt_unlock(rt);
+}
+
+static void
 linger_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)arg;
@@ -311,11 +339,21 @@ linger_read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-linger_event_cb(struct bufferevent *bev, short what, void *arg)
+linger_event_cb_locked(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		linger_done(arg);
+}
+
+static void
+linger_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct rt *rt = ((struct session *)arg)->rt;
+
+	rt_lock(rt);
+	linger_event_cb_locked(bev, what, arg);
+	rt_unlock(rt);
 }
 
 static void
@@ -345,8 +383,7 @@ session_refuse(struct session *s, enum session_end end)
 	s->state = S_REFUSING;
 	evtimer_del(s->timer);
 	unwatch_queued(s);
-	if ((s->cbev = bufferevent_socket_new(s->rt->base, s->cfd, 0)) ==
-	    NULL) {
+	if ((s->cbev = bufferevent_socket_new(s->w->base, s->cfd, 0)) == NULL) {
 		session_close(s, end);
 		return;
 	}
@@ -470,7 +507,7 @@ proxy_header_for(struct session *s, const struct server *srv, uint8_t *hdr,
 static void server_connected(struct session *s);
 
 static void
-connect_cb(evutil_socket_t fd, short what, void *arg)
+connect_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	int err = 0;
@@ -487,15 +524,40 @@ connect_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+connect_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rt *rt = ((struct session *)arg)->rt;
+
+	rt_lock(rt);
+	connect_cb_locked(fd, what, arg);
+	rt_unlock(rt);
+}
+
+/* A slot of srv is the session's from here. */
+static void
+take_slot(struct session *s, struct server *srv)
+{
+	backend_take(s->be, srv);
+	s->srv = srv;
+	TAILQ_INSERT_TAIL(&srv->sessions, s, sentry);
+}
+
+static void
 session_connect(struct session *s, struct server *srv)
 {
+	take_slot(s, srv);
+	session_connect_now(s);
+}
+
+/* Connect to s->srv, whose slot it holds. */
+static void
+session_connect_now(struct session *s)
+{
+	struct server *srv = s->srv;
 	const struct cfg_addr *a = &srv->conf->addr;
 	const char *what;
 	int fd;
 
-	backend_take(s->be, srv);
-	s->srv = srv;
-	TAILQ_INSERT_TAIL(&srv->sessions, s, sentry);
 	s->state = S_CONNECTING;
 	s->t_connect = now_ms();
 	/* With a source, source_socket says what went wrong itself. */
@@ -520,7 +582,7 @@ session_connect(struct session *s, struct server *srv)
 	}
 	/* Connected now (rare on loopback) or later: either way the
 	 * outcome comes through connect_cb. */
-	s->cev = event_new(s->rt->base, fd, EV_WRITE, connect_cb, s);
+	s->cev = event_new(s->w->base, fd, EV_WRITE, connect_cb, s);
 	if (s->cev == NULL || event_add(s->cev, NULL) < 0) {
 		log_warn("connect to %s: event", a->text);
 		connect_failed(s, ENOMEM);
@@ -579,8 +641,19 @@ session_try_dequeue(struct session *s)
 		return false;
 	backend_dequeue(s->be, &s->qe);
 	s->queued = false;
-	unwatch_queued(s);
 	s->queue_ms = (long long)(now_ms() - s->t_queue);
+	if (!rt_on_worker(s->w)) {
+		/* Another thread's session: the slot is taken here, in
+		 * queue order; its own thread connects. */
+		s->state = S_DEQUEUED;
+		if (r == PICK_OK) {
+			take_slot(s, srv);
+			session_post(s, OP_CONNECT, END_NO_SERVER);
+		} else
+			session_post(s, OP_REFUSE, END_NO_SERVER);
+		return true;
+	}
+	unwatch_queued(s);
 	if (r == PICK_OK)
 		session_connect(s, srv);
 	else
@@ -625,7 +698,7 @@ relay_eof(void *arg, bool c2s)
 }
 
 static void
-relay_end(void *arg, enum relay_end why)
+relay_end_locked(void *arg, enum relay_end why)
 {
 	struct session *s = arg;
 
@@ -642,6 +715,16 @@ relay_end(void *arg, enum relay_end why)
 		session_close(s, END_SERVER_CLOSE);
 		return;
 	}
+}
+
+static void
+relay_end(void *arg, enum relay_end why)
+{
+	struct rt *rt = ((struct session *)arg)->rt;
+
+	rt_lock(rt);
+	relay_end_locked(arg, why);
+	rt_unlock(rt);
 }
 
 static const struct relay_cbs relay_callbacks = {
@@ -668,7 +751,7 @@ server_connected(struct session *s)
 		connect_failed(s, EPROTO);
 		return;
 	}
-	s->relay = relay_new(s->rt->relay, s->rt->base, s->cfd, s->sfd,
+	s->relay = relay_new(s->w->relay, s->w->base, s->cfd, s->sfd,
 	                     &relay_callbacks, s);
 	if (s->relay == NULL) {
 		log_warn("session: cannot set up the relay");
@@ -694,7 +777,7 @@ server_connected(struct session *s)
 /* A queued client may hang up while it waits: then its place goes.
  * Bytes it sends early stay in the kernel for the relay. */
 static void
-queued_read_cb(evutil_socket_t fd, short what, void *arg)
+queued_read_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	char c;
@@ -717,10 +800,20 @@ queued_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+queued_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rt *rt = ((struct session *)arg)->rt;
+
+	rt_lock(rt);
+	queued_read_cb_locked(fd, what, arg);
+	rt_unlock(rt);
+}
+
+static void
 watch_queued(struct session *s)
 {
 	if (s->qev == NULL &&
-	    (s->qev = event_new(s->rt->base, s->cfd,
+	    (s->qev = event_new(s->w->base, s->cfd,
 	                        s->queue_early ? EV_CLOSED : EV_READ,
 	                        queued_read_cb, s)) == NULL)
 		return; /* then a hang-up is noticed at connect time */
@@ -735,7 +828,7 @@ unwatch_queued(struct session *s)
 }
 
 static void
-timer_cb(evutil_socket_t fd, short what, void *arg)
+timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	uint64_t now, limit, idle;
@@ -747,6 +840,8 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		s->queue_ms = (long long)(now_ms() - s->t_queue);
 		session_refuse(s, END_QUEUE_TIMEOUT);
 		return;
+	case S_DEQUEUED:
+		return; /* its mail comes next */
 	case S_CONNECTING:
 		connect_failed(s, ETIMEDOUT);
 		return;
@@ -770,6 +865,16 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	arm_timer(s, idle_step(s, limit - idle));
 }
 
+static void
+timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct rt *rt = ((struct session *)arg)->rt;
+
+	rt_lock(rt);
+	timer_cb_locked(fd, what, arg);
+	rt_unlock(rt);
+}
+
 /* --- accept ---------------------------------------------------------- */
 
 void
@@ -785,6 +890,7 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 		return;
 	}
 	s->rt = rt;
+	s->w = rt_pick_worker(rt);
 	s->fe = fe;
 	s->be = fe->be;
 	s->qe.s = s;
@@ -798,7 +904,7 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 	s->cfd = fd;
 	s->sfd = -1;
 	/* Not BEV_OPT_CLOSE_ON_FREE: the relay takes the socket over. */
-	s->timer = evtimer_new(rt->base, timer_cb, s);
+	s->timer = evtimer_new(s->w->base, timer_cb, s);
 	if (s->timer == NULL) {
 		log_warn("session: cannot set up client connection");
 		evutil_closesocket(fd);
@@ -809,22 +915,97 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 	}
 	/* TCP_NODELAY comes from the listening socket. */
 	TAILQ_INSERT_TAIL(&rt->sessions, s, entry);
+	s->w->nsess++;
+	s->w->total++;
 	fe->cur_sess++;
 	fe->total_sess++;
 	rt_session_count(rt, +1);
-	session_assign(s);
+	if (rt_on_worker(s->w))
+		session_assign(s);
+	else
+		session_post(s, OP_START, END_NO_SERVER);
 }
+
+/* --- the mailbox: what other threads ask ------------------------------ */
+
+void
+session_post(struct session *s, unsigned op, enum session_end end)
+{
+	if ((op & (OP_REFUSE | OP_CLOSE)) && !(s->ops & (OP_REFUSE | OP_CLOSE)))
+		s->op_end = end;
+	if (op & OP_CLOSE)
+		s->op_end = end; /* a close wins over a refusal */
+	s->ops |= op;
+	if (s->in_mail)
+		return;
+	if (TAILQ_EMPTY(&s->w->mail))
+		event_active(s->w->wake, EV_TIMEOUT, 0);
+	TAILQ_INSERT_TAIL(&s->w->mail, s, mentry);
+	s->in_mail = true;
+}
+
+void
+session_mail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct session *s;
+
+	(void)fd;
+	(void)what;
+	rt_lock(w->rt);
+	while ((s = TAILQ_FIRST(&w->mail)) != NULL) {
+		unsigned ops = s->ops;
+
+		TAILQ_REMOVE(&w->mail, s, mentry);
+		s->in_mail = false;
+		s->ops = 0;
+		if (ops & OP_CLOSE)
+			session_close(s, s->op_end);
+		else if (ops & OP_REFUSE) {
+			/* Out of the queue (S_DEQUEUED), or connecting to a
+			 * slot it was given: either way not relaying yet. */
+			if (s->state != S_RELAY)
+				session_refuse(s, s->op_end);
+		} else if (ops & OP_START)
+			session_assign(s);
+		else if (ops & OP_CONNECT) {
+			unwatch_queued(s);
+			session_connect_now(s);
+		}
+	}
+	rt_unlock(w->rt);
+}
+
+/* The sessions of a list other threads own are asked to close first
+ * (nothing is freed while the list is walked), then this thread's own
+ * are closed one by one (a close may start or end others). */
+#define CLOSE_LIST(head, field, end, count)                                    \
+	do {                                                                   \
+		struct session *s_, *next_;                                    \
+		for (s_ = TAILQ_FIRST(head); s_ != NULL; s_ = next_) {         \
+			next_ = TAILQ_NEXT(s_, field);                         \
+			if (!rt_on_worker(s_->w)) {                            \
+				session_post(s_, OP_CLOSE, end);               \
+				(count)++;                                     \
+			}                                                      \
+		}                                                              \
+		for (;;) {                                                     \
+			TAILQ_FOREACH(s_, head, field)                         \
+			if (rt_on_worker(s_->w))                               \
+				break;                                         \
+			if (s_ == NULL)                                        \
+				break;                                         \
+			session_close(s_, end);                                \
+			(count)++;                                             \
+		}                                                              \
+	} while (0)
 
 unsigned
 session_close_server(struct server *srv, enum session_end end)
 {
-	struct session *s;
 	unsigned n = 0;
 
-	while ((s = TAILQ_FIRST(&srv->sessions)) != NULL) {
-		session_close(s, end);
-		n++;
-	}
+	CLOSE_LIST(&srv->sessions, sentry, end, n);
 	return n;
 }
 
@@ -928,8 +1109,14 @@ session_migrate_all(struct rt *rt, struct rt_gen *old)
 			 * slot.  (Pinned above: the reply and the log line
 			 * still use the old objects.) */
 			s->queue_ms = (long long)(now_ms() - s->t_queue);
-			session_refuse(s, END_NO_SERVER);
-			continue;
+			if (rt_on_worker(s->w)) {
+				session_refuse(s, END_NO_SERVER);
+				continue;
+			}
+			backend_dequeue(s->be, &s->qe);
+			s->queued = false;
+			s->state = S_DEQUEUED;
+			session_post(s, OP_REFUSE, END_NO_SERVER);
 		}
 		pinned += !fe_ok || !be_ok;
 	}
@@ -939,8 +1126,8 @@ session_migrate_all(struct rt *rt, struct rt_gen *old)
 void
 session_close_all(struct rt *rt, enum session_end end)
 {
-	struct session *s;
+	unsigned n = 0;
 
-	while ((s = TAILQ_FIRST(&rt->sessions)) != NULL)
-		session_close(s, end);
+	CLOSE_LIST(&rt->sessions, entry, end, n);
+	(void)n;
 }

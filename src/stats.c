@@ -988,6 +988,20 @@ serve_metrics(struct stats *st, struct evhttp_request *req)
 	family(&o, "load_balancer_reloads_total", "counter",
 	       "Configuration reloads applied.");
 	outf(&o, "load_balancer_reloads_total %u\n", rt->reloads);
+	family(&o, "load_balancer_worker_sessions_current", "gauge",
+	       "Client sessions open now on the worker thread.");
+	for (unsigned w = 0; w < rt->nworkers; w++)
+		outf(
+		    &o,
+		    "load_balancer_worker_sessions_current{worker=\"%u\"} %u\n",
+		    w, rt->workers[w].nsess);
+	family(&o, "load_balancer_worker_sessions_total", "counter",
+	       "Client sessions given to the worker thread.");
+	for (unsigned w = 0; w < rt->nworkers; w++)
+		outf(&o,
+		     "load_balancer_worker_sessions_total{worker=\"%u\"} "
+		     "%" PRIu64 "\n",
+		     w, rt->workers[w].total);
 
 	family(&o, "load_balancer_frontend_sessions_current", "gauge",
 	       "Client sessions open now on the frontend.");
@@ -1073,10 +1087,22 @@ serve_metrics(struct stats *st, struct evhttp_request *req)
 
 /* --- dispatch ------------------------------------------------------------- */
 
+static void handle_locked(struct evhttp_request *req, struct stats *st);
+
+/* Everything a page shows is shared with the worker threads. */
 static void
 handle(struct evhttp_request *req, void *arg)
 {
 	struct stats *st = arg;
+
+	rt_lock(st->rt);
+	handle_locked(req, st);
+	rt_unlock(st->rt);
+}
+
+static void
+handle_locked(struct evhttp_request *req, struct stats *st)
+{
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	struct evkeyvalq *h;

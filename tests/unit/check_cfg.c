@@ -1595,6 +1595,28 @@ START_TEST(stats_valid)
 }
 END_TEST
 
+/* global.workers: any count of threads up to 1024 (0: one per CPU). */
+START_TEST(workers_counts)
+{
+	static const int ok[] = {0, 1, 2, 8, 1024};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct cfg_diag d;
+		char keys[64];
+		struct cfg *cfg;
+
+		snprintf(keys, sizeof(keys), "workers = %d;", ok[i]);
+		cfg = load_global_ok(keys, &d);
+		ck_assert_msg(d.n == 0, "%s: unexpected messages:%s", keys,
+		              all_msgs(&d));
+		ck_assert_int_eq(cfg->global.workers, ok[i]);
+		cfg_free(cfg);
+		cfg_diag_free(&d);
+	}
+	global_error("workers = 1025;", "workers", "out of range");
+}
+END_TEST
+
 START_TEST(stats_disabled)
 {
 	struct cfg_diag d;
@@ -1761,6 +1783,7 @@ cfg_suite(void)
 	/* stats_auth_with_non_loopback_error_once resolves a bad name. */
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, stats_valid);
+	tcase_add_test(tc, workers_counts);
 	tcase_add_test(tc, stats_disabled);
 	tcase_add_test(tc, stats_errors);
 	tcase_add_test(tc, stats_auth_with_non_loopback_error_once);

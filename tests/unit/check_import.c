@@ -202,8 +202,6 @@ START_TEST(mail_pool)
 	    "(global.control_socket and lbctl replace the stats socket)\n"
 	    "haproxy-mail-pool.cfg:14: cannot translate: stats timeout 30s "
 	    "(global.control_socket and lbctl replace the stats socket)\n"
-	    "haproxy-mail-pool.cfg:16: cannot translate: nbthread 4 (one "
-	    "event-loop thread in this version)\n"
 	    "haproxy-mail-pool.cfg:33: warning: frontend \"smtp-in\": "
 	    "\"transparent\" is one setting for the whole frontend here: it "
 	    "applies to this bind line and any other without it too\n"
