@@ -30,12 +30,12 @@ struct rt_gen {
 };
 TAILQ_HEAD(rt_gen_list, rt_gen);
 
-/* An event-loop thread that runs sessions (global.workers).  With one
- * worker it is the main thread itself (base = rt->base, no thread);
- * with more, each runs its own event base in its own thread and the
- * main thread keeps the listeners, checks, control socket and status
- * page and hands every accepted connection to the worker with the
- * fewest sessions.
+/* An event-loop thread that runs sessions (global.workers).  Worker 0 is
+ * the main thread itself (base = rt->base), which also keeps the
+ * listeners, checks, control socket, status page and signals; each other
+ * worker runs its own event base in its own thread.  The main thread
+ * hands every accepted connection to the worker with the fewest
+ * sessions, itself included (no hand-over then).
  *
  * A session is touched by its worker's thread only, except for the
  * shared fields the big lock guards (its frontend, backend, server,
@@ -46,6 +46,7 @@ struct worker {
 	struct rt *rt;
 	unsigned id;
 	bool thread;   /* a thread of its own (false: the main thread) */
+	bool running;  /* that thread runs (joined at the end) */
 	pthread_t tid; /* set under rt->lock before the thread runs */
 	struct event_base *base;
 	struct relay_ctx *relay; /* its read buffer and pipes */

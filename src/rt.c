@@ -625,7 +625,9 @@ make_workers(struct rt *rt)
 
 		w->rt = rt;
 		w->id = i;
-		w->thread = rt->nworkers > 1;
+		/* Worker 0 is the main thread: the sessions it is given
+		 * need no hand-over. */
+		w->thread = i > 0;
 		w->tid = rt->main_tid;
 		TAILQ_INIT(&w->mail);
 		w->base = w->thread ? new_base() : rt->base;
@@ -677,8 +679,11 @@ start_workers(struct rt *rt)
 	for (unsigned i = 0; i < rt->nworkers && e == 0; i++) {
 		struct worker *w = &rt->workers[i];
 
-		if ((e = pthread_create(&w->tid, NULL, worker_main, w)) != 0)
-			w->thread = false; /* not running: not joined */
+		if (w->thread &&
+		    (e = pthread_create(&w->tid, NULL, worker_main, w)) == 0)
+			w->running = true;
+		else
+			w->tid = rt->main_tid;
 	}
 	rt_unlock(rt);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -698,11 +703,11 @@ stop_workers(struct rt *rt)
 	for (unsigned i = 0; rt->workers != NULL && i < rt->nworkers; i++) {
 		struct worker *w = &rt->workers[i];
 
-		if (!w->thread)
+		if (!w->running)
 			continue;
 		event_base_loopexit(w->base, NULL);
 		pthread_join(w->tid, NULL);
-		w->thread = false;
+		w->running = false;
 		w->tid = rt->main_tid; /* its sessions: ours now */
 	}
 }
