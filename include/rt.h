@@ -131,6 +131,11 @@ struct backend *rt_find_backend(struct rt *rt, const char *name);
 /* The big lock (see struct rt). */
 void rt_lock(struct rt *rt);
 void rt_unlock(struct rt *rt);
+/* Can the daemon take mail now (lbctl check, /health): not stopping, and
+ * every backend has a server that takes new sessions (UP, not drained or
+ * in maintenance, weight > 0).  Each problem is one line in out, after
+ * prefix; returns how many. */
+int rt_ready(struct rt *rt, const char *prefix, struct evbuffer *out);
 /* True when the calling thread is w's. */
 bool rt_on_worker(const struct worker *w);
 /* The worker for a new session (the one with the fewest). */

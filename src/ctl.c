@@ -167,21 +167,7 @@ emit_line(const char *line, void *arg)
 static void
 cmd_check(struct rt *rt, struct evbuffer *out)
 {
-	bool ok = true;
-
-	for (size_t b = 0; b < rt->nbackends; b++) {
-		struct backend *be = &rt->backends[b];
-		unsigned active, backup;
-
-		server_count_alive(be, &active, &backup);
-		if (active + backup == 0) {
-			evbuffer_add_printf(
-			    out, "error: backend %s has no server UP\n",
-			    be->conf->name);
-			ok = false;
-		}
-	}
-	if (ok)
+	if (rt_ready(rt, "error: ", out) == 0)
 		evbuffer_add_printf(out, "ok\n");
 }
 

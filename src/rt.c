@@ -527,6 +527,33 @@ rt_unlock(struct rt *rt)
 	}
 }
 
+int
+rt_ready(struct rt *rt, const char *prefix, struct evbuffer *out)
+{
+	int problems = 0;
+
+	if (rt->stopping) {
+		evbuffer_add_printf(out, "%sthe daemon is stopping\n", prefix);
+		problems++;
+	}
+	for (size_t b = 0; b < rt->nbackends; b++) {
+		const struct backend *be = &rt->backends[b];
+		bool any = false;
+
+		/* A drained, disabled or weight-0 server takes no new
+		 * session: clients would get unavailable_reply. */
+		for (size_t i = 0; i < be->nservers && !any; i++)
+			any = server_usable(&be->servers[i]);
+		if (!any) {
+			evbuffer_add_printf(out,
+			                    "%sbackend %s has no server UP\n",
+			                    prefix, be->conf->name);
+			problems++;
+		}
+	}
+	return problems;
+}
+
 bool
 rt_on_worker(const struct worker *w)
 {

@@ -745,14 +745,8 @@ serve_health(struct stats *st, struct evhttp_request *req)
 	}
 	if (rt->nbackends == 0)
 		outf(&o, "no backend\n");
-	for (size_t b = 0; b < rt->nbackends; b++) {
-		const struct backend *be = &rt->backends[b];
-
-		if (backend_alive(be))
-			continue;
+	if (rt_ready(rt, "", o.b) > 0)
 		ok = false;
-		outf(&o, "backend %s has no server UP\n", be->conf->name);
-	}
 	if (ok)
 		outf(&o, "ok\n");
 	reply_out(req, ok ? 200 : 503, ok ? "OK" : "Service Unavailable",

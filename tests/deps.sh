@@ -6,10 +6,13 @@ set -e
 # libnet-ssleay-perl: swaks --tls (only a Recommends of swaks).
 # chromium: the status page's browser test; prometheus: for promtool,
 # which checks /metrics.  valgrind: tests/integration/run_valgrind.py.
+# keepalived: tests/integration/test_keepalived.py runs its own instances in
+# network namespaces; the packaged service does not start without
+# /etc/keepalived/keepalived.conf, which the package does not install.
 PKGS="build-essential autoconf automake libtool pkg-config libevent-dev
 libssl-dev libconfig-dev check postfix swaks python3 iproute2 procps
 iptables util-linux libcap2-bin libnet-ssleay-perl chromium prometheus
-valgrind"
+valgrind keepalived"
 
 missing=""
 for p in $PKGS; do

@@ -644,12 +644,16 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise DaemonError("daemon exited with status %s before listening; stderr:\n%s"
                                   % (self.proc.returncode, self.stderr()[-3000:]))
-            if all(is_listening(h, p) for h, p in self.listen):
+            if self.listening():
                 return
             if time.monotonic() > deadline:
                 raise DaemonError("daemon not listening on %s after %.1fs; stderr:\n%s"
                                   % (self.listen, timeout, self.stderr()[-3000:]))
             time.sleep(0.02)
+
+    def listening(self):
+        """Every address of self.listen is in LISTEN state."""
+        return all(is_listening(h, p) for h, p in self.listen)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -720,6 +724,58 @@ class Daemon:
 
 
 _daemons = []
+
+
+class NsDaemon(Daemon):
+    """The daemon (LB_BIN -F) run with `ip netns exec NS [prefix...]`:
+    ip netns exec and setpriv exec the next program, so the PID is the
+    daemon's own and the harness stops it by PID."""
+
+    def __init__(self, ns, config, listen, name, prefix=(), binary=None, workdir=None):
+        Daemon.__init__(self, config, listen, name=name, workdir=workdir)
+        self.ns = ns
+        self.prefix = list(prefix)
+        self.binary = binary or LB_BIN
+
+    def start(self, wait=True, timeout=5.0):
+        self._err = open(self.errpath, "ab")
+        self._out = open(self.outpath, "ab")
+        if LB_WRAPPER:
+            timeout *= 6
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns] + self.prefix + LB_WRAPPER +
+            [self.binary, "-F", "-f", self.conf, "-p", self.pidfile],
+            stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, cwd=self.dir)
+        register_proc(self.proc, "load-balancer (netns %s)" % self.ns)
+        if wait:
+            self.wait_listening(timeout)
+        return self
+
+    def listening_ports(self):
+        """LISTEN ports in the daemon's namespace: /proc/PID/net/tcp."""
+        out = set()
+        try:
+            with open("/proc/%d/net/tcp" % self.proc.pid) as f:
+                next(f)
+                for ln in f:
+                    parts = ln.split()
+                    if len(parts) > 3 and parts[3] == "0A":
+                        out.add(int(parts[1].rsplit(":", 1)[1], 16))
+        except (OSError, StopIteration):
+            pass
+        return out
+
+    def listening(self):
+        """Seen from here, in another namespace: by port."""
+        ports = self.listening_ports()
+        return all(p in ports for _, p in self.listen)
+
+    def wait_exit(self, timeout=10.0):
+        try:
+            self.returncode = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.returncode = None
+        return self.returncode
 
 
 # --------------------------------------------------------------------------

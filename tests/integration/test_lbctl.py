@@ -320,6 +320,15 @@ def test_exit_codes_and_socket():
     t.check(stat.S_IMODE(st.st_mode) == 0o600, "its mode is 0600", oct(stat.S_IMODE(st.st_mode)))
     rc, out, err = d.ctl("check")
     t.check(rc == 0 and out.strip() == "ok", "check: ok, exit 0", "rc=%s %r %r" % (rc, out, err))
+    # A drained (or disabled) server takes no new session: with every
+    # server of a backend drained, clients get the 421, so check fails.
+    t.require(d.ctl("drain be/A")[0] == 0, "drain be/A")
+    rc, out, err = d.ctl("check")
+    t.check(rc == 1 and err.strip() == "error: backend be has no server UP",
+            "check with the only server drained: exit 1, names the backend", "rc=%s %r %r" % (rc, out, err))
+    t.require(d.ctl("enable be/A")[0] == 0, "enable be/A")
+    rc, out, err = d.ctl("check")
+    t.check(rc == 0, "check: ok again after enable", "rc=%s %r %r" % (rc, out, err))
     rc, out, err = d.ctl("reload")
     t.check(rc == 0 and out.startswith("ok: reloaded "), "reload: 'ok: reloaded ...', exit 0",
             "rc=%s out=%r err=%r" % (rc, out, err))
@@ -451,6 +460,26 @@ def test_sigusr1_reopen():
     d.stop()
 
 
+def test_check_while_stopping():
+    """After SIGTERM the daemon refuses new clients while its sessions
+    finish: a keepalived track script must see it fail at once."""
+    d, port, beh, bk = start_py(["A"], "stopping", glob={"grace": "10s"})
+    n, _b, c = t.client_session(H, port, hold=True)
+    t.require(n == "A", "a session held through the daemon")
+    d.signal(signal.SIGTERM)
+    t.require(t.wait_until(lambda: not t.is_listening(H, port), 3), "SIGTERM closed the listener")
+    rc, out, err = d.ctl("check")
+    t.check(rc == 1 and err.strip() == "error: the daemon is stopping",
+            "check while stopping: exit 1, 'error: the daemon is stopping'", "rc=%s %r %r" % (rc, out, err))
+    r = c.cmd("NOOP")
+    t.check(r is not None and r.startswith(b"250"), "the held session still works", repr(r))
+    c.cmd("QUIT")
+    c.close()
+    t.check(t.wait_until(lambda: not d.alive(), 5), "the daemon exits after its last session")
+    d.stop()
+
+
 if __name__ == "__main__":
     t.main([test_show, test_drain_under_load, test_disable_weight_shutdown,
-            test_exit_codes_and_socket, test_garbage, test_sigusr1_reopen], timeout=80)
+            test_exit_codes_and_socket, test_garbage, test_sigusr1_reopen,
+            test_check_while_stopping], timeout=90)

@@ -62,6 +62,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lbtest as t  # noqa: E402
+import netns  # noqa: E402
+from netns import (netns_clear, netns_del, netns_list, netns_pids,  # noqa: E402,F401
+                   run, skip_reason)
 
 PREFIX = "lbtp-"
 CLIENT_IP = "198.18.1.2"
@@ -234,85 +237,9 @@ with open(outp, "w") as f:
 # Commands
 
 
-def run(cmd, timeout=15, check=True):
-    """Run a command to completion (registered, so a time limit or signal
-    stops it by PID); returns (rc, stdout+stderr text)."""
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT)
-    t.register_proc(p, " ".join(cmd))
-    try:
-        out, _ = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        t.kill_proc(p)
-        out, _ = p.communicate()
-        raise AssertionError("%s: no end within %ds" % (" ".join(cmd), timeout))
-    out = out.decode(errors="replace")
-    if check and p.returncode != 0:
-        t.require(False, "command succeeds: %s" % " ".join(cmd),
-                  "status %s: %s" % (p.returncode, out.strip()))
-    return p.returncode, out
-
-
-def netns_list():
-    try:
-        out = subprocess.run(["ip", "netns", "list"], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, timeout=10).stdout.decode()
-    except (OSError, subprocess.TimeoutExpired):
-        return []
-    return [ln.split()[0] for ln in out.splitlines() if ln.strip()]
-
-
-def netns_del(name):
-    subprocess.run(["ip", "netns", "del", name], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
-
-
 def sweep_stale():
-    """Remove namespaces this test left behind in an earlier run that was
-    killed (SIGKILL skips every cleanup): our prefix and a PID that is gone."""
-    for name in netns_list():
-        m = re.fullmatch(re.escape(PREFIX) + r"(\d+)-\d+[cbs]", name)
-        if not m or int(m.group(1)) == os.getpid():
-            continue
-        try:
-            os.kill(int(m.group(1)), 0)
-            continue                     # that run is still going
-        except ProcessLookupError:
-            pass
-        except PermissionError:
-            continue
-        # Its processes (sinks, daemon) outlived it: stop them by PID.
-        try:
-            pids = subprocess.run(["ip", "netns", "pids", name], stdout=subprocess.PIPE,
-                                  stderr=subprocess.DEVNULL, timeout=10).stdout.split()
-        except (OSError, subprocess.TimeoutExpired):
-            pids = []
-        t.log("  removing namespace %s left by a killed earlier run (processes %s)"
-              % (name, [int(p) for p in pids]))
-        for p in pids:
-            try:
-                os.kill(int(p), 9)
-            except (ProcessLookupError, ValueError):
-                pass
-        netns_del(name)
-
-
-def skip_reason():
-    """Why network namespaces cannot be made here, or None."""
-    if os.geteuid() != 0:
-        return "not root: network namespaces need root"
-    if shutil.which("ip") is None:
-        return "no ip command (iproute2)"
-    probe = "%s%d-probe" % (PREFIX, os.getpid())
-    try:
-        r = subprocess.run(["ip", "netns", "add", probe], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return "ip netns add failed: %r" % e
-    if r.returncode != 0:
-        return "ip netns add failed: %s" % r.stdout.decode(errors="replace").strip()
-    netns_del(probe)
-    return None
+    """Namespaces of killed earlier runs of this test (see netns.py)."""
+    netns.sweep_stale(re.escape(PREFIX) + r"(\d+)-\d+[cbs]")
 
 
 # --------------------------------------------------------------------------
@@ -479,64 +406,6 @@ class Bed:
             t.log("  WARNING: namespaces not removed: %s" % left)
 
 
-class NsDaemon(t.Daemon):
-    """The daemon (LB_BIN -F) run with `ip netns exec NS [prefix...]`:
-    ip netns exec and setpriv exec the next program, so the PID is the
-    daemon's own and the harness stops it by PID."""
-
-    def __init__(self, ns, config, listen, name, prefix=(), binary=None, workdir=None):
-        t.Daemon.__init__(self, config, listen, name=name, workdir=workdir)
-        self.ns = ns
-        self.prefix = list(prefix)
-        self.binary = binary or t.LB_BIN
-
-    def start(self, wait=True, timeout=5.0):
-        self._err = open(self.errpath, "ab")
-        self._out = open(self.outpath, "ab")
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns] + self.prefix +
-            [self.binary, "-F", "-f", self.conf, "-p", self.pidfile],
-            stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err, cwd=self.dir)
-        t.register_proc(self.proc, "load-balancer (netns %s)" % self.ns)
-        if wait:
-            self.wait_listening(timeout)
-        return self
-
-    def listening_ports(self):
-        """LISTEN ports in the daemon's namespace: /proc/PID/net/tcp."""
-        out = set()
-        try:
-            with open("/proc/%d/net/tcp" % self.proc.pid) as f:
-                next(f)
-                for ln in f:
-                    parts = ln.split()
-                    if len(parts) > 3 and parts[3] == "0A":
-                        out.add(int(parts[1].rsplit(":", 1)[1], 16))
-        except (OSError, StopIteration):
-            pass
-        return out
-
-    def wait_listening(self, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise t.DaemonError("daemon exited with status %s before listening; stderr:\n%s"
-                                    % (self.proc.returncode, self.stderr()[-3000:]))
-            if all(p in self.listening_ports() for _, p in self.listen):
-                return
-            if time.monotonic() > deadline:
-                raise t.DaemonError("daemon not listening on %s after %.1fs; stderr:\n%s"
-                                    % (self.listen, timeout, self.stderr()[-3000:]))
-            time.sleep(0.02)
-
-    def wait_exit(self, timeout=10.0):
-        try:
-            self.returncode = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.returncode = None
-        return self.returncode
-
-
 def config(bind, fe=None, be=None, glob=None):
     return t.make_config(
         bind, [("filter%d" % (i + 1), "%s:%d" % (a, SERVER_PORT), {"weight": 100})
@@ -610,7 +479,7 @@ def test_control_kernel_source():
     address.  Shows that the test bed tells the two apart."""
     bed = Bed()
     bed.start_servers()
-    d = NsDaemon(bed.b, config("%s:%d" % (LB_CLIENT_SIDE, PORT)),
+    d = t.NsDaemon(bed.b, config("%s:%d" % (LB_CLIENT_SIDE, PORT)),
                  [(LB_CLIENT_SIDE, PORT)], name="tp-control").start()
     res = bed.run_client(LB_CLIENT_SIDE, PORT, sessions=2, per=3, seed=SEED + 1)
     t.check(not res["errors"] and len(res["messages"]) == 6 and
@@ -632,7 +501,7 @@ def test_clientip_own_address():
     bed = Bed()
     bed.start_servers()
     t0 = time.monotonic()
-    d = NsDaemon(bed.b, config("%s:%d" % (LB_CLIENT_SIDE, PORT), be={"source": "clientip"}),
+    d = t.NsDaemon(bed.b, config("%s:%d" % (LB_CLIENT_SIDE, PORT), be={"source": "clientip"}),
                  [(LB_CLIENT_SIDE, PORT)], name="tp-clientip").start()
     res = bed.run_client(LB_CLIENT_SIDE, PORT)
     t.log("  [clientip] %d messages in %.1fs" % (len(res["messages"]), time.monotonic() - t0))
@@ -650,7 +519,7 @@ def test_transparent_nonlocal():
     bed = Bed(tproxy_to=(NONLOCAL_IP, PORT))
     bind = "%s:%d" % (NONLOCAL_IP, PORT)
     # Without transparent = true: exit 3, "Cannot assign requested address".
-    d0 = NsDaemon(bed.b, config(bind), [(NONLOCAL_IP, PORT)],
+    d0 = t.NsDaemon(bed.b, config(bind), [(NONLOCAL_IP, PORT)],
                   name="tp-nonlocal-plain")
     d0.start(wait=False)
     rc = d0.wait_exit(10)
@@ -661,7 +530,7 @@ def test_transparent_nonlocal():
             % (bind, os.strerror(99)))
     bed.start_servers()
     t0 = time.monotonic()
-    d = NsDaemon(bed.b, config(bind, fe={"transparent": True}, be={"source": "clientip"}),
+    d = t.NsDaemon(bed.b, config(bind, fe={"transparent": True}, be={"source": "clientip"}),
                  [(NONLOCAL_IP, PORT)], name="tp-nonlocal").start()
     res = bed.run_client(NONLOCAL_IP, PORT, seed=SEED + 2)
     t.log("  [nonlocal] %d messages in %.1fs" % (len(res["messages"]), time.monotonic() - t0))
@@ -672,7 +541,7 @@ def test_transparent_nonlocal():
 def start_refused(label, ns, text, prefix):
     """Start the daemon and expect it to stop at start-up: exit 3 and
     exactly one line naming IP_TRANSPARENT with the errno text."""
-    d = NsDaemon(ns, text, [(LB_CLIENT_SIDE, PORT)], name="tp-" + label, prefix=prefix)
+    d = t.NsDaemon(ns, text, [(LB_CLIENT_SIDE, PORT)], name="tp-" + label, prefix=prefix)
     d.start(wait=False)
     rc = d.wait_exit(10)
     err = d.stderr()
@@ -693,7 +562,7 @@ def test_servers_policy_rule():
     _, rules = bed.ip(bed.s, "rule show")
     t.log("  [rule-only] server rules:\n    %s" % "\n    ".join(rules.strip().splitlines()))
     bed.start_servers()
-    d = NsDaemon(bed.b, config("%s:%d" % (LB_CLIENT_SIDE, PORT), be={"source": "clientip"}),
+    d = t.NsDaemon(bed.b, config("%s:%d" % (LB_CLIENT_SIDE, PORT), be={"source": "clientip"}),
                  [(LB_CLIENT_SIDE, PORT)], name="tp-rule-only").start()
     res = bed.run_client(LB_CLIENT_SIDE, PORT, seed=SEED + 5)
     check_delivery("rule-only", bed, d, res, CLIENT_IP, (LB_CLIENT_SIDE, PORT))
@@ -713,7 +582,7 @@ def test_no_capability():
     start_refused("nocap-transparent", bed.b, config(own, fe={"transparent": True}), NOCAPS)
     start_refused("nocap-clientip", bed.b, config(own, be={"source": "clientip"}), NOCAPS)
     # The same without setpriv starts: the capability was the reason.
-    d = NsDaemon(bed.b, config(own, fe={"transparent": True}, be={"source": "clientip"}),
+    d = t.NsDaemon(bed.b, config(own, fe={"transparent": True}, be={"source": "clientip"}),
                  [(LB_CLIENT_SIDE, PORT)], name="tp-withcap").start()
     t.check(d.alive(), "[withcap] with the capabilities the same configuration starts")
     d.stop()
@@ -729,7 +598,7 @@ def test_clientip_after_user_drop():
     bed = Bed()
     bed.start_servers()
     own = "%s:%d" % (LB_CLIENT_SIDE, PORT)
-    d = NsDaemon(bed.b, config(own, be={"source": "clientip"}, glob={"user": "nobody"}),
+    d = t.NsDaemon(bed.b, config(own, be={"source": "clientip"}, glob={"user": "nobody"}),
         [(LB_CLIENT_SIDE, PORT)], name="tp-user")
     d.start(wait=False)
     t.wait_until(lambda: not d.alive() or PORT in d.listening_ports(), 5)
@@ -784,7 +653,7 @@ def test_file_capabilities_as_user():
     text = config("%s:%d" % (LB_CLIENT_SIDE, PORT), be={"source": "clientip"},
                   glob={"control_socket": run_dir + "/lb.sock",
                         "health_log": run_dir + "/health.log"})
-    d = NsDaemon(bed.b, text, [(LB_CLIENT_SIDE, PORT)], name="tp-setcap", binary=binary,
+    d = t.NsDaemon(bed.b, text, [(LB_CLIENT_SIDE, PORT)], name="tp-setcap", binary=binary,
                  workdir=run_dir,
                  prefix=["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"])
     os.chmod(d.conf, 0o644)
@@ -812,7 +681,7 @@ def test_source_addr():
     extra = "198.18.2.9"
     bed.ip(bed.b, "addr add %s/24 dev to-servers" % extra)
     own = "%s:%d" % (LB_CLIENT_SIDE, PORT)
-    bad = NsDaemon(bed.b, config(own, be={"source": "198.18.7.7"}), [(LB_CLIENT_SIDE, PORT)],
+    bad = t.NsDaemon(bed.b, config(own, be={"source": "198.18.7.7"}), [(LB_CLIENT_SIDE, PORT)],
                    name="tp-addr-bad")
     bad.start(wait=False)
     rc = bad.wait_exit(10)
@@ -821,7 +690,7 @@ def test_source_addr():
             "[addr] a source address that is not the balancer's: exit 3, '%s'"
             % os.strerror(99))
     bed.start_servers()
-    d = NsDaemon(bed.b, config(own, be={"source": extra, "health_check": {
+    d = t.NsDaemon(bed.b, config(own, be={"source": extra, "health_check": {
         "type": "smtp", "helo": "lbtest.example", "interval": "300ms"}}),
         [(LB_CLIENT_SIDE, PORT)], name="tp-addr").start()
     res = bed.run_client(LB_CLIENT_SIDE, PORT, sessions=2, per=3, seed=SEED + 4)
@@ -839,7 +708,7 @@ def test_source_addr():
 
 
 if __name__ == "__main__":
-    why = skip_reason()
+    why = skip_reason(PREFIX)
     if why:
         print("SKIP: %s" % why, flush=True)
         sys.exit(t.SKIP)
