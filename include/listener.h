@@ -48,5 +48,8 @@ void frontend_free(struct frontend *fe);
 /* Enable or disable accepting on every listener according to the global
  * and frontend maxconn and the descriptor pause. */
 void listeners_update(struct rt *rt);
+/* Would listeners_update change anything?  (Worker threads ask before
+ * waking the main thread, which owns the listeners.) */
+bool listeners_stale(const struct rt *rt);
 
 #endif

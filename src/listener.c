@@ -241,17 +241,37 @@ frontend_free(struct frontend *fe)
 	fe->listeners = NULL;
 }
 
+/* Should fe accept now (global and frontend maxconn, pauses)? */
+static bool
+frontend_wants(const struct rt *rt, const struct frontend *fe)
+{
+	return !rt->stopping && !rt->accept_paused &&
+	       rt->cur_sess < rt->max_sess &&
+	       (fe->conf->maxconn == 0 ||
+	        fe->cur_sess < (unsigned)fe->conf->maxconn);
+}
+
+bool
+listeners_stale(const struct rt *rt)
+{
+	for (size_t f = 0; f < rt->nfrontends; f++) {
+		const struct frontend *fe = &rt->frontends[f];
+		bool want = frontend_wants(rt, fe);
+
+		for (size_t i = 0; i < fe->nlisteners; i++)
+			if (fe->listeners[i].evl != NULL &&
+			    fe->listeners[i].enabled != want)
+				return true;
+	}
+	return false;
+}
+
 void
 listeners_update(struct rt *rt)
 {
-	bool global_ok =
-	    !rt->stopping && !rt->accept_paused && rt->cur_sess < rt->max_sess;
-
 	for (size_t f = 0; f < rt->nfrontends; f++) {
 		struct frontend *fe = &rt->frontends[f];
-		bool want =
-		    global_ok && (fe->conf->maxconn == 0 ||
-		                  fe->cur_sess < (unsigned)fe->conf->maxconn);
+		bool want = frontend_wants(rt, fe);
 
 		for (size_t i = 0; i < fe->nlisteners; i++) {
 			struct listener *l = &fe->listeners[i];

@@ -616,7 +616,7 @@ rt_session_count(struct rt *rt, int delta)
 		event_base_loopexit(rt->base, NULL);
 	if (pthread_equal(pthread_self(), rt->main_tid))
 		listeners_update(rt);
-	else
+	else if (listeners_stale(rt))
 		event_active(rt->update_ev, EV_TIMEOUT, 0);
 }
 

@@ -174,6 +174,32 @@ def test_limits_across_threads():
     d.stop()
 
 
+def test_maxconn_across_threads():
+    """Global maxconn pauses the main thread's listener; a session ending
+    on any worker thread resumes it."""
+    b = t.Backend(t.smtp_handler("A"), name="A")
+    d, port, sport = start([("A", b.address)], 4, glob={"maxconn": 4})
+    held = [t.client_session(H, port, hold=True)[2] for _ in range(4)]
+    per = metric_values(metrics(d, sport), "load_balancer_worker_sessions_current")
+    t.check(sorted(per.values()) == [1, 1, 1, 1], "4 sessions, one on each worker", str(per))
+    extra = t.Client(H, port, timeout=5)
+    t.check(extra.nothing_for(0.5), "at maxconn 4 the 5th client waits in the backlog (no banner)")
+    # The hand-out goes round from the main thread (worker 0) when all
+    # have as many: the 4th session runs on lb-worker-3.
+    last = held.pop()
+    last.cmd("QUIT")
+    last.close()
+    t0 = time.monotonic()
+    bnr = extra.banner(timeout=3)
+    t.check(bnr is not None and bnr.startswith(b"220"),
+            "a session ending on a worker thread lets the waiting client in", repr(bnr))
+    t.log("  banner %.3f s after the QUIT" % (time.monotonic() - t0))
+    extra.close()
+    for c in held:
+        c.close()
+    d.stop()
+
+
 def test_shutdown_sessions_and_reload():
     b = {n: t.Backend(t.smtp_handler(n), name=n) for n in "AB"}
     d, port, sport = start([("A", b["A"].address), ("B", b["B"].address)], 4)
@@ -258,4 +284,5 @@ def test_stop():
 
 if __name__ == "__main__":
     t.main([test_four_workers_20000, test_zero_is_one_per_cpu, test_limits_across_threads,
-            test_shutdown_sessions_and_reload, test_stop], timeout=150)
+            test_maxconn_across_threads, test_shutdown_sessions_and_reload, test_stop],
+           timeout=150)
