@@ -14,9 +14,9 @@ void log_configure(bool use_syslog, int facility, const char *ident, int level,
 /* Echo to stderr only up to prio (LOG_WARNING: problems only); -1 never. */
 void log_stderr_max(int prio);
 void log_close(void);
-/* Until called again with NULL, hand every warning (the formatted line,
- * without the program name) to tap as well: lets a reload report why it
- * failed to whoever asked for it. */
+/* Until called again with NULL, hand every warning of the calling thread
+ * (the formatted line, without the program name) to tap as well: lets a
+ * reload report why it failed to whoever asked for it. */
 void log_set_tap(void (*tap)(const char *line, void *arg), void *arg);
 
 /* Printf-style; log_warn appends ": strerror(errno)" and preserves errno. */

@@ -53,6 +53,10 @@ cfg_diag_free(struct cfg_diag *diag)
 	memset(diag, 0, sizeof(*diag));
 }
 
+static void diag_vadd(struct cfg_diag *diag, bool warning, const char *file,
+                      int line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
 static void
 diag_vadd(struct cfg_diag *diag, bool warning, const char *file, int line,
           const char *fmt, va_list ap)

@@ -21,13 +21,18 @@ static struct {
 	int stderr_max; /* echo to stderr up to this priority; -1 = never */
 	int level;
 	char ident[128]; /* openlog() keeps the pointer: our own copy */
-	/* While set, warnings are also handed to tap (reload details). */
-	void (*tap)(const char *line, void *arg);
-	void *tap_arg;
 } lg = {.progname = LB_PROGRAM,
         .stderr_max = LOG_DEBUG,
         .level = LOG_INFO,
         .ident = LB_PROGRAM};
+
+/* While set, the warnings of the thread that set it are also handed to
+ * tap (a reload's details for lbctl): per thread, so that a worker
+ * thread's relay warning never lands in the main thread's reply. */
+static _Thread_local struct {
+	void (*fn)(const char *line, void *arg);
+	void *arg;
+} lg_tap;
 
 void
 log_init(const char *progname)
@@ -69,6 +74,9 @@ log_close(void)
 }
 
 /* errnum != 0 appends ": strerror(errnum)". */
+static void vlog(int prio, bool prefix, int errnum, const char *fmt,
+                 va_list ap) __attribute__((format(printf, 4, 0)));
+
 static void
 vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
 {
@@ -92,15 +100,15 @@ vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
 	}
 	if (lg.use_syslog)
 		syslog(prio, "%s", buf);
-	if (lg.tap != NULL && prio <= LOG_WARNING)
-		lg.tap(buf, lg.tap_arg);
+	if (lg_tap.fn != NULL && prio <= LOG_WARNING)
+		lg_tap.fn(buf, lg_tap.arg);
 }
 
 void
 log_set_tap(void (*tap)(const char *line, void *arg), void *arg)
 {
-	lg.tap = tap;
-	lg.tap_arg = arg;
+	lg_tap.fn = tap;
+	lg_tap.arg = arg;
 }
 
 #define LOG_FN(fn, prio, prefix, with_errno)                                   \

@@ -21,6 +21,9 @@
 #define PLOT_X (TIMELINE_WIDTH - TIMELINE_PLOT_W - 20)
 
 /* Feed "TIME REST" with TIME = T0 + sec seconds. */
+static void feed(struct timeline *tl, double sec, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void
 feed(struct timeline *tl, double sec, const char *fmt, ...)
 {
