@@ -98,6 +98,7 @@ struct rt {
 	bool stopping;      /* SIGTERM: listeners closed, draining */
 	bool accept_paused; /* descriptor exhaustion pause */
 	bool accept_warned; /* said so; again only after an accept worked */
+	bool fd_warned;     /* no descriptor for a server socket: said so */
 	struct event *accept_timer;
 	struct event *grace_timer;
 	struct event *sig_term, *sig_int, *sig_hup, *sig_usr1;
@@ -146,7 +147,8 @@ unsigned rt_worker_count(int configured);
 
 /* A session ended or started: update counters and listener state. */
 void rt_session_count(struct rt *rt, int delta);
-/* accept() failed for lack of descriptors: pause accepting for a while. */
+/* accept() or a server socket failed for lack of descriptors: pause
+ * accepting for a while (from any thread). */
 void rt_pause_accept(struct rt *rt);
 
 #endif

@@ -600,8 +600,11 @@ rt_pause_accept(struct rt *rt)
 
 	rt->accept_paused = true;
 	rt->accept_warned = true; /* one warning per shortage */
-	listeners_update(rt);
 	evtimer_add(rt->accept_timer, &tv);
+	if (pthread_equal(pthread_self(), rt->main_tid))
+		listeners_update(rt);
+	else
+		event_active(rt->update_ev, EV_TIMEOUT, 0);
 }
 
 void

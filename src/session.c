@@ -44,9 +44,12 @@
 #include "session.h"
 #include "sock.h"
 
+#define FDWAIT_STEP_MS 50
+
 enum sess_state {
 	S_QUEUED,     /* waiting in the backend queue for a server slot */
 	S_DEQUEUED,   /* out of the queue by another thread: mail follows */
+	S_FDWAIT,     /* no descriptor for a server socket: try again soon */
 	S_CONNECTING, /* connecting to a server */
 	S_RELAY,      /* relaying bytes */
 	S_REFUSING,   /* writing unavailable_reply, then closing */
@@ -97,6 +100,7 @@ struct session {
 	bool turn_unknown;   /* spliced bytes: either side's limit */
 	int retries;
 	uint64_t t_accept, t_queue, t_connect, last_activity;
+	uint64_t t_fdwait; /* first descriptor shortage, 0 = none */
 	long long queue_ms, connect_ms;
 	uint64_t bytes_in, bytes_out;
 	/* Retired configurations it still uses (reload): the one its
@@ -470,7 +474,7 @@ source_socket(struct session *s, const struct server *srv)
 	default:
 		return -2;
 	}
-	if (fd < 0) {
+	if (fd < 0 && errno != EMFILE && errno != ENFILE) {
 		int err = errno;
 		log_warn("%s/%s: source %s: %s", bc->name, srv->conf->name,
 		         bc->source, what);
@@ -549,6 +553,37 @@ session_connect(struct session *s, struct server *srv)
 	session_connect_now(s);
 }
 
+/* No descriptor for the server socket: the balancer's own shortage (the
+ * client took the last one).  The client waits, as in the kernel's
+ * backlog, while accepting pauses; every FDWAIT_STEP_MS the server choice
+ * starts again, for at most timeout_connect; then unavailable_reply. */
+static void
+fd_shortage(struct session *s, int err)
+{
+	struct server *srv = s->srv;
+	uint64_t now = now_ms();
+
+	TAILQ_REMOVE(&srv->sessions, s, sentry);
+	s->srv = NULL;
+	backend_release(s->be, srv);
+	if (s->t_fdwait == 0) {
+		s->t_fdwait = now;
+		if (!s->rt->fd_warned)
+			log_warnx("no descriptor for a server connection (%s): "
+			          "clients wait, accepting pauses",
+			          strerror(err));
+		s->rt->fd_warned = true;
+	}
+	if (now - s->t_fdwait >= s->be->conf->timeout_connect_ms) {
+		session_refuse(s, END_CONNECT_FAILED);
+		return;
+	}
+	rt_pause_accept(s->rt);
+	s->state = S_FDWAIT;
+	watch_queued(s);
+	arm_timer(s, FDWAIT_STEP_MS);
+}
+
 /* Connect to s->srv, whose slot it holds. */
 static void
 session_connect_now(struct session *s)
@@ -563,13 +598,17 @@ session_connect_now(struct session *s)
 	/* With a source, source_socket says what went wrong itself. */
 	fd = source_socket(s, srv);
 	if (fd == -2 &&
-	    (fd = sock_outgoing(a->ss.ss_family, NULL, 0, false, &what)) < 0)
+	    (fd = sock_outgoing(a->ss.ss_family, NULL, 0, false, &what)) < 0 &&
+	    errno != EMFILE && errno != ENFILE)
 		log_warn("connect to %s: %s", a->text, what);
 	if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
 		/* Our own shortage, not the server's: no retry, no blame. */
-		session_refuse(s, END_CONNECT_FAILED);
+		fd_shortage(s, errno);
 		return;
 	}
+	s->t_fdwait = 0;
+	if (s->rt->fd_warned)
+		s->rt->fd_warned = false; /* the next shortage is news */
 	if (fd < 0) {
 		connect_failed(s, errno);
 		return;
@@ -842,6 +881,10 @@ timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 		return;
 	case S_DEQUEUED:
 		return; /* its mail comes next */
+	case S_FDWAIT:
+		unwatch_queued(s);
+		session_assign(s);
+		return;
 	case S_CONNECTING:
 		connect_failed(s, ETIMEDOUT);
 		return;
