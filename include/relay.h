@@ -42,6 +42,9 @@ struct relay_cbs {
 
 struct relay_ctx *relay_ctx_new(bool splice, unsigned share);
 void relay_ctx_free(struct relay_ctx *ctx);
+/* Read events its relays handled so far (the event loop's measure of
+ * being busy, see rt.c's worker_loop). */
+unsigned long relay_ctx_reads(const struct relay_ctx *ctx);
 
 struct relay;
 

@@ -68,6 +68,7 @@ struct rt {
 	unsigned nworkers;
 	unsigned next_worker;
 	struct event *update_ev; /* listeners_update from a worker */
+	unsigned coalesce_us;    /* busy loops: pause between passes */
 
 	struct cfg *cfg;
 	bool foreground;

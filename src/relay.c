@@ -28,6 +28,7 @@ struct relay_ctx {
 	int pool[PIPE_POOL][2];
 	size_t npool, pool_max;
 	size_t pipes_used, pipes_max; /* this event loop's share */
+	unsigned long reads; /* read events handled (relay_ctx_reads) */
 };
 
 struct relay_dir {
@@ -316,6 +317,12 @@ read_splice(struct relay_dir *d)
 		leave_splice(d);
 }
 
+unsigned long
+relay_ctx_reads(const struct relay_ctx *ctx)
+{
+	return ctx->reads;
+}
+
 static void
 read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -323,6 +330,7 @@ read_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	d->r->ctx->reads++;
 	if (pending(d) > 0)
 		return; /* not reached: reading stops while blocked */
 	if (d->splice) {

