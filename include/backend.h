@@ -50,6 +50,11 @@ enum pick_result backend_pick(struct backend *be, const struct sockaddr *client,
 /* Session bookkeeping: a session holds a slot from take to release. */
 void backend_take(struct backend *be, struct server *srv);
 void backend_release(struct backend *be, struct server *srv);
+/* Undo backend_take for a session that never got to connect (the
+ * balancer's own descriptor shortage): the counters as if it had not
+ * been given the slot, and the queue not run (it would hit the same
+ * shortage). */
+void backend_untake(struct backend *be, struct server *srv);
 
 void backend_enqueue(struct backend *be, struct queue_entry *qe);
 void backend_dequeue(struct backend *be, struct queue_entry *qe);

@@ -27,6 +27,7 @@
 
 /* Descriptors kept aside for logging, checks and the control socket. */
 #define LB_FD_RESERVE 32
+#define LB_WORKER_FDS 4 /* per worker thread: epoll, wake-up pair, spare */
 
 /* Splicing pipes (2 descriptors each): in use at most, and kept spare.
  * Their descriptors are reserved on top of the sessions' own. */

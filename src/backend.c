@@ -158,6 +158,17 @@ backend_take(struct backend *be, struct server *srv)
 }
 
 void
+backend_untake(struct backend *be, struct server *srv)
+{
+	if (srv->cur_sess > 0)
+		srv->cur_sess--;
+	if (srv->total_sess > 0)
+		srv->total_sess--;
+	if (be->cur_sess > 0)
+		be->cur_sess--;
+}
+
+void
 backend_release(struct backend *be, struct server *srv)
 {
 	if (srv->cur_sess > 0)

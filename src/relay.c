@@ -63,7 +63,8 @@ relay_ctx_new(bool splice, unsigned share)
 		share = 1;
 	if (ctx != NULL) {
 		ctx->splice = splice;
-		ctx->pipes_max = PIPES_MAX / share > 0 ? PIPES_MAX / share : 1;
+		/* 0 with more workers than pipes: plain copies only. */
+		ctx->pipes_max = PIPES_MAX / share;
 		ctx->pool_max = PIPE_POOL / share;
 	}
 	return ctx;

@@ -41,10 +41,14 @@
 /* Each session needs two descriptors.  Raise the soft limit as far as the
  * hard limit allows and cap the session count to what fits. */
 static unsigned
-fit_maxconn(unsigned want)
+fit_maxconn(unsigned want, unsigned nworkers)
 {
 	struct rlimit rl;
-	rlim_t need = (rlim_t)want * 2 + LB_FD_RESERVE + LB_PIPE_FDS;
+	/* Each worker thread holds an epoll descriptor and its wake-up
+	 * pair besides the sessions. */
+	rlim_t reserve = LB_FD_RESERVE + LB_PIPE_FDS +
+	                 (rlim_t)LB_WORKER_FDS * (nworkers > 1 ? nworkers : 0);
+	rlim_t need = (rlim_t)want * 2 + reserve;
 	unsigned fit;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
@@ -61,8 +65,8 @@ fit_maxconn(unsigned want)
 	}
 	if (rl.rlim_cur >= need)
 		return want;
-	fit = rl.rlim_cur > LB_FD_RESERVE + LB_PIPE_FDS + 2
-	          ? (unsigned)((rl.rlim_cur - LB_FD_RESERVE - LB_PIPE_FDS) / 2)
+	fit = rl.rlim_cur > reserve + 2
+	          ? (unsigned)((rl.rlim_cur - reserve) / 2)
 	          : 1;
 	log_warnx("maxconn %u needs %llu descriptors but the limit is %llu: "
 	          "serving at most %u sessions at once",
@@ -144,7 +148,8 @@ rt_new(struct cfg *cfg, bool foreground)
 	rt->main_tid = pthread_self();
 	TAILQ_INIT(&rt->sessions);
 	TAILQ_INIT(&rt->retired);
-	rt->max_sess = fit_maxconn((unsigned)cfg->global.maxconn);
+	rt->nworkers = rt_worker_count(cfg->global.workers);
+	rt->max_sess = fit_maxconn((unsigned)cfg->global.maxconn, rt->nworkers);
 	/* The daemon changes directory: reloads need the full path. */
 	rt->config_path = absolute_path(cfg->file);
 	build_objects(rt, cfg, &g);
@@ -745,7 +750,8 @@ worker_main(void *arg)
 	snprintf(name, sizeof(name), "lb-worker-%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
 	if (worker_loop(w) < 0)
-		log_warnx("worker %u: event loop failed", w->id);
+		fatalx("worker %u: event loop failed", w->id); /* its sessions
+		                                                * would hang */
 	return NULL;
 }
 
@@ -792,8 +798,10 @@ stop_workers(struct rt *rt)
 			continue;
 		event_base_loopexit(w->base, NULL);
 		pthread_join(w->tid, NULL);
+		rt_lock(rt);
 		w->running = false;
 		w->tid = rt->main_tid; /* its sessions: ours now */
+		rt_unlock(rt);
 	}
 }
 
@@ -821,7 +829,7 @@ rt_start(struct rt *rt)
 	int signums[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
 	rt->main_tid = pthread_self(); /* after a daemon's fork */
-	rt->nworkers = rt_worker_count(rt->cfg->global.workers);
+	/* rt->nworkers: counted in rt_new (the descriptor budget). */
 	/* libevent's locking only when threads share the loops' events. */
 	if (rt->nworkers > 1 && evthread_use_pthreads() < 0) {
 		log_warnx("cannot set up libevent for threads");
@@ -1126,7 +1134,8 @@ rt_reload(struct rt *rt, char *msg, size_t len, struct evbuffer *detail)
 	old->refs = 1; /* held while sessions move */
 	pinned = session_migrate_all(rt, old);
 
-	rt->max_sess = fit_maxconn((unsigned)ncfg->global.maxconn);
+	rt->max_sess =
+	    fit_maxconn((unsigned)ncfg->global.maxconn, rt->nworkers);
 	{
 		/* Reopening syslog is avoided when nothing changed: inside a
 		 * chroot /dev/log may be out of reach. */

@@ -565,7 +565,7 @@ fd_shortage(struct session *s, int err)
 
 	TAILQ_REMOVE(&srv->sessions, s, sentry);
 	s->srv = NULL;
-	backend_release(s->be, srv);
+	backend_untake(s->be, srv);
 	if (s->t_fdwait == 0) {
 		s->t_fdwait = now;
 		if (!s->rt->fd_warned)
@@ -657,6 +657,7 @@ session_assign(struct session *s)
 		}
 		s->state = S_QUEUED;
 		s->queued = true;
+		s->t_fdwait = 0; /* a wait of its own, under timeout_queue */
 		s->t_queue = now_ms();
 		backend_enqueue(s->be, &s->qe);
 		watch_queued(s);

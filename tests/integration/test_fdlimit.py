@@ -184,6 +184,14 @@ def test_fd_exhaustion():
     for s in sess:
         ends[s.get("end")] = ends.get(s.get("end"), 0) + 1
     t.log("  session ends: %s" % ends)
+    # Retries while descriptors were short are not sessions given to the
+    # server: its total counts the sessions that connected, once each.
+    rc, out, err = d.ctl("show servers")
+    rows = t.parse_table(out) if rc == 0 else []
+    total = int(rows[0]["TOTAL"]) if rows else -1
+    connected = sum(1 for s in sess if s.get("server") == "S" and s.get("connect_ms", -1) >= 0)
+    t.check(total == connected, "the server's session total counts connected sessions only "
+            "(not the retries during the shortage)", "TOTAL %d, connected %d" % (total, connected))
     t.check(d.alive(), "the daemon is alive")
     d.stop()
 
