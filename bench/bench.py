@@ -870,18 +870,42 @@ def mib(kb):
     return None if kb is None else kb / 1024.0
 
 
+def md_header(meta):
+    """The first lines of a report: date, machine, versions."""
+    return ["Date: %s; rounds: %d%s; kernel %s; CPU %s (%d cores)"
+            % (meta["date"], meta["rounds"], " (QUICK smoke run)" if meta["quick"] else "",
+               meta["kernel"], meta["cpu_model"], meta["ncpu"]),
+            "",
+            "Versions: %s; %s (binary `%s` built %s, sha256 %s..., tree %s); "
+            "Postfix smtp-source/smtp-sink %s"
+            % (meta["haproxy_version"], meta["lb_version"], meta["lb_bin"],
+               meta["lb_bin_mtime"], meta["lb_bin_sha256"], meta["lb_git"],
+               meta["postfix_version"]),
+            ""]
+
+
+def md_isolation(meta, of_cpu):
+    """The isolation sentence; of_cpu qualifies "of a CPU"."""
+    return ("Isolation: %s; each run starts once no CPU is above %.0f%% busy, and a run "
+            "during which other processes took more than %.0f%% of a CPU%s is done again "
+            "(%d runs were redone)%s."
+            % ("one network namespace per run (own loopback, its TIME_WAIT sockets "
+               "dropped with it)" if meta["netns"] else "host loopback, waiting for "
+               "TIME_WAIT sockets to expire between runs", meta["quiet_pct"],
+               meta["disturb_pct"], of_cpu, meta["retried_runs"],
+               "" if not meta["disturbed_runs"] else
+               "; still disturbed after the retries, kept: %s"
+               % ", ".join(meta["disturbed_runs"])))
+
+
+def md_unit(scen, m):
+    """CPU per unit of a median: per GB (bulk) or per 10 000 messages."""
+    unit = m.get("cpu_per_10k") if scen != "bulk" else m.get("cpu_per_gb")
+    return "-" if unit is None else fmt(unit, 3) + (" /GB" if scen == "bulk" else " /10k")
+
+
 def markdown(meta, med, rat, acc):
-    L = []
-    L.append("Date: %s; rounds: %d%s; kernel %s; CPU %s (%d cores)"
-             % (meta["date"], meta["rounds"], " (QUICK smoke run)" if meta["quick"] else "",
-                meta["kernel"], meta["cpu_model"], meta["ncpu"]))
-    L.append("")
-    L.append("Versions: %s; %s (binary `%s` built %s, sha256 %s..., tree %s); "
-             "Postfix smtp-source/smtp-sink %s"
-             % (meta["haproxy_version"], meta["lb_version"], meta["lb_bin"],
-                meta["lb_bin_mtime"], meta["lb_bin_sha256"], meta["lb_git"],
-                meta["postfix_version"]))
-    L.append("")
+    L = md_header(meta)
     L.append("Pinning: balancer (haproxy / load-balancer) on CPU %d (taskset -c %d, seen as "
              "Cpus_allowed_list %s); smtp-source, smtp-sink x3, idle client and this script "
              "on CPU %d. Splice in HAProxy: %s. load-balancer workers = %d."
@@ -891,16 +915,7 @@ def markdown(meta, med, rat, acc):
              + ("" if "haproxy_threads" not in meta else
                 " HAProxy nbthread = %d." % meta["haproxy_threads"]))
     L.append("")
-    L.append("Isolation: %s; each run starts once no CPU is above %.0f%% busy, and a run "
-             "during which other processes took more than %.0f%% of a CPU is done again "
-             "(%d runs were redone)%s."
-             % ("one network namespace per run (own loopback, its TIME_WAIT sockets "
-                "dropped with it)" if meta["netns"] else "host loopback, waiting for "
-                "TIME_WAIT sockets to expire between runs", meta["quiet_pct"],
-                meta["disturb_pct"], meta["retried_runs"],
-                "" if not meta["disturbed_runs"] else
-                "; still disturbed after the retries, kept: %s"
-                % ", ".join(meta["disturbed_runs"])))
+    L.append(md_isolation(meta, ""))
     L.append("")
     L.append("Medians of %d alternating rounds. msgs/s and MB/s (10^6 bytes of message "
              "payload per second) are end-to-end; CPU s is the balancer's utime+stime "
@@ -919,8 +934,7 @@ def markdown(meta, med, rat, acc):
             m = med[scen].get(path)
             if not m:
                 continue
-            unit = m.get("cpu_per_10k") if scen != "bulk" else m.get("cpu_per_gb")
-            unit_s = "-" if unit is None else fmt(unit, 3) + (" /GB" if scen == "bulk" else " /10k")
+            unit_s = md_unit(scen, m)
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 scen, path,
                 fmt(m["msgs_per_s"], 1) if scen != "idle" else "-",
@@ -1016,17 +1030,7 @@ def scaling_ratios(a, med):
 
 
 def markdown_shared(meta, med, srat, path_list):
-    L = []
-    L.append("Date: %s; rounds: %d%s; kernel %s; CPU %s (%d cores)"
-             % (meta["date"], meta["rounds"], " (QUICK smoke run)" if meta["quick"] else "",
-                meta["kernel"], meta["cpu_model"], meta["ncpu"]))
-    L.append("")
-    L.append("Versions: %s; %s (binary `%s` built %s, sha256 %s..., tree %s); "
-             "Postfix smtp-source/smtp-sink %s"
-             % (meta["haproxy_version"], meta["lb_version"], meta["lb_bin"],
-                meta["lb_bin_mtime"], meta["lb_bin_sha256"], meta["lb_git"],
-                meta["postfix_version"]))
-    L.append("")
+    L = md_header(meta)
     L.append("CPUs shared (--shared-cpus): no pinning to separate cores; the balancer, "
              "smtp-source, smtp-sink x3, the idle client and this script may all run on "
              "every CPU (taskset -c %s; the balancer seen as Cpus_allowed_list %s). "
@@ -1036,16 +1040,7 @@ def markdown_shared(meta, med, srat, path_list):
                 ", ".join(str(x) for x in meta["haproxy_threads_list"]),
                 "on (option splice-auto)" if meta["haproxy_splice"] else "off"))
     L.append("")
-    L.append("Isolation: %s; each run starts once no CPU is above %.0f%% busy, and a run "
-             "during which other processes took more than %.0f%% of a CPU (summed over all "
-             "CPUs) is done again (%d runs were redone)%s."
-             % ("one network namespace per run (own loopback, its TIME_WAIT sockets "
-                "dropped with it)" if meta["netns"] else "host loopback, waiting for "
-                "TIME_WAIT sockets to expire between runs", meta["quiet_pct"],
-                meta["disturb_pct"], meta["retried_runs"],
-                "" if not meta["disturbed_runs"] else
-                "; still disturbed after the retries, kept: %s"
-                % ", ".join(meta["disturbed_runs"])))
+    L.append(md_isolation(meta, " (summed over all CPUs)"))
     L.append("")
     L.append("Scaling: medians of %d rounds (path order rotated every round). threads = "
              "load-balancer global.workers or HAProxy nbthread. CPU s is the balancer's "
@@ -1069,8 +1064,7 @@ def markdown_shared(meta, med, srat, path_list):
             m = med[scen].get(path)
             if not m:
                 continue
-            unit = m.get("cpu_per_10k") if scen != "bulk" else m.get("cpu_per_gb")
-            unit_s = "-" if unit is None else fmt(unit, 3) + (" /GB" if scen == "bulk" else " /10k")
+            unit_s = md_unit(scen, m)
             thr = meta["path_threads"].get(path)
             L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |"
                      % (scen, path, "-" if thr is None else thr,

@@ -74,8 +74,8 @@ log_close(void)
 }
 
 /* errnum != 0 appends ": strerror(errnum)". */
-static void vlog(int prio, bool prefix, int errnum, const char *fmt,
-                 va_list ap) __attribute__((format(printf, 4, 0)));
+static void vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 static void
 vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
