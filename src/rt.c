@@ -410,7 +410,7 @@ static void
 stop_now(struct rt *rt)
 {
 	session_close_all(rt, END_SHUTDOWN);
-	if (rt->cur_sess == 0 || rt->nworkers <= 1)
+	if (rt->cur_sess == 0)
 		event_base_loopexit(rt->base, NULL);
 }
 
