@@ -45,6 +45,22 @@ void relay_ctx_free(struct relay_ctx *ctx);
 /* Read events its relays handled so far (the event loop's measure of
  * being busy, see rt.c's worker_loop). */
 unsigned long relay_ctx_reads(const struct relay_ctx *ctx);
+/* Of those, the reads of bulk data (RELAY_BULK_READ bytes or more, or
+ * spliced): a transfer that streams. */
+unsigned long relay_ctx_bulk(const struct relay_ctx *ctx);
+
+/* A busy event loop pauses between passes (rt.c's worker_loop): after a
+ * pass of `reads` read events, `bulk` of them bulk, this many
+ * microseconds; 0: the pass relayed nothing (block until the next event),
+ * or max_us is 0 (coalescing off).  The pause grows with the pass, by
+ * RELAY_PAUSE_STEP_US per read, from RELAY_PAUSE_MIN_US to max_us; a pass
+ * with a bulk read pauses RELAY_PAUSE_MIN_US (a streaming transfer would
+ * otherwise wait max_us per buffer). */
+#define RELAY_PAUSE_MIN_US 50
+#define RELAY_PAUSE_STEP_US 25
+#define RELAY_BULK_READ 8192
+unsigned relay_pause_us(unsigned long reads, unsigned long bulk,
+                        unsigned max_us);
 
 struct relay;
 

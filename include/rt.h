@@ -68,7 +68,7 @@ struct rt {
 	unsigned nworkers;
 	unsigned next_worker;
 	struct event *update_ev; /* listeners_update from a worker */
-	unsigned coalesce_us;    /* busy loops: pause between passes */
+	unsigned coalesce_us;    /* busy loops: longest pause between passes */
 
 	struct cfg *cfg;
 	bool foreground;

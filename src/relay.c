@@ -29,6 +29,7 @@ struct relay_ctx {
 	size_t npool, pool_max;
 	size_t pipes_used, pipes_max; /* this event loop's share */
 	unsigned long reads; /* read events handled (relay_ctx_reads) */
+	unsigned long bulk;  /* of which bulk reads (relay_ctx_bulk) */
 };
 
 struct relay_dir {
@@ -225,11 +226,12 @@ got_eof(struct relay_dir *d)
 /* Plain read: into the shared buffer, straight on to the peer; what the
  * peer does not take now is kept (at most RELAY_BUF). */
 static void
-read_copy(struct relay_dir *d)
+read_copy(struct relay_dir *d, bool closed)
 {
 	struct relay *r = d->r;
 	struct relay_ctx *ctx = r->ctx;
 	ssize_t n, w;
+	bool last;
 
 	do
 		n = recv(d->from, ctx->buf, sizeof(ctx->buf), MSG_DONTWAIT);
@@ -243,10 +245,17 @@ read_copy(struct relay_dir *d)
 		got_eof(d);
 		return;
 	}
+	/* The peer's FIN came with these bytes (EPOLLRDHUP) and the read
+	 * took all: the EOF is known now.  MSG_MORE holds the bytes back an
+	 * instant so that the shutdown below sends them with the FIN, one
+	 * segment instead of two. */
+	last = closed && (size_t)n < sizeof(ctx->buf);
+	if ((size_t)n >= RELAY_BULK_READ)
+		ctx->bulk++;
 	r->cbs->moved(r->arg, d->c2s, (size_t)n, ctx->buf[n - 1] == '\n');
 	do
 		w = send(d->to, ctx->buf, (size_t)n,
-		         MSG_NOSIGNAL | MSG_DONTWAIT);
+		         MSG_NOSIGNAL | MSG_DONTWAIT | (last ? MSG_MORE : 0));
 	while (w < 0 && errno == EINTR);
 	if (w < 0) {
 		if (errno != EAGAIN) {
@@ -264,7 +273,12 @@ read_copy(struct relay_dir *d)
 			return;
 		}
 		memcpy(d->buf, ctx->buf + w, d->len);
-		block(d);
+		block(d); /* the EOF is read again once they are taken */
+		return;
+	}
+	if (last) {
+		got_eof(d);
+		return;
 	}
 	/* A full buffer: bulk data, splice from now on. */
 	if ((size_t)n == sizeof(ctx->buf) && ctx->splice && !d->no_splice &&
@@ -292,7 +306,7 @@ read_splice(struct relay_dir *d)
 			if (errno != EAGAIN)
 				d->no_splice = true;
 			leave_splice(d);
-			read_copy(d);
+			read_copy(d, false);
 			return;
 		}
 		fail(d, true);
@@ -304,6 +318,7 @@ read_splice(struct relay_dir *d)
 		return;
 	}
 	d->in_pipe += (size_t)n;
+	r->ctx->bulk++;
 	r->cbs->moved(r->arg, d->c2s, (size_t)n, -1);
 	rc = flush(d);
 	if (rc < 0) {
@@ -324,13 +339,32 @@ relay_ctx_reads(const struct relay_ctx *ctx)
 	return ctx->reads;
 }
 
+unsigned long
+relay_ctx_bulk(const struct relay_ctx *ctx)
+{
+	return ctx->bulk;
+}
+
+unsigned
+relay_pause_us(unsigned long reads, unsigned long bulk, unsigned max_us)
+{
+	if (reads == 0 || max_us == 0)
+		return 0;
+	if (max_us <= RELAY_PAUSE_MIN_US)
+		return max_us;
+	if (bulk > 0 || reads <= RELAY_PAUSE_MIN_US / RELAY_PAUSE_STEP_US)
+		return RELAY_PAUSE_MIN_US;
+	if (reads >= max_us / RELAY_PAUSE_STEP_US)
+		return max_us;
+	return (unsigned)reads * RELAY_PAUSE_STEP_US;
+}
+
 static void
 read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_dir *d = arg;
 
 	(void)fd;
-	(void)what;
 	d->r->ctx->reads++;
 	if (pending(d) > 0)
 		return; /* not reached: reading stops while blocked */
@@ -345,7 +379,7 @@ read_cb(evutil_socket_t fd, short what, void *arg)
 	if (d->splice)
 		read_splice(d);
 	else
-		read_copy(d);
+		read_copy(d, (what & EV_CLOSED) != 0);
 }
 
 static void
@@ -398,7 +432,8 @@ relay_new(struct relay_ctx *ctx, struct event_base *base, int cfd, int sfd,
 		d->to = d->c2s ? sfd : cfd;
 		d->pfd[0] = d->pfd[1] = -1;
 		d->rev =
-		    event_new(base, d->from, EV_READ | EV_PERSIST, read_cb, d);
+		    event_new(base, d->from, EV_READ | EV_CLOSED | EV_PERSIST,
+		              read_cb, d);
 		d->wev =
 		    event_new(base, d->to, EV_WRITE | EV_PERSIST, write_cb, d);
 		if (d->rev == NULL || d->wev == NULL) {

@@ -517,8 +517,10 @@ connect_cb_locked(evutil_socket_t fd, short what, void *arg)
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	(void)what;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	/* Writable and nothing else: connected (an error or a reset is
+	 * reported as readable and writable).  Otherwise SO_ERROR says. */
+	if (what != EV_WRITE &&
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err != 0) {
 		connect_failed(s, err);
@@ -620,8 +622,9 @@ session_connect_now(struct session *s)
 		return;
 	}
 	/* Connected now (rare on loopback) or later: either way the
-	 * outcome comes through connect_cb. */
-	s->cev = event_new(s->w->base, fd, EV_WRITE, connect_cb, s);
+	 * outcome comes through connect_cb.  Watching reads too tells a
+	 * plain success (writable only) from an error (reported as both). */
+	s->cev = event_new(s->w->base, fd, EV_READ | EV_WRITE, connect_cb, s);
 	if (s->cev == NULL || event_add(s->cev, NULL) < 0) {
 		log_warn("connect to %s: event", a->text);
 		connect_failed(s, ENOMEM);
