@@ -828,6 +828,26 @@ def ratios(med):
     return out
 
 
+def round_ratios(runs):
+    """Per round, load-balancer / HAProxy of the same round: msgs/s and
+    CPU per unit.  Their spread is the machine's run-to-run noise, which
+    the ratio of the medians hides."""
+    out = {}
+    for scen in SCENARIO_ORDER:
+        unit = "cpu_per_gb" if scen == "bulk" else "cpu_per_10k"
+        rounds = sorted({r["round"] for r in runs if r["scenario"] == scen})
+        for rnd in rounds:
+            by = {r["path"]: r for r in runs if r["scenario"] == scen and r["round"] == rnd}
+            lb, hap = by.get("load-balancer"), by.get("haproxy")
+            if not lb or not hap:
+                continue
+            for m in ("msgs_per_s", unit):
+                v = ratio(lb.get(m), hap.get(m))
+                if v is not None:
+                    out.setdefault(scen, {}).setdefault(m, []).append(v)
+    return out
+
+
 def acceptance(med):
     """The issue's acceptance criteria, on the medians."""
     rows = []
@@ -904,7 +924,7 @@ def md_unit(scen, m):
     return "-" if unit is None else fmt(unit, 3) + (" /GB" if scen == "bulk" else " /10k")
 
 
-def markdown(meta, med, rat, acc):
+def markdown(meta, med, rat, acc, spread=None):
     L = md_header(meta)
     L.append("Pinning: balancer (haproxy / load-balancer) on CPU %d (taskset -c %d, seen as "
              "Cpus_allowed_list %s); smtp-source, smtp-sink x3, idle client and this script "
@@ -967,6 +987,23 @@ def markdown(meta, med, rat, acc):
             fmt(d.get("mb_per_s")) if scen != "idle" else "-",
             fmt(d.get("setup_s")) if scen == "idle" else "-"))
     L.append("")
+    if spread:
+        L.append("Per-round ratios (each round's load-balancer run against the same round's "
+                 "HAProxy run, in round order; their spread is this machine's run-to-run "
+                 "noise, which the ratio of the medians above smooths):")
+        L.append("")
+        L.append("| scenario | lb/haproxy msgs/s per round | lb/haproxy CPU/unit per round |")
+        L.append("|---|---|---|")
+        for scen in SCENARIO_ORDER:
+            sp = spread.get(scen)
+            if not sp:
+                continue
+            unit = "cpu_per_gb" if scen == "bulk" else "cpu_per_10k"
+            L.append("| %s | %s | %s |" % (
+                scen,
+                " ".join(fmt(v) for v in sp.get("msgs_per_s", [])) or "-",
+                " ".join(fmt(v) for v in sp.get(unit, [])) or "-"))
+        L.append("")
     L.append("Acceptance criteria of issue 6 (on these medians):")
     L.append("")
     L.append("| criterion | result | ratio |")
@@ -1521,7 +1558,7 @@ def main():
     else:
         rat = ratios(med)
         acc = acceptance(med)
-        md = markdown(meta, med, rat, acc)
+        md = markdown(meta, med, rat, acc, round_ratios(runs))
     sys.stdout.write(md)
     os.makedirs(a.out_dir, exist_ok=True)
     mdp = os.path.join(a.out_dir, "results-%s.md" % stamp)
