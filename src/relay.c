@@ -223,6 +223,14 @@ got_eof(struct relay_dir *d)
 		(void)shut(d);
 }
 
+static bool
+nothing_left(int fd)
+{
+	int avail = 0;
+
+	return ioctl(fd, FIONREAD, &avail) == 0 && avail == 0;
+}
+
 /* Plain read: into the shared buffer, straight on to the peer; what the
  * peer does not take now is kept (at most RELAY_BUF). */
 static void
@@ -245,11 +253,12 @@ read_copy(struct relay_dir *d, bool closed)
 		got_eof(d);
 		return;
 	}
-	/* The peer's FIN came with these bytes (EPOLLRDHUP) and the read
-	 * took all: the EOF is known now.  MSG_MORE holds the bytes back an
-	 * instant so that the shutdown below sends them with the FIN, one
-	 * segment instead of two. */
-	last = closed && (size_t)n < sizeof(ctx->buf);
+	/* The peer's FIN came with these bytes (EPOLLRDHUP) and nothing is
+	 * left to read: the EOF is known now.  (A short read alone does not
+	 * say so: recv stops at TCP urgent data.)  MSG_MORE holds the bytes
+	 * back an instant so that the shutdown below sends them with the
+	 * FIN, one segment instead of two. */
+	last = closed && (size_t)n < sizeof(ctx->buf) && nothing_left(d->from);
 	if ((size_t)n >= RELAY_BULK_READ)
 		ctx->bulk++;
 	r->cbs->moved(r->arg, d->c2s, (size_t)n, ctx->buf[n - 1] == '\n');
