@@ -153,6 +153,9 @@ def test_fd_exhaustion():
             "descriptors back to the idle count", "%d (idle %d)" % (h.nfds(pid), fd0))
 
     # One descriptor short: accept works, the server socket does not.
+    # (The burst of waiting clients above may have met a shortage of its
+    # own when accepting resumed: count only this part's warnings.)
+    nlog0 = d.stderr().count("no descriptor for a server connection")
     ctls = fill(d, pid, limit - 1)
     n = h.nfds(pid)
     c = t.Client(H, port, timeout=5)
@@ -171,7 +174,7 @@ def test_fd_exhaustion():
     t.check(first is not None and first.startswith(b"220 S"),
             "then it is served once descriptors free up", repr(first))
     t.check(cpu3 < 0.2, "one descriptor left: no busy loop", "%.2fs" % cpu3)
-    nlog = d.stderr().count("no descriptor for a server connection")
+    nlog = d.stderr().count("no descriptor for a server connection") - nlog0
     if n < limit:
         t.check(nlog == 1, "the shortage is logged, once", "%d times" % nlog)
     else:
