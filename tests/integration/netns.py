@@ -2,7 +2,7 @@
 (test_transparent.py, test_keepalived.py): commands run to completion
 under the harness's time limit, namespaces listed, cleared (what still
 runs in them killed by PID, then deleted), and the ones a killed earlier
-run left behind swept at start."""
+run left behind swept at start; and the SMTP sink both run in them."""
 
 import os
 import re
@@ -109,3 +109,88 @@ def skip_reason(prefix):
         return "ip netns add failed: %s" % r.stdout.decode(errors="replace").strip()
     netns_del(probe)
     return None
+
+
+# An SMTP sink for the test beds, written to a file and run inside a
+# namespace with `ip netns exec`:  python3 sink.py OUT [NAME@]HOST:PORT ...
+# One listener per argument (NAME defaults to HOST).  It appends JSON lines
+# to OUT: "ready" once all listen; per session "conn" (server, peer and
+# local [ip, port]), "msg" per message (server, peer, len and sha256 of
+# the dot-unstuffed body, attempt from an "X-Attempt: N" header or null,
+# t = monotonic time), "error" and "close" (messages).  The DATA reply
+# carries the length and SHA-256, so a client can check them too.
+SINK_PY = r'''
+import hashlib, json, re, signal, socket, sys, threading, time
+out = open(sys.argv[1], "a")
+lock = threading.Lock()
+
+def note(**kw):
+    with lock:
+        out.write(json.dumps(kw) + "\n")
+        out.flush()
+
+def serve(c, name):
+    peer = list(c.getpeername()[:2])
+    note(event="conn", server=name, peer=peer, local=list(c.getsockname()[:2]))
+    c.settimeout(60)
+    f = c.makefile("rb")
+    n = 0
+    try:
+        c.sendall(b"220 " + name.encode() + b" ESMTP lbtest sink\r\n")
+        while True:
+            line = f.readline(65536)
+            if not line:
+                break
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                c.sendall(b"250-" + name.encode() + b"\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
+            elif verb == b"DATA":
+                c.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                h = hashlib.sha256()
+                size = 0
+                attempt = None
+                while True:
+                    ln = f.readline(65536)
+                    if not ln:
+                        raise EOFError("EOF in DATA")
+                    if ln == b".\r\n":
+                        break
+                    if ln.startswith(b"."):
+                        ln = ln[1:]
+                    m = re.match(rb"X-Attempt: (\d+)", ln)
+                    if m and attempt is None:
+                        attempt = int(m.group(1))
+                    h.update(ln)
+                    size += len(ln)
+                n += 1
+                note(event="msg", server=name, peer=peer, len=size, sha256=h.hexdigest(),
+                     attempt=attempt, t=time.monotonic())
+                c.sendall(b"250 2.0.0 Ok len=%d sha256=%s\r\n" % (size, h.hexdigest().encode()))
+            elif verb == b"QUIT":
+                c.sendall(b"221 2.0.0 Bye\r\n")
+                break
+            else:
+                c.sendall(b"250 2.0.0 Ok\r\n")
+    except Exception as e:
+        note(event="error", server=name, peer=peer, error=repr(e))
+    finally:
+        note(event="close", server=name, peer=peer, messages=n)
+        c.close()
+
+def accept_loop(s, name):
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=serve, args=(c, name), daemon=True).start()
+
+for spec in sys.argv[2:]:
+    name, _, addr = spec.rpartition("@")
+    host, port = addr.rsplit(":", 1)
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, int(port)))
+    s.listen(128)
+    threading.Thread(target=accept_loop, args=(s, name or host), daemon=True).start()
+note(event="ready")
+while True:
+    signal.pause()
+'''

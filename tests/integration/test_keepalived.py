@@ -109,64 +109,6 @@ RND = random.Random(SEED)
 # --------------------------------------------------------------------------
 # Helper programs, run inside the namespaces with `ip netns exec`.
 
-SINK_PY = r'''
-import json, re, signal, socket, sys, threading, time
-out = open(sys.argv[1], "a")
-name, host, port = sys.argv[2], sys.argv[3], int(sys.argv[4])
-lock = threading.Lock()
-
-def note(**kw):
-    with lock:
-        out.write(json.dumps(kw) + "\n")
-        out.flush()
-
-def serve(c):
-    peer = c.getpeername()[0]
-    c.settimeout(30)
-    f = c.makefile("rb")
-    try:
-        c.sendall(b"220 " + name.encode() + b" ESMTP lbtest sink\r\n")
-        while True:
-            line = f.readline(65536)
-            if not line:
-                break
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                c.sendall(b"250-" + name.encode() + b"\r\n250 8BITMIME\r\n")
-            elif verb == b"DATA":
-                c.sendall(b"354 go ahead\r\n")
-                attempt = None
-                while True:
-                    ln = f.readline(65536)
-                    if not ln:
-                        raise EOFError("EOF in DATA")
-                    if ln == b".\r\n":
-                        break
-                    m = re.match(rb"X-Attempt: (\d+)", ln)
-                    if m:
-                        attempt = int(m.group(1))
-                note(event="msg", server=name, peer=peer, attempt=attempt, t=time.monotonic())
-                c.sendall(b"250 2.0.0 Ok: queued as " + name.encode() + b"\r\n")
-            elif verb == b"QUIT":
-                c.sendall(b"221 2.0.0 Bye\r\n")
-                break
-            else:
-                c.sendall(b"250 2.0.0 Ok\r\n")
-    except Exception:
-        pass
-    finally:
-        c.close()
-
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((host, port))
-s.listen(128)
-note(event="ready", server=name)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-'''
-
 CLIENT_PY = r'''
 import json, os, socket, sys, time
 host, port, outp, stopf, max_n, max_s = sys.argv[1:7]
@@ -466,7 +408,7 @@ def delivered(bed):
     for h in ("s1", "s2"):
         for e in bed.jsonl("sink-%s.jsonl" % h):
             if e.get("event") == "msg":
-                out.setdefault(e["attempt"], []).append((e["server"], e["peer"]))
+                out.setdefault(e["attempt"], []).append((e["server"], e["peer"][0]))
     return out
 
 
@@ -592,9 +534,9 @@ def test_failover():
     for h in ("s1", "s2"):
         script = os.path.join(bed.dir, "sink.py")
         with open(script, "w") as f:
-            f.write(SINK_PY)
+            f.write(netns.SINK_PY)
         p = bed.popen(h, [sys.executable, script, os.path.join(bed.dir, "sink-%s.jsonl" % h),
-                          h, ADDR[h], str(SINK_PORT)], "sink-%s.err" % h)
+                          "%s@%s:%d" % (h, ADDR[h], SINK_PORT)], "sink-%s.err" % h)
         ok = t.wait_until(lambda: p.poll() is not None or
                           any(e.get("event") == "ready" for e in bed.jsonl("sink-%s.jsonl" % h)),
                           10)

@@ -89,76 +89,6 @@ _seq = [0]
 # --------------------------------------------------------------------------
 # Helper programs, run inside the namespaces with `ip netns exec`.
 
-SERVER_PY = r'''
-import hashlib, json, signal, socket, sys, threading
-out = open(sys.argv[1], "a")
-lock = threading.Lock()
-
-def note(**kw):
-    with lock:
-        out.write(json.dumps(kw) + "\n")
-        out.flush()
-
-def serve(c, name):
-    peer = list(c.getpeername()[:2])
-    note(event="conn", server=name, peer=peer, local=list(c.getsockname()[:2]))
-    c.settimeout(60)
-    f = c.makefile("rb")
-    n = 0
-    try:
-        c.sendall(b"220 " + name.encode() + b" ESMTP lbtest sink\r\n")
-        while True:
-            line = f.readline(65536)
-            if not line:
-                break
-            verb = line[:4].upper()
-            if verb == b"EHLO":
-                c.sendall(b"250-" + name.encode() + b"\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
-            elif verb == b"DATA":
-                c.sendall(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                h = hashlib.sha256()
-                size = 0
-                while True:
-                    ln = f.readline(65536)
-                    if not ln:
-                        raise EOFError("EOF in DATA")
-                    if ln == b".\r\n":
-                        break
-                    if ln.startswith(b"."):
-                        ln = ln[1:]
-                    h.update(ln)
-                    size += len(ln)
-                n += 1
-                note(event="msg", server=name, peer=peer, len=size, sha256=h.hexdigest())
-                c.sendall(b"250 2.0.0 Ok len=%d sha256=%s\r\n" % (size, h.hexdigest().encode()))
-            elif verb == b"QUIT":
-                c.sendall(b"221 2.0.0 Bye\r\n")
-                break
-            else:
-                c.sendall(b"250 2.0.0 Ok\r\n")
-    except Exception as e:
-        note(event="error", server=name, peer=peer, error=repr(e))
-    finally:
-        note(event="close", server=name, peer=peer, messages=n)
-        c.close()
-
-def accept_loop(s, name):
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=serve, args=(c, name), daemon=True).start()
-
-for spec in sys.argv[2:]:
-    host, port = spec.rsplit(":", 1)
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((host, int(port)))
-    s.listen(128)
-    threading.Thread(target=accept_loop, args=(s, host), daemon=True).start()
-note(event="ready")
-while True:
-    signal.pause()
-'''
-
 CLIENT_PY = r'''
 import hashlib, json, random, smtplib, sys, time
 host, port, sessions, per, seed, outp = sys.argv[1:7]
@@ -344,7 +274,7 @@ class Bed:
         self.obs = os.path.join(self.dir, "servers.jsonl")
         script = os.path.join(self.dir, "sink.py")
         with open(script, "w") as f:
-            f.write(SERVER_PY)
+            f.write(netns.SINK_PY)
         errp = open(os.path.join(self.dir, "sink.err"), "wb")
         p = subprocess.Popen(["ip", "netns", "exec", self.s, sys.executable, script, self.obs]
                              + ["%s:%d" % (a, SERVER_PORT) for a in SERVER_IPS],
