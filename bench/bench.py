@@ -42,16 +42,27 @@ IDLE_CLIENT = os.path.join(HERE, "idle_client.py")
 LOCK_FILE = "/tmp/lb-bench.lock"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PATHS = ("direct", "haproxy", "load-balancer")
+# the second build of the daemon (--lb-base-bin): same configuration, same
+# rounds, its own path
+BASE = "load-balancer-base"
+ALL_PATHS = PATHS + (BASE,)
 
 
 def path_kind(path):
     """direct, haproxy or load-balancer: the kind of a path, whose name may
     carry a thread count (haproxy-t2, load-balancer-w2; --shared-cpus with
-    a list of --haproxy-threads / --lb-workers)."""
+    a list of --haproxy-threads / --lb-workers).  load-balancer-base (and
+    load-balancer-base-wN) is of kind load-balancer: it runs the binary of
+    --lb-base-bin with the same configuration."""
     for k in ("haproxy", "load-balancer"):
         if path == k or path.startswith(k + "-"):
             return k
     return path
+
+
+def is_base(path):
+    """A path that runs the base build (--lb-base-bin)."""
+    return path == BASE or path.startswith(BASE + "-")
 H = "127.0.0.1"
 
 # Scenario parameters (full run; --quick divides them, see quick_scenarios()).
@@ -526,7 +537,9 @@ class Balancer:
             cmd = [HAPROXY, "-db", "-f", self.conf]
         else:
             text = lb_config(a, port, sink_ports, wd, self.threads)
-            cmd = [a.lb_run_bin, "-F", "-f", self.conf]
+            # the same generated configuration for both builds; only the
+            # binary differs
+            cmd = [a.lb_base_run_bin if is_base(path) else a.lb_run_bin, "-F", "-f", self.conf]
         with open(self.conf, "w") as f:
             f.write(text)
         self.cmd = net.prefix() + ["taskset", "-c", a.balancer_cpus] + cmd
@@ -810,42 +823,80 @@ def ratio(x, y):
 
 
 def ratios(med):
+    """Ratios of the medians: lb/haproxy, lb/direct and, with the base
+    build (--lb-base-bin), lb/base = load-balancer / load-balancer-base."""
     out = {}
     for scen, by in med.items():
         lb, hap, d = by.get("load-balancer"), by.get("haproxy"), by.get("direct")
+        base = by.get(BASE)
         if not lb:
             continue
         o = {}
         for m in ("msgs_per_s", "mb_per_s", "cpu_per_10k", "cpu_per_gb", "cpu_s",
-                  "rss_peak_kb", "rss_held_kb", "setup_s"):
+                  "rss_peak_kb", "rss_held_kb", "setup_s", "ctx_per_msg"):
             if lb.get(m) is None:
                 continue
-            if hap:
+            if hap and m != "ctx_per_msg":
                 o.setdefault("lb/haproxy", {})[m] = ratio(lb[m], hap.get(m))
             if d and m in ("msgs_per_s", "mb_per_s", "setup_s"):
                 o.setdefault("lb/direct", {})[m] = ratio(lb[m], d.get(m))
+            if base:
+                o.setdefault("lb/base", {})[m] = ratio(lb[m], base.get(m))
         out[scen] = o
     return out
 
 
-def round_ratios(runs):
-    """Per round, load-balancer / HAProxy of the same round: msgs/s and
-    CPU per unit.  Their spread is the machine's run-to-run noise, which
-    the ratio of the medians hides."""
+def round_ratios(runs, num="load-balancer", den="haproxy"):
+    """Per round, NUM / DEN of the same round (load-balancer / HAProxy by
+    default; load-balancer / load-balancer-base for two builds): msgs/s,
+    MB/s and CPU per unit.  Their spread is the machine's run-to-run noise,
+    which the ratio of the medians hides."""
     out = {}
     for scen in SCENARIO_ORDER:
         unit = "cpu_per_gb" if scen == "bulk" else "cpu_per_10k"
         rounds = sorted({r["round"] for r in runs if r["scenario"] == scen})
         for rnd in rounds:
             by = {r["path"]: r for r in runs if r["scenario"] == scen and r["round"] == rnd}
-            lb, hap = by.get("load-balancer"), by.get("haproxy")
-            if not lb or not hap:
+            x, y = by.get(num), by.get(den)
+            if not x or not y:
                 continue
-            for m in ("msgs_per_s", unit):
-                v = ratio(lb.get(m), hap.get(m))
+            for m in ("msgs_per_s", "mb_per_s", unit):
+                v = ratio(x.get(m), y.get(m))
                 if v is not None:
                     out.setdefault(scen, {}).setdefault(m, []).append(v)
     return out
+
+
+BASE_CPU_FACTOR = 1.05   # "CPU per message within 5 % of the base or better"
+
+
+def base_acceptance(med):
+    """Two builds (--lb-base-bin), on the medians: CPU per message of the
+    new build (load-balancer) within 5 % of the base (load-balancer-base)
+    or better, in smtp and connrate.  Rows (what, PASS/FAIL/n/a, ratio)."""
+    rows = []
+    for scen in ("smtp", "connrate"):
+        what = "%s: load-balancer CPU/10k <= %.2f x load-balancer-base" % (scen, BASE_CPU_FACTOR)
+        if scen not in med:
+            continue
+        x = med[scen].get("load-balancer", {}).get("cpu_per_10k")
+        y = med[scen].get(BASE, {}).get("cpu_per_10k")
+        if x is None or not y:
+            rows.append((what, "n/a", None))
+        else:
+            rows.append((what, "PASS" if x <= BASE_CPU_FACTOR * y else "FAIL", x / y))
+    return rows
+
+
+def base_verdict(rows):
+    """PASS when every row passes and both smtp and connrate were judged,
+    FAIL when one fails, otherwise n/a (a scenario was not run)."""
+    res = [r for _, r, _ in rows]
+    if "FAIL" in res:
+        return "FAIL"
+    if len(res) == 2 and all(r == "PASS" for r in res):
+        return "PASS"
+    return "n/a"
 
 
 def acceptance(med):
@@ -892,16 +943,83 @@ def mib(kb):
 
 def md_header(meta):
     """The first lines of a report: date, machine, versions."""
-    return ["Date: %s; rounds: %d%s; kernel %s; CPU %s (%d cores)"
-            % (meta["date"], meta["rounds"], " (QUICK smoke run)" if meta["quick"] else "",
-               meta["kernel"], meta["cpu_model"], meta["ncpu"]),
-            "",
-            "Versions: %s; %s (binary `%s` built %s, sha256 %s..., tree %s); "
-            "Postfix smtp-source/smtp-sink %s"
-            % (meta["haproxy_version"], meta["lb_version"], meta["lb_bin"],
-               meta["lb_bin_mtime"], meta["lb_bin_sha256"], meta["lb_git"],
-               meta["postfix_version"]),
-            ""]
+    L = ["Date: %s; rounds: %d%s; kernel %s; CPU %s (%d cores)"
+         % (meta["date"], meta["rounds"], " (QUICK smoke run)" if meta["quick"] else "",
+            meta["kernel"], meta["cpu_model"], meta["ncpu"]),
+         "",
+         "Versions: %s; %s (binary `%s` built %s, sha256 %s..., tree %s); "
+         "Postfix smtp-source/smtp-sink %s"
+         % (meta["haproxy_version"], meta["lb_version"], meta["lb_bin"],
+            meta["lb_bin_mtime"], meta["lb_bin_sha256"], meta["lb_git"],
+            meta["postfix_version"]),
+         ""]
+    if meta.get("lb_base_bin"):
+        L += ["Base build (path `%s`, --lb-base-bin): %s (binary `%s` built %s, sha256 %s..., "
+              "tree %s), run with the same generated configuration as `load-balancer`."
+              % (BASE, meta["lb_base_version"], meta["lb_base_bin"], meta["lb_base_bin_mtime"],
+                 meta["lb_base_bin_sha256"], meta["lb_base_git"]),
+              ""]
+    return L
+
+
+def md_base(meta, rat, spread, rows):
+    """The section load-balancer / load-balancer-base (two builds, same
+    configuration, same rounds): ratios of the medians, per-round ratios,
+    and whether CPU per message stayed within 5 % of the base."""
+    L = ["### load-balancer / load-balancer-base", ""]
+    L.append("Two builds of the daemon with the same generated configuration, alternating "
+             "in the same rounds: `load-balancer` = `%s` (sha256 %s...), `load-balancer-base` "
+             "= `%s` (sha256 %s...). Ratios new / base of the medians (msgs/s, MB/s: above 1 "
+             "is faster; CPU/unit, ctx/msg, RSS: below 1 is leaner):"
+             % (meta["lb_bin"], meta["lb_bin_sha256"], meta["lb_base_bin"],
+                meta["lb_base_bin_sha256"]))
+    L.append("")
+    L.append("| scenario | lb/base msgs/s | lb/base MB/s | lb/base CPU/unit | lb/base ctx/msg "
+             "| lb/base peak RSS | lb/base held RSS | lb/base idle setup |")
+    L.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for scen in SCENARIO_ORDER:
+        b = rat.get(scen, {}).get("lb/base")
+        if not b:
+            continue
+        unit = b.get("cpu_per_gb") if scen == "bulk" else b.get("cpu_per_10k")
+        L.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            scen,
+            fmt(b.get("msgs_per_s"), 3) if scen != "idle" else "-",
+            fmt(b.get("mb_per_s"), 3) if scen != "idle" else "-",
+            fmt(unit, 3), fmt(b.get("ctx_per_msg"), 3),
+            fmt(b.get("rss_peak_kb"), 3), fmt(b.get("rss_held_kb"), 3),
+            fmt(b.get("setup_s"), 3) if scen == "idle" else "-"))
+    L.append("")
+    if spread:
+        L.append("Per-round ratios (each round's load-balancer run against the same round's "
+                 "load-balancer-base run, in round order, then their median; their spread is "
+                 "this machine's run-to-run noise):")
+        L.append("")
+        L.append("| scenario | lb/base msgs/s per round | median | lb/base CPU/unit per round "
+                 "| median |")
+        L.append("|---|---|---:|---|---:|")
+        for scen in SCENARIO_ORDER:
+            sp = spread.get(scen)
+            if not sp:
+                continue
+            unit = "cpu_per_gb" if scen == "bulk" else "cpu_per_10k"
+            L.append("| %s | %s | %s | %s | %s |" % (
+                scen,
+                " ".join(fmt(v, 3) for v in sp.get("msgs_per_s", [])) or "-",
+                fmt(median(sp.get("msgs_per_s", [])), 3),
+                " ".join(fmt(v, 3) for v in sp.get(unit, [])) or "-",
+                fmt(median(sp.get(unit, [])), 3)))
+        L.append("")
+    if rows:
+        L.append("| criterion (on the medians) | result | ratio |")
+        L.append("|---|---|---:|")
+        for what, res, rv in rows:
+            L.append("| %s | %s | %s |" % (what, res, fmt(rv, 3)))
+        L.append("")
+    L.append("CPU per message within 5 %% of the base or better (smtp and connrate, "
+             "lb/base CPU/10k <= %.2f): **%s**." % (BASE_CPU_FACTOR, base_verdict(rows)))
+    L.append("")
+    return L
 
 
 def md_isolation(meta, of_cpu):
@@ -924,8 +1042,13 @@ def md_unit(scen, m):
     return "-" if unit is None else fmt(unit, 3) + (" /GB" if scen == "bulk" else " /10k")
 
 
-def markdown(meta, med, rat, acc, spread=None):
+def markdown(meta, med, rat, acc, spread=None, base=None):
+    """The pinned report.  base: (per-round lb/base ratios, base criteria
+    rows) when the run had the path load-balancer-base."""
     L = md_header(meta)
+    # the HAProxy / direct comparison only when one of them ran (a run of
+    # --paths load-balancer,load-balancer-base compares the two builds only)
+    ref = any(p in meta["paths"] for p in ("haproxy", "direct"))
     L.append("Pinning: balancer (haproxy / load-balancer) on CPU %d (taskset -c %d, seen as "
              "Cpus_allowed_list %s); smtp-source, smtp-sink x3, idle client and this script "
              "on CPU %d. Splice in HAProxy: %s. load-balancer workers = %d."
@@ -950,7 +1073,7 @@ def markdown(meta, med, rat, acc, spread=None):
     for scen in SCENARIO_ORDER:
         if scen not in med:
             continue
-        for path in PATHS:
+        for path in ALL_PATHS:
             m = med[scen].get(path)
             if not m:
                 continue
@@ -965,6 +1088,23 @@ def markdown(meta, med, rat, acc, spread=None):
                 ("%d/%d" % (m["delivered"], m["sent"])) if scen != "idle" else
                 "%d sessions" % meta["scenarios"]["idle"]["conns"]))
     L.append("")
+    if ref:
+        L += md_haproxy(meta, rat, acc, spread)
+    if base is not None:
+        L += md_base(meta, rat, base[0], base[1])
+    if not ref:
+        L.append("Every run: messages delivered = messages sent: PASS.")
+        L.append("")
+    L.append("Full run time: %s s. Files: `results-%s.md`, `results-%s.json` (every run's "
+             "figures, the namespace's TCP counters, context switches per message and the "
+             "perf top functions are in the JSON)."
+             % (fmt(meta["elapsed_s"], 0), meta["stamp"], meta["stamp"]))
+    return "\n".join(L) + "\n"
+
+
+def md_haproxy(meta, rat, acc, spread):
+    """The ratios against HAProxy and direct, and issue 6's criteria."""
+    L = []
     L.append("Ratios (of the medians):")
     L.append("")
     L.append("| scenario | lb/haproxy msgs/s | lb/haproxy MB/s | lb/haproxy CPU/unit "
@@ -1012,11 +1152,7 @@ def markdown(meta, med, rat, acc, spread=None):
         L.append("| %s | %s | %s |" % (what, res, fmt(rv)))
     L.append("| every run: messages delivered = messages sent | PASS | - |")
     L.append("")
-    L.append("Full run time: %s s. Files: `results-%s.md`, `results-%s.json` (every run's "
-             "figures, the namespace's TCP counters, context switches per message and the "
-             "perf top functions are in the JSON)."
-             % (fmt(meta["elapsed_s"], 0), meta["stamp"], meta["stamp"]))
-    return "\n".join(L) + "\n"
+    return L
 
 
 # --------------------------------------------------------------------------
@@ -1028,8 +1164,12 @@ def scaling_pairs(a):
     denominator path).  Every load-balancer path against the HAProxy path
     with the same thread count (or against the one HAProxy path when both
     have a single value), every load-balancer-wN against load-balancer-w1,
-    and, for reference, every haproxy-tN against haproxy-t1."""
-    lbs = [p for p in a.path_list if path_kind(p) == "load-balancer"]
+    and, for reference, every haproxy-tN against haproxy-t1.  With the base
+    build (--lb-base-bin): every load-balancer path against the base path
+    with the same worker count, and load-balancer-base-wN against
+    load-balancer-base-w1."""
+    lbs = [p for p in a.path_list if path_kind(p) == "load-balancer" and not is_base(p)]
+    bases = [p for p in a.path_list if is_base(p)]
     haps = [p for p in a.path_list if path_kind(p) == "haproxy"]
     n = a.path_threads
     pairs = []
@@ -1040,7 +1180,11 @@ def scaling_pairs(a):
         elif len(lbs) == 1 and len(haps) == 1:
             pairs.append(("%s (workers %d) / %s (nbthread %d)"
                           % (lb, n[lb], haps[0], n[haps[0]]), lb, haps[0]))
-    for group in (lbs, haps):
+    for lb in lbs:
+        for b in bases:
+            if n[b] == n[lb]:
+                pairs.append(("%s / %s" % (lb, b), lb, b))
+    for group in (lbs, bases, haps):
         one = [p for p in group if n[p] == 1]
         if one:
             for p in group:
@@ -1066,7 +1210,7 @@ def scaling_ratios(a, med):
     return out
 
 
-def markdown_shared(meta, med, srat, path_list):
+def markdown_shared(meta, med, srat, path_list, base=None):
     L = md_header(meta)
     L.append("CPUs shared (--shared-cpus): no pinning to separate cores; the balancer, "
              "smtp-source, smtp-sink x3, the idle client and this script may all run on "
@@ -1133,6 +1277,8 @@ def markdown_shared(meta, med, srat, path_list):
                 fmt(q.get("rss_peak_kb")), fmt(q.get("rss_held_kb")),
                 fmt(q.get("setup_s")) if scen == "idle" else "-"))
     L.append("")
+    if base is not None:
+        L += md_base(meta, base[2], base[0], base[1])
     L.append("(The acceptance criteria of issue 6 are judged in the default pinned mode "
              "only; they are not evaluated here.)")
     L.append("")
@@ -1232,31 +1378,35 @@ def int_list(text):
 
 def expand_paths(kinds, lb_workers, haproxy_threads):
     """The paths of the run and the thread count of each balancer path.
-    One value: the path keeps its plain name (haproxy, load-balancer);
-    several: one path per value, haproxy-tN / load-balancer-wN, in the order
-    direct, then for each N haproxy-tN next to load-balancer-wN (the paths
-    compared with each other run next to each other in time)."""
+    One value: the path keeps its plain name (haproxy, load-balancer,
+    load-balancer-base); several: one path per value, haproxy-tN /
+    load-balancer-wN / load-balancer-base-wN, in the order direct, then for
+    each N haproxy-tN next to load-balancer-wN and load-balancer-base-wN
+    (the paths compared with each other run next to each other in time).
+    The base build (load-balancer-base) gets the same worker counts as
+    load-balancer: the same configuration."""
     threads = {}
-    hap = []
-    lbs = []
+    groups = {"haproxy": [], "load-balancer": [], BASE: []}
     if "haproxy" in kinds:
         for n in haproxy_threads:
             p = "haproxy" if len(haproxy_threads) == 1 else "haproxy-t%d" % n
-            hap.append((n, p))
+            groups["haproxy"].append((n, p))
             threads[p] = n
-    if "load-balancer" in kinds:
-        for n in lb_workers:
-            p = "load-balancer" if len(lb_workers) == 1 else "load-balancer-w%d" % n
-            lbs.append((n, p))
-            threads[p] = n
+    for k in ("load-balancer", BASE):
+        if k in kinds:
+            for n in lb_workers:
+                p = k if len(lb_workers) == 1 else "%s-w%d" % (k, n)
+                groups[k].append((n, p))
+                threads[p] = n
     if len(haproxy_threads) == 1 and len(lb_workers) == 1:
         # exactly today's order: the --paths order
         out = [p for k in kinds for p in ([k] if k == "direct" else
-                                          [q for _, q in (hap if k == "haproxy" else lbs)])]
+                                          [q for _, q in groups[k]])]
         return out, threads
     out = ["direct"] if "direct" in kinds else []
-    for n in sorted(set([x for x, _ in hap] + [x for x, _ in lbs])):
-        out += [q for x, q in hap if x == n] + [q for x, q in lbs if x == n]
+    for n in sorted(set(x for g in groups.values() for x, _ in g)):
+        for k in ("haproxy", "load-balancer", BASE):
+            out += [q for x, q in groups[k] if x == n]
     return out, threads
 
 
@@ -1269,11 +1419,19 @@ def main():
                     help="smoke run: 1 round, scenarios scaled down ~10x")
     ap.add_argument("--scenarios", default=",".join(SCENARIO_ORDER),
                     help="comma-separated subset of %s" % ",".join(SCENARIO_ORDER))
-    ap.add_argument("--paths", default=",".join(PATHS),
-                    help="comma-separated subset of %s" % ",".join(PATHS))
+    ap.add_argument("--paths", default=None,
+                    help="comma-separated subset of %s (default: all of them; %s only "
+                         "with --lb-base-bin, which adds it)" % (",".join(ALL_PATHS), BASE))
     ap.add_argument("--lb-bin", default=os.environ.get("LB_BENCH_BIN"),
                     help="load-balancer binary (default $LB_BENCH_BIN, else "
                          "$LB_BUILD_DIR/load-balancer, else _build/load-balancer)")
+    ap.add_argument("--lb-base-bin", default=os.environ.get("LB_BENCH_BASE_BIN") or None,
+                    metavar="PATH",
+                    help="a second load-balancer binary (e.g. the old main; default "
+                         "$LB_BENCH_BASE_BIN): runs as the path %s with the same generated "
+                         "configuration, in the same rounds; the report gives load-balancer "
+                         "/ %s and whether CPU per message stayed within 5 %%%% of it"
+                         % (BASE, BASE))
     ap.add_argument("--lb-workers", type=int_list, default=[1], metavar="N[,N...]",
                     help="load-balancer's global.workers (default 1); a comma list (with "
                          "--shared-cpus) runs one path load-balancer-wN per value")
@@ -1329,13 +1487,30 @@ def main():
     a = ap.parse_args()
 
     scen_list = [s for s in a.scenarios.split(",") if s]
-    path_list = [p for p in a.paths.split(",") if p]
+    if a.paths is None:
+        # by default every path, and the base build next to load-balancer
+        # when there is one
+        path_list = list(PATHS) + ([BASE] if a.lb_base_bin else [])
+    else:
+        path_list = [p for p in a.paths.split(",") if p]
     for s in scen_list:
         if s not in SCENARIOS:
             ap.error("unknown scenario %s" % s)
     for p in path_list:
-        if p not in PATHS:
+        if p not in ALL_PATHS:
             ap.error("unknown path %s" % p)
+    if len(set(path_list)) != len(path_list):
+        ap.error("--paths names a path twice")
+    if BASE in path_list and not a.lb_base_bin:
+        ap.error("the path %s needs --lb-base-bin PATH (or LB_BENCH_BASE_BIN)" % BASE)
+    if a.lb_base_bin and BASE not in path_list:
+        # asked for a base build but --paths does not name it: run it right
+        # after load-balancer (or at the end)
+        i = path_list.index("load-balancer") + 1 if "load-balancer" in path_list \
+            else len(path_list)
+        path_list.insert(i, BASE)
+        log("bench: --lb-base-bin given: path %s added (--paths %s)"
+            % (BASE, ",".join(path_list)))
     if not a.shared_cpus and (len(a.lb_workers) > 1 or len(a.haproxy_threads) > 1):
         ap.error("lists of --lb-workers / --haproxy-threads need --shared-cpus (pinned, "
                  "the balancer has one CPU: more threads cannot scale there)")
@@ -1357,6 +1532,8 @@ def main():
         bdir = os.environ.get("LB_BUILD_DIR", os.path.join(TOP, "_build"))
         a.lb_bin = os.path.join(bdir, "load-balancer")
     a.lb_bin = os.path.abspath(a.lb_bin)
+    if a.lb_base_bin:
+        a.lb_base_bin = os.path.abspath(a.lb_base_bin)
 
     ensure_deps(a)
     # one benchmark at a time on a machine: two would share the two cores
@@ -1394,11 +1571,14 @@ def main():
     for prog in (SINK, SOURCE) + ((HAPROXY,) if "haproxy" in kinds else ()):
         if not os.access(prog, os.X_OK):
             raise BenchError("%s is missing" % prog)
-    if "load-balancer" in kinds and not os.access(a.lb_bin, os.X_OK):
+    if any(path_kind(p) == "load-balancer" and not is_base(p) for p in path_list) \
+            and not os.access(a.lb_bin, os.X_OK):
         raise BenchError("%s is missing: build it, e.g. mkdir -p _build-bench && cd "
                          "_build-bench && ../configure -q && make -j2 load-balancer; then "
                          "--lb-bin _build-bench/load-balancer (or LB_BUILD_DIR=_build-bench)"
                          % a.lb_bin)
+    if any(is_base(p) for p in path_list) and not os.access(a.lb_base_bin, os.X_OK):
+        raise BenchError("%s (--lb-base-bin) is missing or not executable" % a.lb_base_bin)
 
     # descriptors for 6000 idle sessions (x2 in a balancer, +pipes) for
     # every child; the orchestrator itself stays on the load CPU.
@@ -1425,6 +1605,10 @@ def main():
     a.lb_run_bin = os.path.join(wd, "load-balancer")
     if os.access(a.lb_bin, os.X_OK):
         shutil.copy2(a.lb_bin, a.lb_run_bin)
+    # the same for the base build (--lb-base-bin), under its own name
+    a.lb_base_run_bin = os.path.join(wd, BASE)
+    if a.lb_base_bin:
+        shutil.copy2(a.lb_base_bin, a.lb_base_run_bin)
     started = time.time()
     t_start = time.monotonic()
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -1452,6 +1636,21 @@ def main():
         "netns": a.netns, "quiet_pct": a.quiet_pct,
         "paths": path_list, "workdir": wd,
     }
+    if a.lb_base_bin:
+        meta.update({
+            "lb_base_version": sh([a.lb_base_run_bin, "-V"]),
+            "lb_base_bin": os.path.relpath(a.lb_base_bin, TOP)
+            if a.lb_base_bin.startswith(TOP + os.sep) else a.lb_base_bin,
+            "lb_base_git": sh(["git", "-C", TOP, "describe", "--always", "--dirty"])
+            if a.lb_base_bin.startswith(TOP + os.sep) else "-",
+            "lb_base_bin_sha256": sh(["sha256sum", a.lb_base_run_bin]).split()[0][:16],
+            "lb_base_bin_mtime": datetime.datetime.fromtimestamp(
+                os.stat(a.lb_base_bin).st_mtime, datetime.timezone.utc).strftime(
+                    "%Y-%m-%d %H:%M UTC"),
+        })
+        if meta["lb_base_bin_sha256"] == meta["lb_bin_sha256"]:
+            log("bench: note: --lb-bin and --lb-base-bin are the same binary (sha256 %s...)"
+                % meta["lb_bin_sha256"])
     if a.haproxy_threads != [1]:
         meta["haproxy_threads"] = a.haproxy_threads[0]
     if a.shared_cpus:
@@ -1467,6 +1666,9 @@ def main():
     else:
         log("bench: work directory %s; %s; %s; pinning: balancer CPU %d, load CPU %d"
             % (wd, meta["haproxy_version"], meta["lb_version"], a.balancer_cpu, a.load_cpu))
+    if a.lb_base_bin:
+        log("bench: base build (path %s): %s, %s" % (BASE, a.lb_base_bin,
+                                                     meta["lb_base_version"]))
     runs = []
     seen_cpus = set()
 
@@ -1551,14 +1753,31 @@ def main():
     stamp = datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime(
         "%Y%m%d-%H%M%S")
     meta["stamp"] = stamp
+    # two builds (--lb-base-bin): load-balancer / load-balancer-base, when
+    # both ran under their plain names (one --lb-workers value)
+    base = None
+    base_json = None
+    if "load-balancer" in path_list and BASE in path_list:
+        brat = ratios(med)
+        bspread = round_ratios(runs, "load-balancer", BASE)
+        brows = base_acceptance(med)
+        base = (bspread, brows, brat)
+        base_json = {
+            "ratios": {scen: o["lb/base"] for scen, o in brat.items() if "lb/base" in o},
+            "round_ratios": bspread,
+            "criteria": [{"criterion": w, "result": r, "ratio": v} for w, r, v in brows],
+            "cpu_per_msg_within_5pct": base_verdict(brows),
+        }
     if a.shared_cpus:
         rat = scaling_ratios(a, med)
         acc = []
-        md = markdown_shared(meta, med, rat, path_list)
+        spread = None
+        md = markdown_shared(meta, med, rat, path_list, base)
     else:
         rat = ratios(med)
         acc = acceptance(med)
-        md = markdown(meta, med, rat, acc, round_ratios(runs))
+        spread = round_ratios(runs)
+        md = markdown(meta, med, rat, acc, spread, base)
     sys.stdout.write(md)
     os.makedirs(a.out_dir, exist_ok=True)
     mdp = os.path.join(a.out_dir, "results-%s.md" % stamp)
@@ -1566,9 +1785,16 @@ def main():
     with open(mdp, "w") as f:
         f.write(md)
     with open(jsp, "w") as f:
-        json.dump({"meta": meta, "runs": runs, "medians": med, "ratios": rat,
-                   "acceptance": [{"criterion": w, "result": r, "ratio": v} for w, r, v in acc],
-                   "profiles": profiles}, f, indent=1, sort_keys=True)
+        doc = {"meta": meta, "runs": runs, "medians": med, "ratios": rat,
+               "acceptance": [{"criterion": w, "result": r, "ratio": v} for w, r, v in acc],
+               "profiles": profiles}
+        if spread:
+            doc["round_ratios"] = {"lb/haproxy": spread}
+        if base_json is not None:
+            # load-balancer / load-balancer-base: ratios of the medians,
+            # per-round ratios, the 5 % criterion on CPU per message
+            doc["base_comparison"] = base_json
+        json.dump(doc, f, indent=1, sort_keys=True)
     log("bench: wrote %s and %s" % (mdp, jsp))
     if a.update_readme:
         update_readme(md)
