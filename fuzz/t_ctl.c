@@ -1,12 +1,13 @@
-/* The control-socket command parser (ctl_execute in src/ctl.c) on a
- * runtime built once from a fixed configuration with rt_new: no socket is
- * bound and no event loop runs, so every command that only reads or sets
- * state runs for real (show servers/info/health, drain, disable, enable,
- * set weight, shutdown sessions, check, help); reload reads a file that
- * does not exist and fails.  Each input line is one command (the
- * connection code cuts lines the same way, and refuses longer ones and
- * NULs before ctl_execute).  Every reply ends with the empty line; errors
- * start with "error: ".  Server states are reset after each input. */
+/* The control-socket commands (ctl_execute in src/ctl.c) on the objects
+ * of a fixed configuration (a generation installed in a pool, an
+ * in-memory health log), with no socket, thread or event loop: every
+ * command that only reads or sets state runs for real (show
+ * servers/info/health, drain, disable, enable, set weight, shutdown
+ * sessions, check, help); reload answers that it is not available here.
+ * Each input line is one command (the connection code cuts lines the same
+ * way, and refuses longer ones and NULs before ctl_execute).  Every reply
+ * ends with the empty line; errors start with "error: ".  Server states
+ * are reset after each input. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -14,13 +15,14 @@
 
 #include <event2/buffer.h>
 
-#include "backend.h"
 #include "cfg.h"
+#include "counters.h"
 #include "ctl.h"
 #include "fuzz.h"
+#include "gen.h"
 #include "healthlog.h"
-#include "rt.h"
-#include "server.h"
+#include "pool.h"
+#include "work.h"
 
 /* The file name is that of the configuration reload would read again. */
 #define CONF_NAME "/nonexistent/load-balancer-fuzz.conf"
@@ -50,38 +52,65 @@ static const char conf_text[] =
     "    servers = ( { name = \"s\"; address = \"127.0.0.1:10029\"; } ); }\n"
     ");\n";
 
-static struct rt *
+struct fuzz_ctl {
+	struct pool *pool;
+	struct gen *gen;
+	struct healthlog *hlog;
+	struct counters cnt;
+	struct work_env wenv;
+	struct ctl_env env;
+};
+
+static struct fuzz_ctl *
 runtime(void)
 {
-	static struct rt *rt;
+	static struct fuzz_ctl *f;
 	struct cfg_diag diag;
+	struct pool_work w;
 	struct cfg *c;
 	char err[256];
 
-	if (rt != NULL)
-		return rt;
+	if (f != NULL)
+		return f;
 	fuzz_quiet();
+	f = calloc(1, sizeof(*f));
+	FUZZ_ASSERT(f != NULL);
 	cfg_diag_init(&diag);
 	c = cfg_load_string(conf_text, CONF_NAME, &diag);
 	FUZZ_ASSERT(c != NULL);
 	cfg_diag_free(&diag);
-	rt = rt_new(c, true);
-	FUZZ_ASSERT(rt != NULL);
+	f->pool = pool_new();
+	f->gen = gen_new(c);
+	FUZZ_ASSERT(f->pool != NULL && f->gen != NULL);
+	pool_work_init(&w);
+	pool_install(f->pool, f->gen->pool, &w);
 	/* In memory only: what `show health` prints. */
-	rt->hlog = healthlog_open("", err, sizeof(err));
-	FUZZ_ASSERT(rt->hlog != NULL);
-	return rt;
+	f->hlog = healthlog_open("", err, sizeof(err));
+	FUZZ_ASSERT(f->hlog != NULL);
+	atomic_init(&f->cnt.max_sess, 100);
+	f->wenv.hlog = f->hlog;
+	f->env.pool = f->pool;
+	f->env.hlog = f->hlog;
+	f->env.cnt = &f->cnt;
+	f->env.cur = &f->gen;
+	f->env.wenv = &f->wenv;
+	return f;
 }
 
 static void
-reset(struct rt *rt)
+reset(struct fuzz_ctl *f)
 {
-	for (size_t b = 0; b < rt->nbackends; b++) {
-		struct backend *be = &rt->backends[b];
-		for (size_t i = 0; i < be->nservers; i++) {
-			server_set_admin(&be->servers[i], SRV_READY);
-			server_set_weight(&be->servers[i],
-			                  be->servers[i].conf->weight);
+	for (size_t b = 0; b < pool_set_nbackends(f->gen->pool); b++) {
+		struct backend *be = pool_set_backend(f->gen->pool, b);
+
+		for (size_t i = 0; i < backend_nservers(be); i++) {
+			struct server *srv = backend_server(be, i);
+			struct pool_work w;
+
+			pool_work_init(&w);
+			pool_set_admin(f->pool, srv, SRV_READY, NULL, 0, &w);
+			pool_set_weight(f->pool, srv, server_conf(srv)->weight,
+			                &w);
 		}
 	}
 }
@@ -89,7 +118,7 @@ reset(struct rt *rt)
 int
 fuzz_ctl(const uint8_t *data, size_t size)
 {
-	struct rt *rt = runtime();
+	struct fuzz_ctl *f = runtime();
 	struct evbuffer *out = evbuffer_new();
 	char *text = malloc(size + 1), *line, *next;
 	unsigned n = 0;
@@ -110,7 +139,7 @@ fuzz_ctl(const uint8_t *data, size_t size)
 			line[--len] = '\0';
 		if (len > CTL_LINE_MAX)
 			continue; /* refused by the connection code */
-		ctl_execute(rt, line, out);
+		ctl_execute(&f->env, line, out);
 		got = evbuffer_get_length(out) - before;
 		FUZZ_ASSERT(got >= 1);
 		r = evbuffer_pullup(out, -1) + before;
@@ -126,6 +155,6 @@ fuzz_ctl(const uint8_t *data, size_t size)
 	}
 	evbuffer_free(out);
 	free(text);
-	reset(rt);
+	reset(f);
 	return 0;
 }

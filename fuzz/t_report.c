@@ -12,6 +12,7 @@
 
 #include "fuzz.h"
 #include "report.h"
+#include "rfc3339.h"
 
 /* 2026-11-25T00:00:00Z, after the seed logs' events. */
 #define NOW_MS 1795564800000LL
@@ -247,8 +248,8 @@ one_line(const char *line)
 	{
 		char t[64];
 		int64_t again = 0;
-		report_format_time(ev.t_ms, true, t, sizeof(t));
-		FUZZ_ASSERT(report_parse_time(t, &again) == 0);
+		rfc3339_format(ev.t_ms, true, t, sizeof(t));
+		FUZZ_ASSERT(rfc3339_parse(t, &again) == 0);
 		FUZZ_ASSERT(again == ev.t_ms);
 	}
 }

@@ -23,6 +23,23 @@ struct health {
 
 enum health_change { HEALTH_SAME, HEALTH_WENT_UP, HEALTH_WENT_DOWN };
 
+/* What one health check found (check.c reports it, pool.c counts it). */
+struct check_result {
+	bool pass;
+	const char *step;   /* where it failed: one of health_steps */
+	int code;           /* SMTP reply code, 0 = none */
+	const char *reply;  /* reply text, with code */
+	const char *reason; /* without code: "timeout", "connection refused"... */
+	uint64_t duration_ms;
+};
+
+/* The steps a check can fail at, in order, as the health log names them:
+ * connect greeting helo starttls tls ehlo quit. */
+#define HEALTH_STEPS 7
+extern const char *const health_steps[HEALTH_STEPS];
+/* Index of a step name in health_steps, -1 when unknown. */
+int health_step_index(const char *step);
+
 void health_init(struct health *h, int rise, int fall);
 enum health_change health_result(struct health *h, bool pass);
 bool health_is_up(const struct health *h);

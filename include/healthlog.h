@@ -23,8 +23,6 @@ void lf_init(struct lf *l);
 void lf_add(struct lf *l, const char *key, const char *value);
 void lf_addf(struct lf *l, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* RFC 3339 UTC with milliseconds: 2026-11-23T18:40:01.123Z */
-void format_rfc3339_ms(const struct timeval *tv, char *buf, size_t len);
 
 struct healthlog;
 /* path "" = syslog only.  Returns NULL with err filled when the file
@@ -35,7 +33,7 @@ int healthlog_reopen(struct healthlog *hl);
 /* Timestamp + l's fields, appended to the file and sent to syslog. */
 void healthlog_write(struct healthlog *hl, const struct lf *l);
 /* The last n lines (n = 0: all kept), oldest first, each with '\n'. */
-size_t healthlog_tail(const struct healthlog *hl, size_t n,
+size_t healthlog_tail(struct healthlog *hl, size_t n,
                       void (*emit)(const char *line, void *arg), void *arg);
 void healthlog_close(struct healthlog *hl);
 

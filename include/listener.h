@@ -1,55 +1,95 @@
-/* Frontends and their listening sockets: bind, accept, pause at maxconn
- * and on descriptor exhaustion, resume below. */
+/* Frontends and their listening sockets: bind (before daemonizing, or by a
+ * reload before it applies), accept on the main thread, and hold accepting
+ * off at the global and frontend maxconn and during a descriptor shortage.
+ * What to do with an accepted connection is the acceptor's owner's
+ * business (its accept function). */
 #ifndef LB_LISTENER_H
 #define LB_LISTENER_H
 
-#include <event2/listener.h>
-#include <event2/event.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 
-#include "common.h"
+#include <event2/event.h>
+#include <event2/listener.h>
+
 #include "cfg.h"
+#include "counters.h"
+#include "pool.h"
+
+struct acceptor;
 
 struct listener {
 	struct frontend *fe;
 	const struct cfg_addr *addr;
-	evutil_socket_t fd;
+	evutil_socket_t fd; /* bound, until frontend_start */
 	struct evconnlistener *evl;
 	bool enabled;
 	struct listener *from; /* reload: takes over this one's socket */
-	bool taken;            /* reload: a new listener takes this socket */
+	struct acceptor *acc;
 };
 
 struct frontend {
 	const struct cfg_frontend *conf;
-	struct rt *rt;
-	struct backend *be;
+	void *owner;         /* its configuration generation */
+	struct backend *be;  /* its backend, same generation */
+	bool log_sessions;   /* global.log.sessions of its configuration */
+	_Atomic(struct frontend *) successor; /* reload: same name */
 	struct listener *listeners;
 	size_t nlisteners;
-	unsigned cur_sess;
-	uint64_t total_sess;
-	uint64_t refused;             /* unavailable_reply sent (or closed) */
-	uint64_t bytes_in, bytes_out; /* of its finished sessions */
+	/* Counters, written by every worker thread. */
+	atomic_uint cur_sess;
+	atomic_ullong total_sess;
+	atomic_ullong refused; /* unavailable_reply sent (or closed) */
+	atomic_ullong bytes_in, bytes_out; /* of its finished sessions */
 };
 
+/* Set up fe's listeners (not bound). */
+void frontend_init(struct frontend *fe, const struct cfg_frontend *conf,
+                   struct backend *be, bool log_sessions, void *owner);
 /* Create, bind and listen on every socket of the frontend (before
  * daemonizing).  Returns 0, or -1 after logging what failed and why. */
 int frontend_bind(struct frontend *fe);
-/* Reload: like frontend_bind, but an address that an old frontend
- * (olds, nold) listens on is taken over instead of bound again, so no
- * connection is refused.  On -1 (logged) frontend_free undoes it. */
+/* Reload: like frontend_bind, but an address that one of the running
+ * frontends (olds, nold) listens on is taken over at frontend_start
+ * instead of bound again, so that no connection is refused.  Reads only
+ * the configuration of olds.  On -1 (logged) frontend_free undoes it. */
 int frontend_bind_reload(struct frontend *fe, struct frontend *olds,
                          size_t nold);
-/* Attach the bound (or taken over) sockets to the event loop. */
-int frontend_start(struct frontend *fe, struct event_base *base);
-/* Close the listening sockets (graceful stop). */
+/* Main thread: attach the bound (or taken over) sockets to acc's loop,
+ * disabled until acceptor_update.  Returns 0, or -1 when some address
+ * does not listen (logged). */
+int frontend_start(struct frontend *fe, struct acceptor *acc);
+/* Main thread: close the listening sockets (graceful stop, reload). */
 void frontend_close(struct frontend *fe);
+/* Close and free the listeners (after frontend_close on the main thread
+ * when they were started). */
 void frontend_free(struct frontend *fe);
+/* The frontend of the same name in the generation that replaced fe's. */
+struct frontend *frontend_successor(const struct frontend *fe);
+/* Following successors: the one whose counters count now. */
+struct frontend *frontend_newest(struct frontend *fe);
 
+/* An accepted connection: fd is the callee's. */
+typedef void (*accept_fn)(void *arg, struct frontend *fe, evutil_socket_t fd,
+                          const struct sockaddr *sa, int salen);
+
+/* The main thread's accepting: the frontends that accept now, the limits
+ * (counters), the descriptor pause. */
+struct acceptor *acceptor_new(struct event_base *base, struct counters *cnt,
+                              accept_fn fn, void *arg);
+void acceptor_free(struct acceptor *acc);
+/* The frontends that accept from now on (start, reload). */
+void acceptor_set(struct acceptor *acc, struct frontend *fes, size_t n);
 /* Enable or disable accepting on every listener according to the global
- * and frontend maxconn and the descriptor pause. */
-void listeners_update(struct rt *rt);
-/* Would listeners_update change anything?  (Worker threads ask before
- * waking the main thread, which owns the listeners.) */
-bool listeners_stale(const struct rt *rt);
+ * and frontend maxconn, stopping and the descriptor pause. */
+void acceptor_update(struct acceptor *acc);
+/* accept() or a server socket failed for lack of descriptors: pause
+ * accepting for a while (one warning per shortage).  Main thread. */
+void acceptor_pause(struct acceptor *acc);
+/* Close every listening socket (graceful stop, the end). */
+void acceptor_close(struct acceptor *acc);
+/* Warned about the shortage already (an accept worked since: no). */
+bool acceptor_warned(const struct acceptor *acc);
 
 #endif

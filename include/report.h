@@ -66,15 +66,6 @@ struct report_event {
 	bool has_days_left;
 };
 
-/* RFC 3339 date-time ("2026-11-23T18:40:01.123Z", any fraction, "Z" or
- * "+hh:mm"/"-hh:mm") to milliseconds since the epoch.  The whole string
- * must match.  Returns 0, or -1. */
-int report_parse_time(const char *text, int64_t *ms);
-/* ms to "2026-11-23T18:40:01.123Z" (with_ms) or "2026-11-23T18:40:01Z". */
-void report_format_time(int64_t ms, bool with_ms, char *buf, size_t len);
-/* ms to "2026-11-23 18:40:01" (text report; the title says UTC). */
-void report_format_time_text(int64_t ms, char *buf, size_t len);
-
 /* "250ms" "5s" "30m" "24h" "7d" or a bare number of milliseconds, at
  * most 365d (the daemon's duration syntax).  Returns 0, or -1 with *err
  * set to a static message. */

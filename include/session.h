@@ -1,13 +1,27 @@
-/* A relayed client session: client <-> server bufferevents, back-pressure,
- * half-close, idle timeouts, connect retries, the queue, the 421, and the
- * one close path that writes the session log line (SPEC 5.2). */
+/* A relayed client session (README "Behaviour"): server choice, the
+ * queue, connect and retries, the relay, the idle timeouts, the
+ * unavailable_reply, and the one close path that writes the session log
+ * line.
+ *
+ * A session belongs to one event-loop thread (its sess_ctx, a worker) and
+ * only that thread touches it.  What other threads want of it arrives in
+ * that thread's mailbox: its start (the main thread accepts), the slot it
+ * waited for (whoever freed it), closing a server's sessions or all of
+ * them, a reload's move to the new objects. */
 #ifndef LB_SESSION_H
 #define LB_SESSION_H
 
+#include <stdatomic.h>
 #include <sys/queue.h>
-#include <event2/util.h>
+#include <sys/socket.h>
 
-#include "common.h"
+#include <event2/event.h>
+
+#include "counters.h"
+#include "listener.h"
+#include "mailbox.h"
+#include "pool.h"
+#include "relay.h"
 
 enum session_end {
 	END_CLIENT_CLOSE,
@@ -23,29 +37,56 @@ enum session_end {
 
 const char *session_end_name(enum session_end end);
 
-/* Take an accepted client connection. */
-void session_accept(struct frontend *fe, evutil_socket_t fd,
-                    const struct sockaddr *sa, int salen);
-/* The backend queue offers a slot to a waiting session: returns true when
- * the session took a server and left the queue. */
-bool session_try_dequeue(struct session *s);
-/* Close the sessions of one server (shutdown-sessions, lbctl); returns
- * how many. */
-unsigned session_close_server(struct server *srv, enum session_end end);
-/* Reload, after the new objects were swapped in: each session's frontend
- * moves to the frontend of the same name, and its backend (with its
- * server) to the backend and server of the same names, independently;
- * what has no successor stays on the retired objects, pinning old (its
- * refs).  Queued sessions whose backend is gone get unavailable_reply.
- * Returns how many sessions still use a retired object. */
-unsigned session_migrate_all(struct rt *rt, struct rt_gen *old);
-/* Close every session now (end of grace, SIGINT); the sessions of other
- * threads are asked to (their worker's mailbox). */
-void session_close_all(struct rt *rt, enum session_end end);
-/* Ask s's worker thread for something (OP_* in session.c), under the
- * lock; end is the end for a refusal or close. */
-void session_post(struct session *s, unsigned op, enum session_end end);
-/* A worker's mailbox has mail (struct worker's wake event). */
-void session_mail_cb(evutil_socket_t fd, short what, void *arg);
+/* What a session asks of the main thread (its mail's ops). */
+enum {
+	MAIN_LISTENERS = 1, /* a session ended: accept again? */
+	MAIN_PAUSE = 2,     /* no descriptor for a server socket */
+	MAIN_EXIT = 4,      /* stopping, and the last session ended */
+};
+
+/* Shared by every thread, set once at start. */
+struct sess_env {
+	struct pool *pool;
+	struct counters *cnt;
+	struct mailbox *main_mb;
+	struct mail *main_mail; /* its ops: MAIN_* */
+};
+
+TAILQ_HEAD(session_list, session);
+
+/* One event-loop thread's sessions. */
+struct sess_ctx {
+	const struct sess_env *env;
+	unsigned id;
+	struct event_base *base;
+	struct relay_ctx *relay;
+	struct mailbox *mb;
+	struct session_list sessions; /* its own thread's only */
+	atomic_uint nsess;            /* sessions it owns (the hand-out) */
+	atomic_ullong total;          /* sessions it was given */
+};
+
+/* An accepted connection for ctx's thread; called on the accepting
+ * thread, which is ctx's own when own is true (the session starts at
+ * once) and another one's otherwise (through ctx's mailbox).  The counts
+ * (global, frontend, ctx) are taken here. */
+void session_accept(struct sess_ctx *ctx, bool own, struct frontend *fe,
+                    evutil_socket_t fd, const struct sockaddr *sa, int salen);
+
+/* ctx's thread: close the sessions holding a slot of srv (or of an older
+ * object that srv succeeded); returns how many. */
+unsigned session_close_server(struct sess_ctx *ctx, const struct server *srv,
+                              enum session_end end);
+/* ctx's thread: close every session (end of grace, SIGINT). */
+void session_close_all(struct sess_ctx *ctx, enum session_end end);
+/* ctx's thread, after a reload: each session's frontend moves to the one
+ * of the same name, its backend and server to those of the same names
+ * (and address), independently; what has no successor stays on the
+ * retired objects.  Returns how many sessions stay on a retired object. */
+unsigned session_migrate(struct sess_ctx *ctx);
+
+/* Any thread: tell the waiters of w (their sessions) what they were given
+ * (through their threads' mailboxes). */
+void session_deliver_grants(struct pool_work *w);
 
 #endif

@@ -8,9 +8,8 @@
  * Every step is bounded by one deadline for the whole check.  A failure
  * carries its step and the reply code and text, or a reason ("timeout",
  * "connection refused", "bad reply", the TLS library's text...).  Results
- * go to server_check_result(); the next check is scheduled from the end
- * of this one by the server's health state (interval / fastinter /
- * downinter), with a little jitter so checks do not bunch up. */
+ * go to the owner's callback (monitor.c), which schedules the next check
+ * from the end of this one. */
 #include "config.h"
 
 #include <ctype.h>
@@ -28,13 +27,11 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
-#include "backend.h"
 #include "check.h"
+#include "common.h"
 #include "log.h"
 #include "parse.h"
 #include "proxy.h"
-#include "rt.h"
-#include "server.h"
 #include "smtp_reply.h"
 #include "sock.h"
 #include "tls.h"
@@ -49,17 +46,21 @@ enum step {
 	ST_QUIT,
 };
 
-static const char *const step_names[] = {
-    [ST_CONNECT] = "connect",   [ST_GREETING] = "greeting", [ST_HELO] = "helo",
-    [ST_STARTTLS] = "starttls", [ST_TLS] = "tls",           [ST_EHLO] = "ehlo",
-    [ST_QUIT] = "quit",
-};
+/* The steps are health_steps, in the same order. */
+static const char *
+step_name(enum step st)
+{
+	return health_steps[st];
+}
 
 /* Bytes a check buffers from the server: a reply is at most 4 KiB. */
 #define CHECK_READ_MAX (2 * SMTP_REPLY_MAX)
 
 struct check {
-	struct server *srv;
+	const struct cfg_backend *bc;
+	const struct cfg_server *sc;
+	const struct check_cbs *cbs;
+	void *arg;
 	const struct cfg_check *conf;
 	struct event_base *base;
 	SSL_CTX *tls_ctx;
@@ -74,14 +75,6 @@ struct check {
 	char host[LB_ADDR_MAX]; /* server host, for SNI */
 	char domain[256];       /* HELO/EHLO argument */
 };
-
-const char *
-check_step_name(int step)
-{
-	if (step >= 0 && (size_t)step < ARRAY_SIZE(step_names))
-		return step_names[step];
-	return "?";
-}
 
 static uint64_t
 now_ms(void)
@@ -113,36 +106,22 @@ drop_connection(struct check *chk)
 	chk->running = false;
 }
 
-/* End of one check: report, then schedule the next. */
+/* End of one check: report (the owner schedules the next). */
 static void
 finish(struct check *chk, bool pass, int code, const char *reply,
        const char *reason)
 {
-	struct server *srv = chk->srv;
 	struct check_result res;
-	uint64_t next, jitter;
 
 	res.pass = pass;
-	res.step = step_names[chk->step];
+	res.step = step_name(chk->step);
 	res.code = code;
 	res.reply = reply;
 	res.reason = reason;
 	res.duration_ms = now_ms() - chk->t_start;
 	drop_connection(chk);
 	ERR_clear_error();
-	/* Server state is shared with the worker threads. */
-	rt_lock(srv->be->rt);
-	server_check_result(srv, &res);
-	rt_unlock(srv->be->rt);
-	if (srv->admin == SRV_MAINT)
-		return;
-	next = health_next_interval(&srv->health, chk->conf->interval_ms,
-	                            chk->conf->fastinter_ms,
-	                            chk->conf->downinter_ms);
-	/* Up to 1/20 of the interval later, so that checks of many
-	 * servers drift apart instead of firing together. */
-	jitter = next >= 20 ? (uint64_t)random() % (next / 20) : 0;
-	check_schedule(chk, next + jitter);
+	chk->cbs->result(chk->arg, &res);
 }
 
 static void
@@ -226,11 +205,8 @@ tls_up(struct check *chk)
 	time_t not_after;
 
 	if (ssl != NULL &&
-	    tls_peer_expiry(ssl, &not_after, subject, sizeof(subject))) {
-		rt_lock(chk->srv->be->rt);
-		server_cert_seen(chk->srv, not_after, subject);
-		rt_unlock(chk->srv->be->rt);
-	}
+	    tls_peer_expiry(ssl, &not_after, subject, sizeof(subject)))
+		chk->cbs->cert(chk->arg, not_after, subject);
 	send_line(chk, ST_EHLO, "EHLO", chk->domain);
 }
 
@@ -358,7 +334,7 @@ send_proxy_header(struct check *chk)
 		fail_errno(chk, errno);
 		return -1;
 	}
-	n = proxy_header(chk->srv->conf->proxy_protocol,
+	n = proxy_header(chk->sc->proxy_protocol,
 	                 (struct sockaddr *)&src, (struct sockaddr *)&dst, hdr,
 	                 sizeof(hdr), &err);
 	if (n < 0) {
@@ -387,7 +363,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 			tls_up(chk);
 			return;
 		}
-		if (chk->srv->conf->proxy_protocol != PP_NONE &&
+		if (chk->sc->proxy_protocol != PP_NONE &&
 		    send_proxy_header(chk) < 0)
 			return;
 		if (chk->conf->type == CHECK_TCP) {
@@ -442,13 +418,13 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void
 run(struct check *chk)
 {
-	const struct cfg_addr *a = &chk->srv->conf->addr;
-	const struct cfg_backend *bc = chk->srv->be->conf;
+	const struct cfg_addr *a = &chk->sc->addr;
+	const struct cfg_backend *bc = chk->bc;
 	struct timeval tv = ms_tv(chk->timeout_ms);
 	const char *what;
 	int fd = -1;
 
-	if (chk->running || chk->srv->admin == SRV_MAINT)
+	if (chk->running)
 		return;
 	chk->running = true;
 	chk->step = ST_CONNECT;
@@ -486,18 +462,22 @@ sched_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct check *
-check_new(struct server *srv, SSL_CTX *tls_ctx)
+check_new(const struct cfg_backend *bc, const struct cfg_server *sc,
+          struct event_base *base, SSL_CTX *tls_ctx,
+          const struct check_cbs *cbs, void *arg)
 {
-	const struct cfg_backend *bc = srv->be->conf;
 	struct check *chk;
 	uint16_t port;
 	const char *err;
 
 	if ((chk = calloc(1, sizeof(*chk))) == NULL)
 		return NULL;
-	chk->srv = srv;
+	chk->bc = bc;
+	chk->sc = sc;
+	chk->cbs = cbs;
+	chk->arg = arg;
 	chk->conf = &bc->check;
-	chk->base = srv->be->rt->base;
+	chk->base = base;
 	chk->tls_ctx = tls_ctx;
 	chk->timeout_ms = chk->conf->timeout_ms;
 	if (chk->timeout_ms == 0)
@@ -505,8 +485,8 @@ check_new(struct server *srv, SSL_CTX *tls_ctx)
 		    chk->conf->interval_ms < bc->timeout_connect_ms
 		        ? chk->conf->interval_ms
 		        : bc->timeout_connect_ms;
-	if (parse_address(srv->conf->addr.text, chk->host, sizeof(chk->host),
-	                  &port, &err) < 0)
+	if (parse_address(sc->addr.text, chk->host, sizeof(chk->host), &port,
+	                  &err) < 0)
 		chk->host[0] = '\0';
 	if (chk->conf->helo[0] != '\0')
 		snprintf(chk->domain, sizeof(chk->domain), "%s",

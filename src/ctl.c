@@ -1,4 +1,4 @@
-/* Control socket: accept, read command lines, run them, reply. */
+/* The control socket and its commands (see ctl.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -13,21 +13,17 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 
-#include "backend.h"
+#include "common.h"
 #include "ctl.h"
-#include "healthlog.h"
-#include "listener.h"
 #include "log.h"
-#include "rt.h"
-#include "server.h"
-#include "session.h"
 
 #define CTL_IDLE_MS 60000
 #define CTL_REPLY_MAX (1024 * 1024) /* stop reading while this is queued */
 #define CTL_ACCEPT_PAUSE_MS 1000    /* after EMFILE and the like */
+#define CTL_WORDS 8
 
 struct ctl {
-	struct rt *rt;
+	const struct ctl_env *env;
 	char *path;
 	int fd;
 	struct evconnlistener *evl;
@@ -40,65 +36,66 @@ struct ctl_client {
 	struct ctl *ctl;
 	struct bufferevent *bev;
 	bool closing;
+	bool pending;           /* a reply comes later (reload) */
+	bool starting;          /* in reload_request: an answer now is
+	                         * written by the caller's loop */
+	struct evbuffer *detail; /* its reload's messages */
+};
+
+/* A command's answer: now, or later (reload: the connection waits). */
+enum ctl_answer { CTL_DONE, CTL_PENDING };
+
+struct ctl_call {
+	const struct ctl_env *env;
+	char **args; /* the words after the command's own */
+	struct evbuffer *out;
+	struct ctl_client *client; /* NULL: ctl_execute */
 };
 
 /* --- commands --------------------------------------------------------- */
 
 static struct server *
-find_server(struct rt *rt, const char *spec, struct evbuffer *out)
+find_server(const struct ctl_call *c, const char *spec)
 {
-	const char *slash = strchr(spec, '/');
-	size_t blen;
+	char err[600];
+	struct server *srv = pool_find_server(c->env->pool, spec, err,
+	                                      sizeof(err));
 
-	if (slash == NULL) {
-		evbuffer_add_printf(out,
-		                    "error: expected BACKEND/SERVER, got "
-		                    "'%s'\n",
-		                    spec);
-		return NULL;
-	}
-	blen = (size_t)(slash - spec);
-	for (size_t b = 0; b < rt->nbackends; b++) {
-		struct backend *be = &rt->backends[b];
-		if (strlen(be->conf->name) != blen ||
-		    strncmp(be->conf->name, spec, blen) != 0)
-			continue;
-		for (size_t i = 0; i < be->nservers; i++)
-			if (strcmp(be->servers[i].conf->name, slash + 1) == 0)
-				return &be->servers[i];
-		evbuffer_add_printf(out,
-		                    "error: backend '%s' has no server '%s'\n",
-		                    be->conf->name, slash + 1);
-		return NULL;
-	}
-	evbuffer_add_printf(out, "error: no backend '%.*s'\n", (int)blen, spec);
-	return NULL;
+	if (srv == NULL)
+		evbuffer_add_printf(c->out, "error: %s\n", err);
+	return srv;
 }
 
-static void
-show_servers(struct rt *rt, struct evbuffer *out)
+static enum ctl_answer
+cmd_show_servers(const struct ctl_call *c)
 {
 	static const char *const hdr[] = {"BACKEND", "SERVER",    "ADDRESS",
 	                                  "STATE",   "WEIGHT",    "CUR",
 	                                  "TOTAL",   "LAST CHECK"};
+	struct pool_snap snap;
 	size_t w[8];
-	char state[32], num[3][24];
+	char num[3][24];
 
-	for (size_t c = 0; c < 8; c++)
-		w[c] = strlen(hdr[c]);
-	for (size_t b = 0; b < rt->nbackends; b++) {
-		struct backend *be = &rt->backends[b];
+	if (pool_snapshot(c->env->pool, &snap) < 0) {
+		evbuffer_add_printf(c->out, "error: out of memory\n");
+		return CTL_DONE;
+	}
+	for (size_t k = 0; k < 8; k++)
+		w[k] = strlen(hdr[k]);
+	for (size_t b = 0; b < snap.nbackends; b++) {
+		const struct pool_snap_backend *be = &snap.backends[b];
+
 		for (size_t i = 0; i < be->nservers; i++) {
-			struct server *s = &be->servers[i];
+			const struct pool_snap_server *s = &be->servers[i];
 			size_t l;
-			server_state_text(s, state, sizeof(state));
+
 			if ((l = strlen(be->conf->name)) > w[0])
 				w[0] = l;
 			if ((l = strlen(s->conf->name)) > w[1])
 				w[1] = l;
 			if ((l = strlen(s->conf->addr.text)) > w[2])
 				w[2] = l;
-			if ((l = strlen(state)) > w[3])
+			if ((l = strlen(s->state_text)) > w[3])
 				w[3] = l;
 		}
 	}
@@ -106,56 +103,67 @@ show_servers(struct rt *rt, struct evbuffer *out)
 	w[5] = 6;
 	w[6] = 8;
 	evbuffer_add_printf(
-	    out, "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0],
-	    hdr[0], (int)w[1], hdr[1], (int)w[2], hdr[2], (int)w[3], hdr[3],
-	    (int)w[4], hdr[4], (int)w[5], hdr[5], (int)w[6], hdr[6], hdr[7]);
-	for (size_t b = 0; b < rt->nbackends; b++) {
-		struct backend *be = &rt->backends[b];
+	    c->out, "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n",
+	    (int)w[0], hdr[0], (int)w[1], hdr[1], (int)w[2], hdr[2], (int)w[3],
+	    hdr[3], (int)w[4], hdr[4], (int)w[5], hdr[5], (int)w[6], hdr[6],
+	    hdr[7]);
+	for (size_t b = 0; b < snap.nbackends; b++) {
+		const struct pool_snap_backend *be = &snap.backends[b];
+
 		for (size_t i = 0; i < be->nservers; i++) {
-			struct server *s = &be->servers[i];
-			server_state_text(s, state, sizeof(state));
+			const struct pool_snap_server *s = &be->servers[i];
+
 			snprintf(num[0], sizeof(num[0]), "%d", s->weight);
-			snprintf(num[1], sizeof(num[1]), "%u", s->cur_sess);
+			snprintf(num[1], sizeof(num[1]), "%u", s->cur);
 			snprintf(num[2], sizeof(num[2]), "%llu",
-			         (unsigned long long)s->total_sess);
+			         (unsigned long long)s->total);
 			evbuffer_add_printf(
-			    out,
+			    c->out,
 			    "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s%s\n",
 			    (int)w[0], be->conf->name, (int)w[1], s->conf->name,
-			    (int)w[2], s->conf->addr.text, (int)w[3], state,
-			    (int)w[4], num[0], (int)w[5], num[1], (int)w[6],
-			    num[2], s->last_check,
+			    (int)w[2], s->conf->addr.text, (int)w[3],
+			    s->state_text, (int)w[4], num[0], (int)w[5], num[1],
+			    (int)w[6], num[2], s->last_check,
 			    s->conf->backup ? " [backup]" : "");
 		}
 	}
+	pool_snap_free(&snap);
+	return CTL_DONE;
 }
 
-static void
-show_info(struct rt *rt, struct evbuffer *out)
+static enum ctl_answer
+cmd_show_info(const struct ctl_call *c)
 {
+	const struct ctl_env *env = c->env;
+	const struct gen *g = *env->cur;
+	struct pool_snap snap;
 	unsigned up = 0, total = 0;
 
-	for (size_t b = 0; b < rt->nbackends; b++) {
-		struct backend *be = &rt->backends[b];
-		for (size_t i = 0; i < be->nservers; i++) {
-			total++;
-			if (be->servers[i].up &&
-			    be->servers[i].admin != SRV_MAINT)
-				up++;
-		}
+	if (pool_snapshot(env->pool, &snap) < 0) {
+		evbuffer_add_printf(c->out, "error: out of memory\n");
+		return CTL_DONE;
 	}
-	evbuffer_add_printf(out,
-	                    "name: %s\nversion: %s\npid: %ld\nuptime_s: %lld\n"
-	                    "config: %s\nsessions_current: %u\n"
-	                    "sessions_total: %llu\nmaxconn: %u\nworkers: %u\n"
-	                    "frontends: %zu\nbackends: %zu\n"
-	                    "servers_up: %u/%u\nstopping: %s\n",
-	                    LB_PROGRAM, PACKAGE_VERSION, (long)getpid(),
-	                    (long long)(time(NULL) - rt->started),
-	                    rt->cfg->file, rt->cur_sess,
-	                    (unsigned long long)rt->total_sess, rt->max_sess,
-	                    rt->nworkers, rt->nfrontends, rt->nbackends, up,
-	                    total, rt->stopping ? "yes" : "no");
+	for (size_t b = 0; b < snap.nbackends; b++) {
+		total += (unsigned)snap.backends[b].nservers;
+		up += snap.backends[b].active + snap.backends[b].backup;
+	}
+	pool_snap_free(&snap);
+	evbuffer_add_printf(
+	    c->out,
+	    "name: %s\nversion: %s\npid: %ld\nuptime_s: %lld\n"
+	    "config: %s\nsessions_current: %u\n"
+	    "sessions_total: %llu\nmaxconn: %u\nworkers: %u\n"
+	    "frontends: %zu\nbackends: %zu\n"
+	    "servers_up: %u/%u\nstopping: %s\n",
+	    LB_PROGRAM, PACKAGE_VERSION, (long)getpid(),
+	    (long long)(time(NULL) - env->cnt->started), g->cfg->file,
+	    atomic_load(&env->cnt->cur_sess),
+	    (unsigned long long)atomic_load(&env->cnt->total_sess),
+	    atomic_load(&env->cnt->max_sess),
+	    env->workers != NULL ? env->workers->n : 1, g->nfrontends,
+	    g->cfg->nbackends, up, total,
+	    atomic_load(&env->cnt->stopping) ? "yes" : "no");
+	return CTL_DONE;
 }
 
 static void
@@ -164,29 +172,223 @@ emit_line(const char *line, void *arg)
 	evbuffer_add(arg, line, strlen(line));
 }
 
-static void
-cmd_check(struct rt *rt, struct evbuffer *out)
+static enum ctl_answer
+cmd_show_health(const struct ctl_call *c)
 {
-	if (rt_ready(rt, "error: ", out) == 0)
-		evbuffer_add_printf(out, "ok\n");
+	long k = 20;
+	char *end;
+
+	if (c->args[0] != NULL) {
+		errno = 0;
+		k = strtol(c->args[0], &end, 10);
+		if (errno != 0 || *end != '\0' || k < 1 ||
+		    k > HEALTHLOG_KEEP) {
+			evbuffer_add_printf(c->out, "error: N must be 1..%d\n",
+			                    HEALTHLOG_KEEP);
+			return CTL_DONE;
+		}
+	}
+	if (c->env->hlog != NULL)
+		healthlog_tail(c->env->hlog, (size_t)k, emit_line, c->out);
+	return CTL_DONE;
 }
 
-static const char help_text[] =
-    "show servers                       one row per server\n"
-    "show info                          process and session counters\n"
-    "show health [N]                    the last N health events "
-    "(default 20)\n"
-    "drain BACKEND/SERVER               no new sessions, checks go on\n"
-    "disable BACKEND/SERVER             maintenance: no sessions, no "
-    "checks\n"
-    "enable BACKEND/SERVER              back to normal\n"
-    "set weight BACKEND/SERVER N        weight 0..256\n"
-    "shutdown sessions BACKEND/SERVER   close the server's sessions\n"
-    "reload                             re-read the configuration\n"
-    "check                              ok when every backend has a "
-    "server UP\n";
+/* The pool's consequences: events, grants, sessions to close, checks. */
+static void
+apply(const struct ctl_call *c, struct pool_work *w)
+{
+	work_apply(c->env->wenv, w);
+	if (c->env->mon != NULL && *c->env->mon != NULL)
+		monitor_work(*c->env->mon, w);
+}
 
-/* Split line into at most 8 words (modified in place). */
+static enum ctl_answer
+set_admin(const struct ctl_call *c, enum srv_admin admin)
+{
+	struct server *srv = find_server(c, c->args[0]);
+	struct pool_work w;
+	char state[32];
+
+	if (srv == NULL)
+		return CTL_DONE;
+	pool_work_init(&w);
+	pool_set_admin(c->env->pool, srv, admin, state, sizeof(state), &w);
+	apply(c, &w);
+	evbuffer_add_printf(c->out, "ok: %s/%s is %s\n",
+	                    backend_conf(server_backend(srv))->name,
+	                    server_conf(srv)->name,
+	                    admin == SRV_READY ? "READY" : state);
+	return CTL_DONE;
+}
+
+static enum ctl_answer
+cmd_drain(const struct ctl_call *c)
+{
+	return set_admin(c, SRV_DRAIN);
+}
+
+static enum ctl_answer
+cmd_disable(const struct ctl_call *c)
+{
+	return set_admin(c, SRV_MAINT);
+}
+
+static enum ctl_answer
+cmd_enable(const struct ctl_call *c)
+{
+	return set_admin(c, SRV_READY);
+}
+
+static enum ctl_answer
+cmd_set_weight(const struct ctl_call *c)
+{
+	struct server *srv;
+	struct pool_work w;
+	char *end;
+	long v;
+	int old;
+
+	errno = 0;
+	v = strtol(c->args[1], &end, 10);
+	if (errno != 0 || *end != '\0' || v < 0 || v > LB_WEIGHT_MAX) {
+		evbuffer_add_printf(c->out,
+		                    "error: weight must be 0..%d, not '%s'\n",
+		                    LB_WEIGHT_MAX, c->args[1]);
+		return CTL_DONE;
+	}
+	if ((srv = find_server(c, c->args[0])) == NULL)
+		return CTL_DONE;
+	pool_work_init(&w);
+	old = pool_set_weight(c->env->pool, srv, (int)v, &w);
+	apply(c, &w);
+	evbuffer_add_printf(c->out, "ok: %s/%s weight %ld (was %d)\n",
+	                    backend_conf(server_backend(srv))->name,
+	                    server_conf(srv)->name, v, old);
+	return CTL_DONE;
+}
+
+static enum ctl_answer
+cmd_shutdown_sessions(const struct ctl_call *c)
+{
+	struct server *srv = find_server(c, c->args[0]);
+	struct pool_snap snap;
+	unsigned k = 0;
+
+	if (srv == NULL)
+		return CTL_DONE;
+	/* The sessions holding a slot of it now: every worker closes its
+	 * own (one pass over its list), after this reply is written. */
+	if (pool_snapshot(c->env->pool, &snap) == 0) {
+		const struct pool_snap_backend *be =
+		    &snap.backends[backend_index(server_backend(srv))];
+
+		k = be->servers[server_index(srv)].cur;
+		pool_snap_free(&snap);
+	}
+	if (c->env->workers != NULL &&
+	    workers_close_server(c->env->workers, srv, END_SHUTDOWN) < 0) {
+		evbuffer_add_printf(c->out, "error: out of memory\n");
+		return CTL_DONE;
+	}
+	evbuffer_add_printf(c->out, "ok: closed %u sessions of %s/%s\n", k,
+	                    backend_conf(server_backend(srv))->name,
+	                    server_conf(srv)->name);
+	return CTL_DONE;
+}
+
+static void reload_done(void *arg, int rc, const char *msg);
+
+static enum ctl_answer
+cmd_reload(const struct ctl_call *c)
+{
+	struct ctl_client *cl = c->client;
+
+	if (c->env->reload == NULL || cl == NULL) {
+		evbuffer_add_printf(c->out,
+		                    "error: reload failed: not available "
+		                    "here\n");
+		return CTL_DONE;
+	}
+	if ((cl->detail = evbuffer_new()) == NULL) {
+		evbuffer_add_printf(c->out, "error: out of memory\n");
+		return CTL_DONE;
+	}
+	cl->pending = true;
+	cl->starting = true;
+	reload_request(c->env->reload, cl->detail, reload_done, cl);
+	cl->starting = false;
+	return cl->pending ? CTL_PENDING : CTL_DONE;
+}
+
+static void
+ready_problem(void *arg, const struct cfg_backend *be)
+{
+	evbuffer_add_printf(arg, "error: backend %s has no server UP\n",
+	                    be->name);
+}
+
+static enum ctl_answer
+cmd_check(const struct ctl_call *c)
+{
+	size_t problems = 0;
+
+	/* The same rule as /health: not stopping, and every backend has a
+	 * server that takes sessions. */
+	if (atomic_load(&c->env->cnt->stopping)) {
+		evbuffer_add_printf(c->out,
+		                    "error: the daemon is stopping\n");
+		problems++;
+	}
+	problems += pool_ready(c->env->pool, ready_problem, c->out);
+	if (problems == 0)
+		evbuffer_add_printf(c->out, "ok\n");
+	return CTL_DONE;
+}
+
+static enum ctl_answer cmd_help(const struct ctl_call *c);
+
+/* The commands: their fixed words, how many arguments follow (min..max),
+ * the usage and the help text. */
+static const struct ctl_cmd {
+	const char *words[2];
+	int min_args, max_args;
+	const char *usage, *help;
+	enum ctl_answer (*run)(const struct ctl_call *c);
+} commands[] = {
+    {{"show", "servers"}, 0, 0, "show servers", "one row per server",
+     cmd_show_servers},
+    {{"show", "info"}, 0, 0, "show info",
+     "process and session counters", cmd_show_info},
+    {{"show", "health"}, 0, 1, "show health [N]",
+     "the last N health events (default 20)", cmd_show_health},
+    {{"drain", NULL}, 1, 1, "drain BACKEND/SERVER",
+     "no new sessions, checks go on", cmd_drain},
+    {{"disable", NULL}, 1, 1, "disable BACKEND/SERVER",
+     "maintenance: no sessions, no checks", cmd_disable},
+    {{"enable", NULL}, 1, 1, "enable BACKEND/SERVER", "back to normal",
+     cmd_enable},
+    {{"set", "weight"}, 2, 2, "set weight BACKEND/SERVER N",
+     "weight 0..256", cmd_set_weight},
+    {{"shutdown", "sessions"}, 1, 1, "shutdown sessions BACKEND/SERVER",
+     "close the server's sessions", cmd_shutdown_sessions},
+    {{"reload", NULL}, 0, 0, "reload", "re-read the configuration",
+     cmd_reload},
+    {{"check", NULL}, 0, 0, "check",
+     "ok when every backend has a server UP", cmd_check},
+    {{"help", NULL}, 0, 0, NULL, NULL, cmd_help},
+};
+
+static enum ctl_answer
+cmd_help(const struct ctl_call *c)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (commands[i].usage != NULL)
+			evbuffer_add_printf(c->out, "%-35s%s\n",
+			                    commands[i].usage, commands[i].help);
+	return CTL_DONE;
+}
+
+/* Split line into at most CTL_WORDS words (modified in place). */
 static int
 split(char *line, char **w, int max)
 {
@@ -202,141 +404,87 @@ split(char *line, char **w, int max)
 	return n;
 }
 
-static void
-execute(struct rt *rt, char *line, struct evbuffer *out)
+static enum ctl_answer
+execute(const struct ctl_env *env, char *line, struct evbuffer *out,
+        struct ctl_client *client)
 {
-	char *w[8];
-	int n = split(line, w, 8);
-	struct server *srv;
+	char *w[CTL_WORDS + 1];
+	int n = split(line, w, CTL_WORDS);
 
 	if (n < 0) {
 		evbuffer_add_printf(out, "error: too many words\n");
-		return;
+		return CTL_DONE;
 	}
 	if (n == 0) {
 		evbuffer_add_printf(out, "error: empty command (try help)\n");
-		return;
+		return CTL_DONE;
 	}
-	if (strcmp(w[0], "help") == 0 && n == 1) {
-		evbuffer_add(out, help_text, sizeof(help_text) - 1);
-		return;
-	}
-	if (strcmp(w[0], "show") == 0 && n == 2 &&
-	    strcmp(w[1], "servers") == 0) {
-		show_servers(rt, out);
-		return;
-	}
-	if (strcmp(w[0], "show") == 0 && n == 2 && strcmp(w[1], "info") == 0) {
-		show_info(rt, out);
-		return;
-	}
-	if (strcmp(w[0], "show") == 0 && (n == 2 || n == 3) &&
-	    strcmp(w[1], "health") == 0) {
-		long k = 20;
-		char *end;
-		if (n == 3) {
-			errno = 0;
-			k = strtol(w[2], &end, 10);
-			if (errno != 0 || *end != '\0' || k < 1 ||
-			    k > HEALTHLOG_KEEP) {
-				evbuffer_add_printf(out,
-				                    "error: N must be 1..%d\n",
-				                    HEALTHLOG_KEEP);
-				return;
-			}
-		}
-		if (rt->hlog != NULL)
-			healthlog_tail(rt->hlog, (size_t)k, emit_line, out);
-		return;
-	}
-	if ((strcmp(w[0], "drain") == 0 || strcmp(w[0], "disable") == 0 ||
-	     strcmp(w[0], "enable") == 0) &&
-	    n == 2) {
-		enum srv_admin a = w[0][0] == 'd' && w[0][1] == 'r' ? SRV_DRAIN
-		                   : w[0][0] == 'd'                 ? SRV_MAINT
-		                                                    : SRV_READY;
-		char state[32];
-		if ((srv = find_server(rt, w[1], out)) == NULL)
-			return;
-		server_set_admin(srv, a);
-		server_state_text(srv, state, sizeof(state));
-		evbuffer_add_printf(out, "ok: %s/%s is %s\n",
-		                    srv->be->conf->name, srv->conf->name,
-		                    a == SRV_READY ? "READY" : state);
-		return;
-	}
-	if (strcmp(w[0], "set") == 0 && n == 4 && strcmp(w[1], "weight") == 0) {
-		char *end;
-		long v;
-		int old;
-		errno = 0;
-		v = strtol(w[3], &end, 10);
-		if (errno != 0 || *end != '\0' || v < 0 || v > LB_WEIGHT_MAX) {
-			evbuffer_add_printf(out,
-			                    "error: weight must be 0..%d, not "
-			                    "'%s'\n",
-			                    LB_WEIGHT_MAX, w[3]);
-			return;
-		}
-		if ((srv = find_server(rt, w[2], out)) == NULL)
-			return;
-		old = srv->weight;
-		server_set_weight(srv, (int)v);
-		evbuffer_add_printf(out, "ok: %s/%s weight %ld (was %d)\n",
-		                    srv->be->conf->name, srv->conf->name, v,
-		                    old);
-		return;
-	}
-	if (strcmp(w[0], "shutdown") == 0 && n == 3 &&
-	    strcmp(w[1], "sessions") == 0) {
-		unsigned k;
-		if ((srv = find_server(rt, w[2], out)) == NULL)
-			return;
-		k = session_close_server(srv, END_SHUTDOWN);
-		evbuffer_add_printf(out, "ok: closed %u sessions of %s/%s\n", k,
-		                    srv->be->conf->name, srv->conf->name);
-		return;
-	}
-	if (strcmp(w[0], "reload") == 0 && n == 1) {
-		char msg[512];
-		struct evbuffer *detail = evbuffer_new();
-		int rc = rt_reload(rt, msg, sizeof(msg), detail);
+	w[n] = NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		const struct ctl_cmd *cmd = &commands[i];
+		int fixed = cmd->words[1] != NULL ? 2 : 1;
+		struct ctl_call call = {env, w + fixed, out, client};
 
-		/* The summary first: lbctl reads "error: " there. */
-		evbuffer_add_printf(out, "%s: %s\n", rc == 0 ? "ok" : "error",
-		                    msg);
-		if (detail != NULL) {
-			evbuffer_add_buffer(out, detail);
-			evbuffer_free(detail);
-		}
-		return;
-	}
-	if (strcmp(w[0], "check") == 0 && n == 1) {
-		cmd_check(rt, out);
-		return;
+		if (n < fixed || n - fixed < cmd->min_args ||
+		    n - fixed > cmd->max_args ||
+		    strcmp(w[0], cmd->words[0]) != 0 ||
+		    (fixed == 2 && strcmp(w[1], cmd->words[1]) != 0))
+			continue;
+		return cmd->run(&call);
 	}
 	evbuffer_add_printf(out, "error: unknown command '%s' (try help)\n",
 	                    w[0]);
+	return CTL_DONE;
 }
 
 void
-ctl_execute(struct rt *rt, const char *line, struct evbuffer *out)
+ctl_execute(const struct ctl_env *env, const char *line, struct evbuffer *out)
 {
 	char buf[CTL_LINE_MAX + 1];
 
 	snprintf(buf, sizeof(buf), "%s", line);
-	execute(rt, buf, out);
+	(void)execute(env, buf, out, NULL);
 	evbuffer_add(out, "\n", 1);
 }
 
 /* --- connections -------------------------------------------------------- */
 
+static void client_read_cb(struct bufferevent *bev, void *arg);
+
 static void
 client_free(struct ctl_client *c)
 {
+	if (c->pending && c->ctl->env->reload != NULL)
+		reload_forget(c->ctl->env->reload, c);
+	if (c->detail != NULL)
+		evbuffer_free(c->detail);
 	c->ctl->nclients--;
 	bufferevent_free(c->bev);
 	free(c);
+}
+
+/* The reload's answer: the summary first (lbctl reads "error: " there),
+ * then each configuration message; then the commands that waited. */
+static void
+reload_done(void *arg, int rc, const char *msg)
+{
+	struct ctl_client *c = arg;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	evbuffer_add_printf(out, "%s: %s\n", rc == 0 ? "ok" : "error", msg);
+	if (c->detail != NULL) {
+		evbuffer_add_buffer(out, c->detail);
+		evbuffer_free(c->detail);
+		c->detail = NULL;
+	}
+	c->pending = false;
+	if (c->starting)
+		return; /* answered at once: the command loop goes on */
+	evbuffer_add(out, "\n", 1);
+	if (!c->closing) {
+		bufferevent_enable(c->bev, EV_READ);
+		client_read_cb(c->bev, c);
+	}
 }
 
 static void
@@ -344,11 +492,12 @@ client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct ctl_client *c = arg;
 
-	if (c->closing) {
+	if (c->closing && !c->pending) {
 		client_free(c);
 		return;
 	}
-	bufferevent_enable(bev, EV_READ);
+	if (!c->pending && !c->closing)
+		bufferevent_enable(bev, EV_READ);
 }
 
 static void
@@ -360,7 +509,8 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	char *line;
 	size_t n;
 
-	while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
+	while (!c->pending &&
+	       (line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
 		if (n > CTL_LINE_MAX)
 			evbuffer_add_printf(out,
 			                    "error: command longer than %d "
@@ -369,11 +519,14 @@ client_read_cb(struct bufferevent *bev, void *arg)
 		else if (memchr(line, '\0', n) != NULL)
 			evbuffer_add_printf(out,
 			                    "error: NUL byte in command\n\n");
-		else {
-			rt_lock(c->ctl->rt);
-			ctl_execute(c->ctl->rt, line, out);
-			rt_unlock(c->ctl->rt);
-		}
+		else if (execute(c->ctl->env, line, out, c) == CTL_PENDING) {
+			/* Nothing more until its answer (replies stay in
+			 * order). */
+			free(line);
+			bufferevent_disable(bev, EV_READ);
+			return;
+		} else
+			evbuffer_add(out, "\n", 1);
 		free(line);
 		if (evbuffer_get_length(out) > CTL_REPLY_MAX) {
 			/* The client does not read: wait for the output. */
@@ -381,7 +534,7 @@ client_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 	}
-	if (evbuffer_get_length(in) > CTL_LINE_MAX) {
+	if (!c->pending && evbuffer_get_length(in) > CTL_LINE_MAX) {
 		evbuffer_add_printf(out,
 		                    "error: command longer than %d bytes\n\n",
 		                    CTL_LINE_MAX);
@@ -396,7 +549,8 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct ctl_client *c = arg;
 
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
-	    evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+	    (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+	     c->pending)) {
 		/* Half-closed after its command: reply, then close. */
 		c->closing = true;
 		bufferevent_disable(bev, EV_READ);
@@ -414,7 +568,6 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 	struct ctl_client *c;
 	struct timeval idle = {CTL_IDLE_MS / 1000, 0};
 
-	(void)evl;
 	(void)sa;
 	(void)salen;
 	ctl->paused = false;
@@ -425,8 +578,8 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	c->ctl = ctl;
-	c->bev =
-	    bufferevent_socket_new(ctl->rt->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bufferevent_socket_new(evconnlistener_get_base(evl), fd,
+	                                BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL) {
 		log_warn("control socket: bufferevent");
 		close(fd);
@@ -474,7 +627,7 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 }
 
 struct ctl *
-ctl_bind(struct rt *rt, const char *path)
+ctl_bind(const char *path)
 {
 	struct sockaddr_un sun;
 	struct ctl *ctl;
@@ -540,14 +693,14 @@ ctl_bind(struct rt *rt, const char *path)
 		unlink(path);
 		return NULL;
 	}
-	ctl->rt = rt;
 	ctl->fd = fd;
 	return ctl;
 }
 
 int
-ctl_start(struct ctl *ctl, struct event_base *base)
+ctl_start(struct ctl *ctl, struct event_base *base, const struct ctl_env *env)
 {
+	ctl->env = env;
 	ctl->evl = evconnlistener_new(
 	    base, accept_cb, ctl, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 	    0, ctl->fd);

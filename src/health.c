@@ -2,8 +2,21 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "health.h"
+
+const char *const health_steps[HEALTH_STEPS] = {
+    "connect", "greeting", "helo", "starttls", "tls", "ehlo", "quit"};
+
+int
+health_step_index(const char *step)
+{
+	for (int i = 0; step != NULL && i < HEALTH_STEPS; i++)
+		if (strcmp(step, health_steps[i]) == 0)
+			return i;
+	return -1;
+}
 
 void
 health_init(struct health *h, int rise, int fall)

@@ -1,10 +1,16 @@
-/* The health log (SPEC 5.1): file + syslog + the last lines in memory. */
+/* The health log (SPEC 5.1): file + syslog + the last lines in memory.
+ *
+ * Written from several threads (checks and lbctl on the control thread,
+ * the start event on the main one): its own small lock orders the lines
+ * in the file and guards the ring of last lines.  Nothing else is done
+ * under it: syslog and the readers' work happen outside. */
 #include "config.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +22,10 @@
 
 #include "healthlog.h"
 #include "log.h"
+#include "rfc3339.h"
 
 struct healthlog {
+	pthread_mutex_t lock;
 	char *path; /* "" = syslog only */
 	int fd;
 	char *ring[HEALTHLOG_KEEP];
@@ -88,21 +96,6 @@ lf_addf(struct lf *l, const char *key, const char *fmt, ...)
 	lf_add(l, key, v);
 }
 
-void
-format_rfc3339_ms(const struct timeval *tv, char *buf, size_t len)
-{
-	struct tm tm;
-	time_t t = tv->tv_sec;
-
-	if (gmtime_r(&t, &tm) == NULL) {
-		snprintf(buf, len, "1970-01-01T00:00:00.000Z");
-		return;
-	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	         tm.tm_min, tm.tm_sec, (long)(tv->tv_usec / 1000));
-}
-
 static int
 open_file(const char *path, char *err, size_t errlen)
 {
@@ -151,6 +144,14 @@ healthlog_open(const char *path, char *err, size_t errlen)
 		free(hl);
 		return NULL;
 	}
+	if (pthread_mutex_init(&hl->lock, NULL) != 0) {
+		snprintf(err, errlen, "health log: cannot create its lock");
+		if (hl->fd >= 0)
+			close(hl->fd);
+		free(hl->path);
+		free(hl);
+		return NULL;
+	}
 	return hl;
 }
 
@@ -166,9 +167,11 @@ healthlog_reopen(struct healthlog *hl)
 		log_warnx("%s (still writing to the old file)", err);
 		return -1;
 	}
+	pthread_mutex_lock(&hl->lock);
 	if (hl->fd >= 0)
 		close(hl->fd);
 	hl->fd = fd;
+	pthread_mutex_unlock(&hl->lock);
 	return 0;
 }
 
@@ -177,46 +180,70 @@ healthlog_write(struct healthlog *hl, const struct lf *l)
 {
 	char line[HEALTHLOG_LINE_MAX + 32];
 	struct timeval tv;
+	char *copy, *old;
 	int n;
 
 	gettimeofday(&tv, NULL);
-	format_rfc3339_ms(&tv, line, sizeof(line));
+	rfc3339_format((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, true,
+	               line, sizeof(line));
 	n = snprintf(line + strlen(line), sizeof(line) - strlen(line), "%s\n",
 	             l->buf);
 	if (n < 0)
 		return;
 	n = (int)strlen(line);
-	if (hl->fd >= 0 && write(hl->fd, line, (size_t)n) != n)
+	copy = strdup(line);
+	pthread_mutex_lock(&hl->lock);
+	if (hl->fd >= 0 && write(hl->fd, line, (size_t)n) != n) {
+		int e = errno;
+
+		pthread_mutex_unlock(&hl->lock);
+		errno = e;
 		log_warn("health log %s: write", hl->path);
+		pthread_mutex_lock(&hl->lock);
+	}
+	old = hl->ring[hl->head];
+	hl->ring[hl->head] = copy;
+	hl->head = (hl->head + 1) % HEALTHLOG_KEEP;
+	if (hl->count < HEALTHLOG_KEEP)
+		hl->count++;
+	pthread_mutex_unlock(&hl->lock);
+	free(old);
 	/* syslog gets the fields; it stamps its own time. */
 	log_event(strstr(l->buf, "event=down") != NULL ||
 	                  strstr(l->buf, "event=backend_down") != NULL
 	              ? LOG_WARNING
 	              : LOG_NOTICE,
 	          "%s", l->buf + (l->buf[0] == ' '));
-	free(hl->ring[hl->head]);
-	hl->ring[hl->head] = strdup(line);
-	hl->head = (hl->head + 1) % HEALTHLOG_KEEP;
-	if (hl->count < HEALTHLOG_KEEP)
-		hl->count++;
 }
 
 size_t
-healthlog_tail(const struct healthlog *hl, size_t n,
+healthlog_tail(struct healthlog *hl, size_t n,
                void (*emit)(const char *line, void *arg), void *arg)
 {
 	size_t start, i, k = 0;
+	char **copy;
 
+	/* Copied under the lock, handed out after it. */
+	pthread_mutex_lock(&hl->lock);
 	if (n == 0 || n > hl->count)
 		n = hl->count;
+	if ((copy = calloc(n ? n : 1, sizeof(*copy))) == NULL) {
+		pthread_mutex_unlock(&hl->lock);
+		return 0;
+	}
 	start = (hl->head + HEALTHLOG_KEEP - n) % HEALTHLOG_KEEP;
 	for (i = 0; i < n; i++) {
 		const char *line = hl->ring[(start + i) % HEALTHLOG_KEEP];
-		if (line != NULL) {
-			emit(line, arg);
+
+		if (line != NULL && (copy[k] = strdup(line)) != NULL)
 			k++;
-		}
 	}
+	pthread_mutex_unlock(&hl->lock);
+	for (i = 0; i < k; i++) {
+		emit(copy[i], arg);
+		free(copy[i]);
+	}
+	free(copy);
 	return k;
 }
 
@@ -229,6 +256,7 @@ healthlog_close(struct healthlog *hl)
 		close(hl->fd);
 	for (size_t i = 0; i < HEALTHLOG_KEEP; i++)
 		free(hl->ring[i]);
+	pthread_mutex_destroy(&hl->lock);
 	free(hl->path);
 	free(hl);
 }

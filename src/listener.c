@@ -1,4 +1,4 @@
-/* Frontends and their listening sockets. */
+/* Frontends and their listening sockets (see listener.h). */
 #include "config.h"
 
 #include <errno.h>
@@ -13,9 +13,59 @@
 
 #include "listener.h"
 #include "log.h"
-#include "rt.h"
-#include "session.h"
 #include "sock.h"
+
+#define ACCEPT_PAUSE_MS 100
+
+struct acceptor {
+	struct event_base *base;
+	struct counters *cnt;
+	accept_fn fn;
+	void *arg;
+	struct frontend *fes; /* the frontends that accept now */
+	size_t nfes;
+	bool paused; /* descriptor shortage */
+	bool warned; /* said so; again only after an accept worked */
+	struct event *timer;
+};
+
+void
+frontend_init(struct frontend *fe, const struct cfg_frontend *conf,
+              struct backend *be, bool log_sessions, void *owner)
+{
+	memset(fe, 0, sizeof(*fe));
+	fe->conf = conf;
+	fe->owner = owner;
+	fe->be = be;
+	fe->log_sessions = log_sessions;
+	fe->nlisteners = conf->nbinds;
+	fe->listeners = calloc(conf->nbinds ? conf->nbinds : 1,
+	                       sizeof(*fe->listeners));
+	if (fe->listeners == NULL)
+		fatal("frontend %s", conf->name);
+	for (size_t j = 0; j < conf->nbinds; j++) {
+		fe->listeners[j].fe = fe;
+		fe->listeners[j].addr = &conf->binds[j];
+		fe->listeners[j].fd = -1;
+	}
+}
+
+struct frontend *
+frontend_successor(const struct frontend *fe)
+{
+	return atomic_load_explicit(&((struct frontend *)fe)->successor,
+	                            memory_order_acquire);
+}
+
+struct frontend *
+frontend_newest(struct frontend *fe)
+{
+	struct frontend *n;
+
+	while ((n = frontend_successor(fe)) != NULL)
+		fe = n;
+	return fe;
+}
 
 static int
 bind_one(struct listener *l, int backlog)
@@ -85,6 +135,16 @@ same_address(const struct cfg_addr *a, const struct cfg_addr *b)
 	return false;
 }
 
+/* Does a listener of fe before position i take o over already? */
+static bool
+claimed(const struct frontend *fe, size_t i, const struct listener *o)
+{
+	for (size_t k = 0; k < i; k++)
+		if (fe->listeners[k].from == o)
+			return true;
+	return false;
+}
+
 int
 frontend_bind_reload(struct frontend *fe, struct frontend *olds, size_t nold)
 {
@@ -95,9 +155,8 @@ frontend_bind_reload(struct frontend *fe, struct frontend *olds, size_t nold)
 			for (size_t j = 0; j < olds[f].nlisteners; j++) {
 				struct listener *o = &olds[f].listeners[j];
 
-				if (o->evl != NULL && !o->taken &&
-				    same_address(o->addr, l->addr)) {
-					o->taken = true;
+				if (same_address(o->addr, l->addr) &&
+				    !claimed(fe, i, o)) {
 					l->from = o;
 					break;
 				}
@@ -122,15 +181,12 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
           int salen, void *arg)
 {
 	struct listener *l = arg;
+	struct acceptor *acc = l->acc;
 
 	(void)evl;
-	rt_lock(l->fe->rt);
-	l->fe->rt->accept_warned = false;
-	session_accept(l->fe, fd, sa, salen);
-	rt_unlock(l->fe->rt);
+	acc->warned = false;
+	acc->fn(acc->arg, l->fe, fd, sa, salen);
 }
-
-static void accept_error(struct listener *l, int err);
 
 static void
 accept_error_cb(struct evconnlistener *evl, void *arg)
@@ -140,29 +196,20 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 
 	(void)evl;
 	errno = err;
-	rt_lock(l->fe->rt);
-	accept_error(l, err);
-	rt_unlock(l->fe->rt);
-}
-
-static void
-accept_error(struct listener *l, int err)
-{
-	errno = err;
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
 		/* Out of descriptors or memory: a level-triggered listener
 		 * would spin.  Pause accepting for a moment. */
-		if (!l->fe->rt->accept_warned)
+		if (!l->acc->warned)
 			log_warn("accept on %s, pausing new connections",
 			         l->addr->text);
-		rt_pause_accept(l->fe->rt);
+		acceptor_pause(l->acc);
 		return;
 	}
 	log_warn("accept on %s", l->addr->text);
 }
 
 int
-frontend_start(struct frontend *fe, struct event_base *base)
+frontend_start(struct frontend *fe, struct acceptor *acc)
 {
 	int rc = 0;
 
@@ -171,18 +218,27 @@ frontend_start(struct frontend *fe, struct event_base *base)
 	for (size_t i = 0; i < fe->nlisteners; i++) {
 		struct listener *l = &fe->listeners[i];
 
+		l->acc = acc;
 		if (l->from != NULL) {
 			/* Reload: the old listener's socket, with its queue
 			 * of connections not accepted yet. */
-			evutil_socket_t fd =
-			    evconnlistener_get_fd(l->from->evl);
+			struct listener *o = l->from;
+			evutil_socket_t fd;
 
-			l->evl = l->from->evl;
-			l->enabled = l->from->enabled;
-			l->from->evl = NULL;
-			l->from->enabled = false;
 			l->from = NULL;
+			if (o->evl == NULL) {
+				log_warnx("%s: the previous listener is gone",
+				          l->addr->text);
+				rc = -1;
+				continue;
+			}
+			fd = evconnlistener_get_fd(o->evl);
+			l->evl = o->evl;
+			l->enabled = o->enabled;
+			o->evl = NULL;
+			o->enabled = false;
 			evconnlistener_set_cb(l->evl, accept_cb, l);
+			evconnlistener_set_error_cb(l->evl, accept_error_cb);
 			if (listen(fd, fe->conf->backlog) < 0)
 				log_warn("%s: new backlog", l->addr->text);
 			if (fe->conf->transparent &&
@@ -192,7 +248,7 @@ frontend_start(struct frontend *fe, struct event_base *base)
 		}
 		if (l->fd < 0)
 			continue;
-		l->evl = evconnlistener_new(base, accept_cb, l,
+		l->evl = evconnlistener_new(acc->base, accept_cb, l,
 		                            LEV_OPT_CLOSE_ON_FREE |
 		                                LEV_OPT_CLOSE_ON_EXEC |
 		                                LEV_OPT_DISABLED,
@@ -215,12 +271,9 @@ frontend_close(struct frontend *fe)
 	for (size_t i = 0; i < fe->nlisteners; i++) {
 		struct listener *l = &fe->listeners[i];
 
-		if (l->from != NULL) {
-			/* A reload that did not go through: the old
-			 * listener keeps its socket. */
-			l->from->taken = false;
-			l->from = NULL;
-		}
+		/* A takeover that did not happen: the old listener keeps
+		 * its socket. */
+		l->from = NULL;
 		if (l->evl != NULL) {
 			evconnlistener_free(l->evl);
 			l->evl = NULL;
@@ -236,56 +289,130 @@ frontend_close(struct frontend *fe)
 void
 frontend_free(struct frontend *fe)
 {
+	if (fe->listeners == NULL)
+		return;
 	frontend_close(fe);
 	free(fe->listeners);
 	fe->listeners = NULL;
 }
 
-/* Should fe accept now (global and frontend maxconn, pauses)? */
-static bool
-frontend_wants(const struct rt *rt, const struct frontend *fe)
+/* --- the acceptor --------------------------------------------------------- */
+
+static void
+pause_cb(evutil_socket_t fd, short what, void *arg)
 {
-	return !rt->stopping && !rt->accept_paused &&
-	       rt->cur_sess < rt->max_sess &&
-	       (fe->conf->maxconn == 0 ||
-	        fe->cur_sess < (unsigned)fe->conf->maxconn);
+	struct acceptor *acc = arg;
+
+	(void)fd;
+	(void)what;
+	acc->paused = false;
+	acceptor_update(acc);
 }
 
-bool
-listeners_stale(const struct rt *rt)
+struct acceptor *
+acceptor_new(struct event_base *base, struct counters *cnt, accept_fn fn,
+             void *arg)
 {
-	for (size_t f = 0; f < rt->nfrontends; f++) {
-		const struct frontend *fe = &rt->frontends[f];
-		bool want = frontend_wants(rt, fe);
+	struct acceptor *acc = calloc(1, sizeof(*acc));
 
-		for (size_t i = 0; i < fe->nlisteners; i++)
-			if (fe->listeners[i].evl != NULL &&
-			    fe->listeners[i].enabled != want)
-				return true;
+	if (acc == NULL) {
+		log_warn("acceptor");
+		return NULL;
 	}
-	return false;
+	acc->base = base;
+	acc->cnt = cnt;
+	acc->fn = fn;
+	acc->arg = arg;
+	if ((acc->timer = evtimer_new(base, pause_cb, acc)) == NULL) {
+		log_warnx("cannot create the accept pause timer");
+		free(acc);
+		return NULL;
+	}
+	return acc;
 }
 
 void
-listeners_update(struct rt *rt)
+acceptor_free(struct acceptor *acc)
 {
-	for (size_t f = 0; f < rt->nfrontends; f++) {
-		struct frontend *fe = &rt->frontends[f];
-		bool want = frontend_wants(rt, fe);
+	if (acc == NULL)
+		return;
+	event_free(acc->timer);
+	free(acc);
+}
+
+void
+acceptor_set(struct acceptor *acc, struct frontend *fes, size_t n)
+{
+	acc->fes = fes;
+	acc->nfes = n;
+}
+
+/* Should fe accept now (global and frontend maxconn, pauses)? */
+static bool
+wants(const struct acceptor *acc, const struct frontend *fe)
+{
+	const struct counters *c = acc->cnt;
+
+	return !atomic_load(&c->stopping) && !acc->paused &&
+	       atomic_load(&c->cur_sess) < atomic_load(&c->max_sess) &&
+	       (fe->conf->maxconn == 0 ||
+	        atomic_load(&fe->cur_sess) < (unsigned)fe->conf->maxconn);
+}
+
+void
+acceptor_update(struct acceptor *acc)
+{
+	unsigned off = 0;
+
+	/* Said first, read after: a session that ends once the counts were
+	 * read sees the flag and wakes this thread again (both sides use
+	 * sequentially consistent atomics). */
+	atomic_store(&acc->cnt->listeners_off, 1);
+	for (size_t f = 0; f < acc->nfes; f++) {
+		struct frontend *fe = &acc->fes[f];
+		bool want = wants(acc, fe);
 
 		for (size_t i = 0; i < fe->nlisteners; i++) {
 			struct listener *l = &fe->listeners[i];
 
-			if (l->evl == NULL || l->enabled == want)
+			if (l->evl == NULL)
 				continue;
-			if (want ? evconnlistener_enable(l->evl)
-			         : evconnlistener_disable(l->evl)) {
-				log_warnx("cannot %s listener %s",
-				          want ? "enable" : "disable",
-				          l->addr->text);
-				continue;
+			if (l->enabled != want) {
+				if (want ? evconnlistener_enable(l->evl)
+				         : evconnlistener_disable(l->evl)) {
+					log_warnx("cannot %s listener %s",
+					          want ? "enable" : "disable",
+					          l->addr->text);
+				} else
+					l->enabled = want;
 			}
-			l->enabled = want;
+			off += !l->enabled;
 		}
 	}
+	atomic_store(&acc->cnt->listeners_off, off);
+}
+
+void
+acceptor_pause(struct acceptor *acc)
+{
+	struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+
+	acc->paused = true;
+	acc->warned = true; /* one warning per shortage */
+	evtimer_add(acc->timer, &tv);
+	acceptor_update(acc);
+}
+
+void
+acceptor_close(struct acceptor *acc)
+{
+	for (size_t f = 0; f < acc->nfes; f++)
+		frontend_close(&acc->fes[f]);
+	atomic_store(&acc->cnt->listeners_off, 0);
+}
+
+bool
+acceptor_warned(const struct acceptor *acc)
+{
+	return acc->warned;
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,17 +15,22 @@
 #include "log.h"
 
 /* The one piece of process-wide mutable state outside struct rt: like
- * syslog's own openlog() state, it is set at start-up and on reload. */
+ * syslog's own openlog() state, it is set at start-up and on reload (by
+ * the main thread) while every thread logs: the settings are atomics, and
+ * the ident handed to openlog() alternates between two buffers, so that
+ * a syslog() call running on another thread never sees it change (glibc
+ * holds its own lock across openlog() and syslog()). */
 static struct {
 	const char *progname;
-	bool use_syslog;
-	int stderr_max; /* echo to stderr up to this priority; -1 = never */
-	int level;
-	char ident[128]; /* openlog() keeps the pointer: our own copy */
+	atomic_bool use_syslog;
+	atomic_int stderr_max; /* echo to stderr up to this priority; -1 never */
+	atomic_int level;
+	char ident[2][128]; /* openlog() keeps the pointer: our own copies */
+	int cur;            /* the ident in use */
 } lg = {.progname = LB_PROGRAM,
         .stderr_max = LOG_DEBUG,
         .level = LOG_INFO,
-        .ident = LB_PROGRAM};
+        .ident = {LB_PROGRAM, LB_PROGRAM}};
 
 /* While set, the warnings of the thread that set it are also handed to
  * tap (a reload's details for lbctl): per thread, so that a worker
@@ -38,39 +44,44 @@ void
 log_init(const char *progname)
 {
 	lg.progname = progname;
-	lg.use_syslog = false;
-	lg.stderr_max = LOG_DEBUG;
-	lg.level = LOG_INFO;
+	atomic_store(&lg.use_syslog, false);
+	atomic_store(&lg.stderr_max, LOG_DEBUG);
+	atomic_store(&lg.level, LOG_INFO);
 }
 
 void
 log_configure(bool use_syslog, int facility, const char *ident, int level,
               bool to_stderr)
 {
+	int next = 1 - lg.cur;
+
 	/* openlog() on an open connection only changes ident and facility:
 	 * no closelog(), which inside a chroot could not reconnect. */
-	if (lg.use_syslog && !use_syslog)
+	if (atomic_load(&lg.use_syslog) && !use_syslog) {
+		atomic_store(&lg.use_syslog, false);
 		closelog();
-	lg.use_syslog = use_syslog;
-	lg.stderr_max = to_stderr ? LOG_DEBUG : -1;
-	lg.level = level;
-	snprintf(lg.ident, sizeof(lg.ident), "%s", ident);
-	if (use_syslog)
-		openlog(lg.ident, LOG_PID | LOG_NDELAY, facility);
+	}
+	atomic_store(&lg.stderr_max, to_stderr ? LOG_DEBUG : -1);
+	atomic_store(&lg.level, level);
+	snprintf(lg.ident[next], sizeof(lg.ident[next]), "%s", ident);
+	lg.cur = next;
+	if (use_syslog) {
+		openlog(lg.ident[next], LOG_PID | LOG_NDELAY, facility);
+		atomic_store(&lg.use_syslog, true);
+	}
 }
 
 void
 log_stderr_max(int prio)
 {
-	lg.stderr_max = prio;
+	atomic_store(&lg.stderr_max, prio);
 }
 
 void
 log_close(void)
 {
-	if (lg.use_syslog)
+	if (atomic_exchange(&lg.use_syslog, false))
 		closelog();
-	lg.use_syslog = false;
 }
 
 /* errnum != 0 appends ": strerror(errnum)". */
@@ -83,7 +94,7 @@ vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
 	char buf[2048];
 	int n;
 
-	if (prio > lg.level)
+	if (prio > atomic_load_explicit(&lg.level, memory_order_relaxed))
 		return;
 	n = vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (n < 0)
@@ -91,14 +102,14 @@ vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
 	if (errnum != 0 && (size_t)n < sizeof(buf))
 		snprintf(buf + n, sizeof(buf) - (size_t)n, ": %s",
 		         strerror(errnum));
-	if (prio <= lg.stderr_max) {
+	if (prio <= atomic_load_explicit(&lg.stderr_max, memory_order_relaxed)) {
 		if (prefix)
 			fprintf(stderr, "%s: %s\n", lg.progname, buf);
 		else
 			fprintf(stderr, "%s\n", buf);
 		fflush(stderr);
 	}
-	if (lg.use_syslog)
+	if (atomic_load_explicit(&lg.use_syslog, memory_order_relaxed))
 		syslog(prio, "%s", buf);
 	if (lg_tap.fn != NULL && prio <= LOG_WARNING)
 		lg_tap.fn(buf, lg_tap.arg);

@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "cfg.h"
+#include "common.h"
 #include "daemon.h"
 #include "haproxy_import.h"
 #include "log.h"
@@ -150,7 +151,9 @@ main(int argc, char *argv[])
 	if (daemonize)
 		/* Until it is ready: its problems, not its chatter. */
 		log_stderr_max(LOG_WARNING);
-	rt = rt_new(cfg, !daemonize); /* owns cfg from here on */
+	/* Owns cfg from here on. */
+	if ((rt = rt_new(cfg, !daemonize)) == NULL)
+		return EXIT_STARTUP;
 	if (daemonize && (ds = daemon_fork()) == NULL) {
 		rt_free(rt);
 		return EXIT_STARTUP;
@@ -166,8 +169,6 @@ main(int argc, char *argv[])
 		daemon_ready(ds, EXIT_STARTUP);
 		return EXIT_STARTUP;
 	}
-	log_info("started: %zu frontends, %zu backends, maxconn %u",
-	         rt->nfrontends, rt->nbackends, rt->max_sess);
 	if (daemonize) {
 		daemon_ready(ds, 0);
 		log_stderr_max(-1);

@@ -1,11 +1,18 @@
-/* Relayed sessions (SPEC 4.1).
+/* Relayed sessions (README "Behaviour").
  *
- * A session owns the client bufferevent from accept to close, and a server
- * bufferevent while connecting or relaying.  Bytes move with
- * evbuffer_add_buffer (no copy); each direction stops reading once
- * LB_SESSION_BUF_MAX bytes wait for the other side and resumes when half
- * has drained.  A read EOF is passed on as shutdown(SHUT_WR) once the other
- * side's output is flushed; the session ends when both sides are closed.
+ * A session belongs to its worker thread (struct sess_ctx) from start to
+ * close.  Before a server is connected the client is not read: its early
+ * bytes wait in the kernel (a queued client's hang-up is watched with one
+ * event), and a bufferevent on the client socket exists only to send the
+ * unavailable_reply.  Once connected, relay.c owns both sockets and moves
+ * the bytes (direct writes, back-pressure at RELAY_BUF per direction,
+ * half-closes, splice for bulk), reporting what moved and how it ended.
+ *
+ * Server choice, slots and the queue are the pool's (pool.c): a session
+ * asks it for a server, and gets a slot or a place in the queue.  A slot
+ * freed by another session reaches a waiting one as mail (OP_GRANTED),
+ * also on the same thread, so that nothing re-enters: whoever frees a
+ * slot only delivers the pool's grants (session_deliver_grants).
  *
  * Idle time is one timer per session.  Whose turn it is decides which
  * limit applies: after the server's data ended a line (banner, reply) the
@@ -16,12 +23,13 @@
  * limit.
  *
  * Every end goes through session_close(), which writes the session log
- * line (SPEC 5.2) once. */
+ * line (README "Session log") once. */
 #include "config.h"
 
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,22 +41,20 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "backend.h"
-#include "listener.h"
+#include "common.h"
+#include "gen.h"
 #include "log.h"
 #include "parse.h"
 #include "proxy.h"
-#include "relay.h"
-#include "rt.h"
-#include "server.h"
 #include "session.h"
 #include "sock.h"
 
 #define FDWAIT_STEP_MS 50
 
 enum sess_state {
+	S_NEW,        /* accepted by another thread: OP_START follows */
 	S_QUEUED,     /* waiting in the backend queue for a server slot */
-	S_DEQUEUED,   /* out of the queue by another thread: mail follows */
+	S_DEQUEUED,   /* given a result while its timer fired: mail follows */
 	S_FDWAIT,     /* no descriptor for a server socket: try again soon */
 	S_CONNECTING, /* connecting to a server */
 	S_RELAY,      /* relaying bytes */
@@ -56,28 +62,22 @@ enum sess_state {
 	S_LINGER,     /* reply flushed, write side shut, waiting for EOF */
 };
 
-/* What another thread asks of a session (its worker's mailbox). */
+/* Its mail's ops. */
 enum {
-	OP_START = 1,   /* accepted by the main thread */
-	OP_CONNECT = 2, /* given a slot (s->srv) out of the queue */
-	OP_REFUSE = 4,  /* out of the queue with no server: op_end */
-	OP_CLOSE = 8,   /* close now: op_end */
+	OP_START = 1,   /* accepted by another thread */
+	OP_GRANTED = 2, /* the pool gave its waiter a result: claim it */
 };
 
 struct session {
-	TAILQ_ENTRY(session) entry;  /* rt->sessions */
-	TAILQ_ENTRY(session) mentry; /* w->mail, while in_mail */
-	struct worker *w;            /* the thread it runs on */
-	unsigned ops;                /* OP_*, under the lock */
-	enum session_end op_end;
-	bool in_mail;
-	TAILQ_ENTRY(session) sentry; /* srv->sessions, while srv is set */
-	struct queue_entry qe;
-	struct rt *rt;
+	TAILQ_ENTRY(session) entry; /* ctx->sessions, once started */
+	struct mail mail;
+	struct sess_ctx *ctx;
+	struct pool_waiter wt;
 	struct frontend *fe;
 	struct backend *be;
-	struct server *srv;    /* holds a slot of this server */
-	struct server *failed; /* last server whose connect failed */
+	struct gen *pin_fe, *pin_be; /* the generations of fe and be */
+	struct server *srv;          /* holds a slot of this server */
+	struct server *failed;       /* last server whose connect failed */
 	/* The client side is not read before a server is connected (its
 	 * early bytes wait in the kernel); while queued, qev notices a
 	 * hang-up; cbev exists only to send the unavailable_reply.  Once
@@ -93,7 +93,8 @@ struct session {
 	enum sess_state state;
 	enum session_end end;
 	bool end_set;
-	bool queued;
+	bool started;        /* in ctx->sessions */
+	bool close_pending;  /* to close when its grant is delivered */
 	bool client_eof;     /* EOF from the client before the relay */
 	bool queue_early;    /* queued, and the client already sent bytes */
 	bool waiting_client; /* whose turn: see above */
@@ -103,9 +104,6 @@ struct session {
 	uint64_t t_fdwait; /* first descriptor shortage, 0 = none */
 	long long queue_ms, connect_ms;
 	uint64_t bytes_in, bytes_out;
-	/* Retired configurations it still uses (reload): the one its
-	 * frontend belongs to, the one its backend and server belong to. */
-	struct rt_gen *pin_fe, *pin_be;
 };
 
 static void session_close(struct session *s, enum session_end end);
@@ -144,6 +142,12 @@ now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static struct pool *
+pool_of(const struct session *s)
+{
+	return s->ctx->env->pool;
+}
+
 static void
 arm_timer(struct session *s, uint64_t ms)
 {
@@ -157,7 +161,7 @@ static uint64_t
 idle_limit(const struct session *s)
 {
 	uint64_t c = s->fe->conf->timeout_client_ms;
-	uint64_t v = s->be->conf->timeout_server_ms;
+	uint64_t v = backend_conf(s->be)->timeout_server_ms;
 
 	/* Spliced bytes are not seen: whose turn it is is not known, and
 	 * the longer limit must not cut a filter scanning a message. */
@@ -173,7 +177,7 @@ static uint64_t
 idle_step(const struct session *s, uint64_t left)
 {
 	uint64_t c = s->fe->conf->timeout_client_ms;
-	uint64_t v = s->be->conf->timeout_server_ms;
+	uint64_t v = backend_conf(s->be)->timeout_server_ms;
 	uint64_t m = c < v ? c : v;
 
 	return left < m ? left : m;
@@ -228,15 +232,15 @@ log_session_line(struct session *s)
 {
 	char client[LB_SOCKADDR_STRLEN];
 
-	if (!s->rt->cfg->global.log.sessions)
+	if (!s->fe->log_sessions)
 		return;
 	format_sockaddr((struct sockaddr *)&s->client, client, sizeof(client));
 	log_session("client=%s frontend=%s backend=%s server=%s queue_ms=%lld "
 	            "connect_ms=%lld duration_ms=%llu bytes_in=%llu "
 	            "bytes_out=%llu retries=%d end=%s",
-	            client, s->fe->conf->name, s->be->conf->name,
-	            s->srv != NULL      ? s->srv->conf->name
-	            : s->failed != NULL ? s->failed->conf->name
+	            client, s->fe->conf->name, backend_conf(s->be)->name,
+	            s->srv != NULL      ? server_conf(s->srv)->name
+	            : s->failed != NULL ? server_conf(s->failed)->name
 	                                : "-",
 	            s->queue_ms, s->connect_ms,
 	            (unsigned long long)(now_ms() - s->t_accept),
@@ -245,31 +249,74 @@ log_session_line(struct session *s)
 	            session_end_name(s->end));
 }
 
+/* A slot given back: its consequences (clients waiting for one) go to
+ * their threads' mailboxes. */
+static void
+release_slot(struct session *s, struct server *srv, uint64_t in, uint64_t out)
+{
+	struct pool_work w;
+
+	pool_work_init(&w);
+	pool_release(pool_of(s), srv, in, out, &w);
+	session_deliver_grants(&w);
+}
+
+/* The counts of a session that is gone (its frontend's are done while it
+ * still holds it); the main thread is told when it may accept again or
+ * stop. */
+static void
+count_gone(struct sess_ctx *ctx)
+{
+	const struct sess_env *env = ctx->env;
+	unsigned ops = 0;
+
+	atomic_fetch_sub(&ctx->nsess, 1);
+	if (atomic_fetch_sub(&env->cnt->cur_sess, 1) == 1 &&
+	    atomic_load(&env->cnt->stopping))
+		ops |= MAIN_EXIT;
+	if (atomic_load(&env->cnt->listeners_off) > 0)
+		ops |= MAIN_LISTENERS;
+	if (ops != 0)
+		mailbox_post(env->main_mb, env->main_mail, ops, 0);
+}
+
+/* The waiter's result will come by mail: the close waits for it (the
+ * slot it may hold must be given back, and the mail must not find the
+ * session freed). */
+static bool
+must_wait_for_grant(struct session *s, enum session_end end)
+{
+	if (s->state == S_QUEUED &&
+	    pool_leave_queue(pool_of(s), &s->wt) == WAITER_GRANTED)
+		s->state = S_DEQUEUED;
+	if (s->state != S_DEQUEUED)
+		return false;
+	s->close_pending = true;
+	set_end(s, end);
+	if (s->timer != NULL)
+		evtimer_del(s->timer);
+	unwatch_queued(s);
+	return true;
+}
+
 /* The one close path. */
 static void
 session_close(struct session *s, enum session_end end)
 {
-	struct rt *rt = s->rt;
-	struct backend *be = s->be;
+	struct sess_ctx *ctx = s->ctx;
+	struct frontend *fe = s->fe;
 	struct server *srv = s->srv;
-	struct rt_gen *pin_fe, *pin_be;
 
+	if (must_wait_for_grant(s, end))
+		return;
 	/* The cause that ends it wins (a timeout after a half-close, a
 	 * shutdown); a natural end passes s->end back in. */
 	s->end = end;
 	s->end_set = true;
 	log_session_line(s);
-	s->fe->bytes_in += s->bytes_in;
-	s->fe->bytes_out += s->bytes_out;
-	if (srv != NULL) {
-		srv->bytes_in += s->bytes_in;
-		srv->bytes_out += s->bytes_out;
-		TAILQ_REMOVE(&srv->sessions, s, sentry);
-	}
-	if (s->queued) {
-		backend_dequeue(be, &s->qe);
-		s->queued = false;
-	}
+	atomic_fetch_add(&frontend_newest(fe)->bytes_in, s->bytes_in);
+	atomic_fetch_add(&frontend_newest(fe)->bytes_out, s->bytes_out);
+	atomic_fetch_sub(&fe->cur_sess, 1);
 	free_bev(&s->cbev);
 	if (s->qev != NULL)
 		event_free(s->qev);
@@ -280,23 +327,15 @@ session_close(struct session *s, enum session_end end)
 	drop_server_socket(s);
 	if (s->timer != NULL)
 		event_free(s->timer);
-	TAILQ_REMOVE(&rt->sessions, s, entry);
-	if (s->in_mail)
-		TAILQ_REMOVE(&s->w->mail, s, mentry);
-	s->w->nsess--;
-	if (s->fe->cur_sess > 0)
-		s->fe->cur_sess--;
-	pin_fe = s->pin_fe;
-	pin_be = s->pin_be;
-	free(s);
-	/* Last: these may start queued sessions or resume listeners. */
+	if (s->started)
+		TAILQ_REMOVE(&ctx->sessions, s, entry);
+	(void)mailbox_cancel(ctx->mb, &s->mail);
 	if (srv != NULL)
-		backend_release(be, srv);
-	if (pin_fe != NULL)
-		rt_gen_unref(rt, pin_fe);
-	if (pin_be != NULL)
-		rt_gen_unref(rt, pin_be);
-	rt_session_count(rt, -1);
+		release_slot(s, srv, s->bytes_in, s->bytes_out);
+	gen_unref(s->pin_fe);
+	gen_unref(s->pin_be);
+	free(s);
+	count_gone(ctx);
 }
 
 /* --- refusing: unavailable_reply, then close ----------------------------- */
@@ -308,7 +347,7 @@ linger_done(struct session *s)
 }
 
 static void
-refuse_write_cb_locked(struct bufferevent *bev, void *arg)
+refuse_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 
@@ -325,16 +364,6 @@ refuse_write_cb_locked(struct bufferevent *bev, void *arg)
 }
 
 static void
-refuse_write_cb(struct bufferevent *bev, void *arg)
-{
-	struct rt *rt = ((struct session *)arg)->rt;
-
-	rt_lock(rt);
-	refuse_write_cb_locked(bev, arg);
-	rt_unlock(rt);
-}
-
-static void
 linger_read_cb(struct bufferevent *bev, void *arg)
 {
 	(void)arg;
@@ -343,21 +372,11 @@ linger_read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
-linger_event_cb_locked(struct bufferevent *bev, short what, void *arg)
+linger_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		linger_done(arg);
-}
-
-static void
-linger_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct rt *rt = ((struct session *)arg)->rt;
-
-	rt_lock(rt);
-	linger_event_cb_locked(bev, what, arg);
-	rt_unlock(rt);
 }
 
 static void
@@ -366,19 +385,13 @@ session_refuse(struct session *s, enum session_end end)
 	const char *reply = s->fe->conf->unavailable_reply;
 
 	set_end(s, end);
-	s->fe->refused++;
-	if (s->queued) {
-		/* Out of the queue, or a freed slot would be offered to a
-		 * session that is already saying goodbye. */
-		backend_dequeue(s->be, &s->qe);
-		s->queued = false;
-	}
+	atomic_fetch_add(&frontend_newest(s->fe)->refused, 1);
 	if (s->srv != NULL) {
 		struct server *srv = s->srv;
-		TAILQ_REMOVE(&srv->sessions, s, sentry);
+
 		s->srv = NULL;
 		drop_server_socket(s);
-		backend_release(s->be, srv);
+		release_slot(s, srv, 0, 0);
 	}
 	if (reply[0] == '\0' || s->client_eof) {
 		session_close(s, end);
@@ -387,7 +400,8 @@ session_refuse(struct session *s, enum session_end end)
 	s->state = S_REFUSING;
 	evtimer_del(s->timer);
 	unwatch_queued(s);
-	if ((s->cbev = bufferevent_socket_new(s->w->base, s->cfd, 0)) == NULL) {
+	if ((s->cbev = bufferevent_socket_new(s->ctx->base, s->cfd, 0)) ==
+	    NULL) {
 		session_close(s, end);
 		return;
 	}
@@ -405,30 +419,105 @@ session_refuse(struct session *s, enum session_end end)
 	arm_timer(s, s->fe->conf->timeout_client_ms);
 }
 
+/* --- generations -------------------------------------------------------- */
+
+/* Hold the generation of what the session uses now (*pin: the one held
+ * so far). */
+static void
+repin(struct gen **pin, struct gen *g)
+{
+	if (*pin == g)
+		return;
+	gen_ref(g);
+	gen_unref(*pin);
+	*pin = g;
+}
+
+/* The backend (with the server it holds, if any) moves to the objects of
+ * the same names that a reload made current.  False when there are none
+ * (removed): the session stays on the retired ones. */
+static bool
+move_backend(struct session *s)
+{
+	struct backend *nb = backend_successor(s->be);
+	struct server *ns = s->srv != NULL ? server_successor(s->srv) : NULL;
+
+	if (nb == NULL || (s->srv != NULL && ns == NULL))
+		return false;
+	/* The slot itself moved at pool_install. */
+	s->be = nb;
+	s->srv = ns;
+	if (s->failed != NULL)
+		s->failed = server_successor(s->failed);
+	repin(&s->pin_be, gen_of_backend(nb));
+	return true;
+}
+
+static bool
+move_frontend(struct session *s)
+{
+	struct frontend *nf = frontend_successor(s->fe);
+
+	if (nf == NULL)
+		return false;
+	atomic_fetch_sub(&s->fe->cur_sess, 1);
+	atomic_fetch_add(&nf->cur_sess, 1);
+	s->fe = nf;
+	repin(&s->pin_fe, nf->owner);
+	return true;
+}
+
+static bool
+retired(const struct gen *g)
+{
+	return atomic_load(&g->retired);
+}
+
+unsigned
+session_migrate(struct sess_ctx *ctx)
+{
+	struct session *s;
+	unsigned stay = 0;
+
+	TAILQ_FOREACH(s, &ctx->sessions, entry)
+	{
+		bool ok = true;
+
+		if (s->close_pending)
+			continue;
+		if (retired(s->pin_fe))
+			ok = move_frontend(s) && ok;
+		if (retired(s->pin_be))
+			ok = move_backend(s) && ok;
+		stay += !ok;
+	}
+	return stay;
+}
+
 /* --- server choice, queue and connect ---------------------------------- */
 
 static void
 connect_failed(struct session *s, int err)
 {
 	struct server *srv = s->srv;
+	const struct cfg_server *sc = server_conf(srv);
 	char addr[LB_SOCKADDR_STRLEN];
+	bool retry = s->retries < backend_conf(s->be)->retries;
 
-	srv->connect_failures++;
-	format_sockaddr((const struct sockaddr *)&srv->conf->addr.ss, addr,
+	format_sockaddr((const struct sockaddr *)&sc->addr.ss, addr,
 	                sizeof(addr));
-	log_debug("connect to %s/%s (%s) failed: %s", s->be->conf->name,
-	          srv->conf->name, addr, err != 0 ? strerror(err) : "timeout");
+	log_debug("connect to %s/%s (%s) failed: %s", backend_conf(s->be)->name,
+	          sc->name, addr, err != 0 ? strerror(err) : "timeout");
 	drop_server_socket(s);
-	TAILQ_REMOVE(&srv->sessions, s, sentry);
+	pool_connect_failed(pool_of(s), srv, retry);
 	s->srv = NULL;
 	s->failed = srv;
-	backend_release(s->be, srv);
-	if (s->retries >= s->be->conf->retries) {
+	release_slot(s, srv, 0, 0);
+	if (!retry) {
 		session_refuse(s, END_CONNECT_FAILED);
 		return;
 	}
 	s->retries++;
-	s->be->retries++;
 	session_assign(s);
 }
 
@@ -439,9 +528,9 @@ connect_failed(struct session *s, int err)
 static int
 source_socket(struct session *s, const struct server *srv)
 {
-	const struct cfg_backend *bc = s->be->conf;
-	const struct sockaddr *dst =
-	    (const struct sockaddr *)&srv->conf->addr.ss;
+	const struct cfg_backend *bc = backend_conf(s->be);
+	const struct cfg_server *sc = server_conf(srv);
+	const struct sockaddr *dst = (const struct sockaddr *)&sc->addr.ss;
 	struct sockaddr_storage src;
 	socklen_t len;
 	const char *what;
@@ -464,7 +553,7 @@ source_socket(struct session *s, const struct server *srv)
 			                addr, sizeof(addr));
 			log_warnx("%s/%s: cannot connect from the client's "
 			          "address %s: not of the server's family",
-			          bc->name, srv->conf->name, addr);
+			          bc->name, sc->name, addr);
 			errno = EAFNOSUPPORT;
 			return -1;
 		}
@@ -476,8 +565,8 @@ source_socket(struct session *s, const struct server *srv)
 	}
 	if (fd < 0 && errno != EMFILE && errno != ENFILE) {
 		int err = errno;
-		log_warn("%s/%s: source %s: %s", bc->name, srv->conf->name,
-		         bc->source, what);
+		log_warn("%s/%s: source %s: %s", bc->name, sc->name, bc->source,
+		         what);
 		errno = err;
 	}
 	return fd;
@@ -489,29 +578,29 @@ static int
 proxy_header_for(struct session *s, const struct server *srv, uint8_t *hdr,
                  size_t len)
 {
+	const struct cfg_server *sc = server_conf(srv);
 	struct sockaddr_storage local;
 	socklen_t llen = sizeof(local);
 	const char *err;
 	int n;
 
 	if (getsockname(s->cfd, (struct sockaddr *)&local, &llen) < 0) {
-		log_warn("%s/%s: PROXY header: getsockname", s->be->conf->name,
-		         srv->conf->name);
+		log_warn("%s/%s: PROXY header: getsockname",
+		         backend_conf(s->be)->name, sc->name);
 		return -1;
 	}
-	n = proxy_header(srv->conf->proxy_protocol,
-	                 (const struct sockaddr *)&s->client,
+	n = proxy_header(sc->proxy_protocol, (const struct sockaddr *)&s->client,
 	                 (const struct sockaddr *)&local, hdr, len, &err);
 	if (n < 0)
-		log_warnx("%s/%s: PROXY header: %s", s->be->conf->name,
-		          srv->conf->name, err);
+		log_warnx("%s/%s: PROXY header: %s", backend_conf(s->be)->name,
+		          sc->name, err);
 	return n;
 }
 
 static void server_connected(struct session *s);
 
 static void
-connect_cb_locked(evutil_socket_t fd, short what, void *arg)
+connect_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	int err = 0;
@@ -529,32 +618,6 @@ connect_cb_locked(evutil_socket_t fd, short what, void *arg)
 	server_connected(s);
 }
 
-static void
-connect_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct rt *rt = ((struct session *)arg)->rt;
-
-	rt_lock(rt);
-	connect_cb_locked(fd, what, arg);
-	rt_unlock(rt);
-}
-
-/* A slot of srv is the session's from here. */
-static void
-take_slot(struct session *s, struct server *srv)
-{
-	backend_take(s->be, srv);
-	s->srv = srv;
-	TAILQ_INSERT_TAIL(&srv->sessions, s, sentry);
-}
-
-static void
-session_connect(struct session *s, struct server *srv)
-{
-	take_slot(s, srv);
-	session_connect_now(s);
-}
-
 /* No descriptor for the server socket: the balancer's own shortage (the
  * client took the last one).  The client waits, as in the kernel's
  * backlog, while accepting pauses; every FDWAIT_STEP_MS the server choice
@@ -562,43 +625,42 @@ session_connect(struct session *s, struct server *srv)
 static void
 fd_shortage(struct session *s, int err)
 {
+	const struct sess_env *env = s->ctx->env;
 	struct server *srv = s->srv;
 	uint64_t now = now_ms();
 
-	TAILQ_REMOVE(&srv->sessions, s, sentry);
 	s->srv = NULL;
-	backend_untake(s->be, srv);
+	pool_untake(pool_of(s), srv);
 	if (s->t_fdwait == 0) {
 		s->t_fdwait = now;
-		if (!s->rt->fd_warned)
+		if (!atomic_exchange(&env->cnt->fd_warned, true))
 			log_warnx("no descriptor for a server connection (%s): "
 			          "clients wait, accepting pauses",
 			          strerror(err));
-		s->rt->fd_warned = true;
 	}
-	if (now - s->t_fdwait >= s->be->conf->timeout_connect_ms) {
+	if (now - s->t_fdwait >= backend_conf(s->be)->timeout_connect_ms) {
 		session_refuse(s, END_CONNECT_FAILED);
 		return;
 	}
-	rt_pause_accept(s->rt);
+	mailbox_post(env->main_mb, env->main_mail, MAIN_PAUSE, 0);
 	s->state = S_FDWAIT;
 	watch_queued(s);
 	arm_timer(s, FDWAIT_STEP_MS);
 }
 
-/* Connect to s->srv, whose slot it holds. */
+/* Connect to srv, a slot of which the session holds. */
 static void
 session_connect_now(struct session *s)
 {
-	struct server *srv = s->srv;
-	const struct cfg_addr *a = &srv->conf->addr;
+	const struct cfg_addr *a = &server_conf(s->srv)->addr;
+	const struct sess_env *env = s->ctx->env;
 	const char *what;
 	int fd;
 
 	s->state = S_CONNECTING;
 	s->t_connect = now_ms();
 	/* With a source, source_socket says what went wrong itself. */
-	fd = source_socket(s, srv);
+	fd = source_socket(s, s->srv);
 	if (fd == -2 &&
 	    (fd = sock_outgoing(a->ss.ss_family, NULL, 0, false, &what)) < 0 &&
 	    errno != EMFILE && errno != ENFILE)
@@ -609,8 +671,8 @@ session_connect_now(struct session *s)
 		return;
 	}
 	s->t_fdwait = 0;
-	if (s->rt->fd_warned)
-		s->rt->fd_warned = false; /* the next shortage is news */
+	if (atomic_load_explicit(&env->cnt->fd_warned, memory_order_relaxed))
+		atomic_store(&env->cnt->fd_warned, false); /* news next time */
 	if (fd < 0) {
 		connect_failed(s, errno);
 		return;
@@ -624,84 +686,117 @@ session_connect_now(struct session *s)
 	/* Connected now (rare on loopback) or later: either way the
 	 * outcome comes through connect_cb.  Watching reads too tells a
 	 * plain success (writable only) from an error (reported as both). */
-	s->cev = event_new(s->w->base, fd, EV_READ | EV_WRITE, connect_cb, s);
+	s->cev = event_new(s->ctx->base, fd, EV_READ | EV_WRITE, connect_cb, s);
 	if (s->cev == NULL || event_add(s->cev, NULL) < 0) {
 		log_warn("connect to %s: event", a->text);
 		connect_failed(s, ENOMEM);
 		return;
 	}
-	arm_timer(s, s->be->conf->timeout_connect_ms);
+	arm_timer(s, backend_conf(s->be)->timeout_connect_ms);
 }
 
-static bool migrate_backend(struct session *s, struct rt_gen *old);
+/* Given srv by the pool (a slot is the session's): connect.  The pool may
+ * have moved the session's backend to its successor (reload). */
+static void
+session_connect(struct session *s, struct server *srv)
+{
+	struct backend *be = server_backend(srv);
+
+	if (be != s->be) {
+		s->be = be;
+		if (s->failed != NULL)
+			s->failed = server_successor(s->failed);
+		repin(&s->pin_be, gen_of_backend(be));
+	}
+	s->srv = srv;
+	session_connect_now(s);
+}
 
 /* Pick a server and connect, queue, or refuse. */
 static void
 session_assign(struct session *s)
 {
+	const struct cfg_backend *bc;
 	struct server *srv = NULL;
+	enum pool_pick r;
 
-	if (s->pin_be != NULL && !migrate_backend(s, NULL)) {
-		/* A retry of a session whose backend was removed by a
-		 * reload: nothing to try. */
-		session_refuse(s, END_NO_SERVER);
-		return;
-	}
-
-	switch (backend_pick(s->be, (struct sockaddr *)&s->client, s->failed,
-	                     &srv)) {
-	case PICK_OK:
-		session_connect(s, srv);
-		return;
-	case PICK_FULL:
-		if (s->be->conf->timeout_queue_ms == 0) {
-			session_refuse(s, END_QUEUE_TIMEOUT);
+	for (;;) {
+		bc = backend_conf(s->be);
+		s->wt.avoid = s->failed;
+		r = pool_assign(pool_of(s), s->be, &s->wt,
+		                bc->timeout_queue_ms > 0, &srv);
+		if (r != POOL_MOVED)
+			break;
+		/* A reload replaced the backend: its successor, if any. */
+		if (!move_backend(s)) {
+			session_refuse(s, END_NO_SERVER);
 			return;
 		}
+	}
+	switch (r) {
+	case POOL_OK:
+		session_connect(s, srv);
+		return;
+	case POOL_QUEUED:
 		s->state = S_QUEUED;
-		s->queued = true;
 		s->t_fdwait = 0; /* a wait of its own, under timeout_queue */
 		s->t_queue = now_ms();
-		backend_enqueue(s->be, &s->qe);
 		watch_queued(s);
-		arm_timer(s, s->be->conf->timeout_queue_ms);
+		arm_timer(s, bc->timeout_queue_ms);
 		return;
-	case PICK_NONE:
+	case POOL_FULL:
+		session_refuse(s, END_QUEUE_TIMEOUT);
+		return;
+	case POOL_NONE:
+	case POOL_MOVED:
 		session_refuse(s, s->retries > 0 ? END_CONNECT_FAILED
 		                                 : END_NO_SERVER);
 		return;
 	}
 }
 
-bool
-session_try_dequeue(struct session *s)
+/* OP_GRANTED: the pool gave the waiter a server or turned it away. */
+static void
+granted(struct session *s)
 {
 	struct server *srv = NULL;
-	enum pick_result r;
 
-	r = backend_pick(s->be, (struct sockaddr *)&s->client, s->failed, &srv);
-	if (r == PICK_FULL)
-		return false;
-	backend_dequeue(s->be, &s->qe);
-	s->queued = false;
+	if (!pool_claim(pool_of(s), &s->wt, &srv))
+		return; /* nothing (not expected) */
 	s->queue_ms = (long long)(now_ms() - s->t_queue);
-	if (!rt_on_worker(s->w)) {
-		/* Another thread's session: the slot is taken here, in
-		 * queue order; its own thread connects. */
-		s->state = S_DEQUEUED;
-		if (r == PICK_OK) {
-			take_slot(s, srv);
-			session_post(s, OP_CONNECT, END_NO_SERVER);
-		} else
-			session_post(s, OP_REFUSE, END_NO_SERVER);
-		return true;
+	if (s->close_pending) {
+		s->close_pending = false;
+		s->state = S_NEW; /* nothing to wait for any more */
+		if (srv != NULL)
+			release_slot(s, srv, 0, 0);
+		session_close(s, s->end);
+		return;
 	}
 	unwatch_queued(s);
-	if (r == PICK_OK)
+	if (srv != NULL)
 		session_connect(s, srv);
 	else
 		session_refuse(s, END_NO_SERVER);
-	return true;
+}
+
+void
+session_deliver_grants(struct pool_work *w)
+{
+	struct pool_waiter *wt, *next;
+
+	for (wt = w->grants; wt != NULL; wt = next) {
+		struct session *s = (struct session *)(void *)((char *)wt -
+		                                               offsetof(
+		                                                   struct session,
+		                                                   wt));
+
+		/* Read before posting: once posted, the waiter is its
+		 * owner's again. */
+		next = wt->next;
+		mailbox_post(s->ctx->mb, &s->mail, OP_GRANTED, 0);
+	}
+	w->grants = NULL;
+	w->grants_tail = &w->grants;
 }
 
 /* --- relay ----------------------------------------------------------- */
@@ -741,7 +836,7 @@ relay_eof(void *arg, bool c2s)
 }
 
 static void
-relay_end_locked(void *arg, enum relay_end why)
+relay_end(void *arg, enum relay_end why)
 {
 	struct session *s = arg;
 
@@ -758,16 +853,6 @@ relay_end_locked(void *arg, enum relay_end why)
 		session_close(s, END_SERVER_CLOSE);
 		return;
 	}
-}
-
-static void
-relay_end(void *arg, enum relay_end why)
-{
-	struct rt *rt = ((struct session *)arg)->rt;
-
-	rt_lock(rt);
-	relay_end_locked(arg, why);
-	rt_unlock(rt);
 }
 
 static const struct relay_cbs relay_callbacks = {
@@ -789,12 +874,12 @@ server_connected(struct session *s)
 		event_free(s->qev);
 		s->qev = NULL;
 	}
-	if (s->srv->conf->proxy_protocol != PP_NONE &&
+	if (server_conf(s->srv)->proxy_protocol != PP_NONE &&
 	    (hlen = proxy_header_for(s, s->srv, hdr, sizeof(hdr))) < 0) {
 		connect_failed(s, EPROTO);
 		return;
 	}
-	s->relay = relay_new(s->w->relay, s->w->base, s->cfd, s->sfd,
+	s->relay = relay_new(s->ctx->relay, s->ctx->base, s->cfd, s->sfd,
 	                     &relay_callbacks, s);
 	if (s->relay == NULL) {
 		log_warn("session: cannot set up the relay");
@@ -820,7 +905,7 @@ server_connected(struct session *s)
 /* A queued client may hang up while it waits: then its place goes.
  * Bytes it sends early stay in the kernel for the relay. */
 static void
-queued_read_cb_locked(evutil_socket_t fd, short what, void *arg)
+queued_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	char c;
@@ -843,20 +928,10 @@ queued_read_cb_locked(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-queued_read_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct rt *rt = ((struct session *)arg)->rt;
-
-	rt_lock(rt);
-	queued_read_cb_locked(fd, what, arg);
-	rt_unlock(rt);
-}
-
-static void
 watch_queued(struct session *s)
 {
 	if (s->qev == NULL &&
-	    (s->qev = event_new(s->w->base, s->cfd,
+	    (s->qev = event_new(s->ctx->base, s->cfd,
 	                        s->queue_early ? EV_CLOSED : EV_READ,
 	                        queued_read_cb, s)) == NULL)
 		return; /* then a hang-up is noticed at connect time */
@@ -871,7 +946,7 @@ unwatch_queued(struct session *s)
 }
 
 static void
-timer_cb_locked(evutil_socket_t fd, short what, void *arg)
+timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 	uint64_t now, limit, idle;
@@ -879,7 +954,14 @@ timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	switch (s->state) {
+	case S_NEW:
+		return;
 	case S_QUEUED:
+		if (pool_leave_queue(pool_of(s), &s->wt) == WAITER_GRANTED) {
+			/* Given a result meanwhile: its mail comes next. */
+			s->state = S_DEQUEUED;
+			return;
+		}
 		s->queue_ms = (long long)(now_ms() - s->t_queue);
 		session_refuse(s, END_QUEUE_TIMEOUT);
 		return;
@@ -912,23 +994,53 @@ timer_cb_locked(evutil_socket_t fd, short what, void *arg)
 	arm_timer(s, idle_step(s, limit - idle));
 }
 
-static void
-timer_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct rt *rt = ((struct session *)arg)->rt;
+/* --- start --------------------------------------------------------------- */
 
-	rt_lock(rt);
-	timer_cb_locked(fd, what, arg);
-	rt_unlock(rt);
+/* On the session's own thread. */
+static void
+session_start(struct session *s)
+{
+	struct sess_ctx *ctx = s->ctx;
+
+	s->timer = evtimer_new(ctx->base, timer_cb, s);
+	if (s->timer == NULL) {
+		log_warn("session: cannot set up client connection");
+		session_close(s, END_CLIENT_CLOSE);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
+	s->started = true;
+	/* Accepted before a reload that this thread has applied already:
+	 * the new objects at once. */
+	if (retired(s->pin_fe))
+		(void)move_frontend(s);
+	if (retired(s->pin_be))
+		(void)move_backend(s);
+	session_assign(s);
 }
 
-/* --- accept ---------------------------------------------------------- */
+static void
+session_mail(struct mail *m, unsigned ops, int arg)
+{
+	struct session *s = (struct session *)(void *)((char *)m -
+	                                               offsetof(struct session,
+	                                                        mail));
+
+	(void)arg;
+	if (ops & OP_START) {
+		s->state = S_NEW;
+		session_start(s);
+		return; /* a grant cannot be pending before the start */
+	}
+	if (ops & OP_GRANTED)
+		granted(s);
+}
 
 void
-session_accept(struct frontend *fe, evutil_socket_t fd,
-               const struct sockaddr *sa, int salen)
+session_accept(struct sess_ctx *ctx, bool own, struct frontend *fe,
+               evutil_socket_t fd, const struct sockaddr *sa, int salen)
 {
-	struct rt *rt = fe->rt;
+	const struct sess_env *env = ctx->env;
 	struct session *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -936,11 +1048,14 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
-	s->rt = rt;
-	s->w = rt_pick_worker(rt);
+	s->ctx = ctx;
+	mail_init(&s->mail, session_mail);
 	s->fe = fe;
 	s->be = fe->be;
-	s->qe.s = s;
+	s->pin_fe = fe->owner;
+	s->pin_be = fe->owner;
+	gen_ref(s->pin_fe);
+	gen_ref(s->pin_be);
 	s->queue_ms = 0;
 	s->connect_ms = -1;
 	s->t_accept = s->last_activity = now_ms();
@@ -948,233 +1063,63 @@ session_accept(struct frontend *fe, evutil_socket_t fd,
 		memcpy(&s->client, sa, (size_t)salen);
 		s->clientlen = (socklen_t)salen;
 	}
+	pool_waiter_init(&s->wt, (const struct sockaddr *)&s->client);
 	s->cfd = fd;
 	s->sfd = -1;
-	/* Not BEV_OPT_CLOSE_ON_FREE: the relay takes the socket over. */
-	s->timer = evtimer_new(s->w->base, timer_cb, s);
-	if (s->timer == NULL) {
-		log_warn("session: cannot set up client connection");
-		evutil_closesocket(fd);
-		if (s->timer != NULL)
-			event_free(s->timer);
-		free(s);
-		return;
-	}
+	s->state = S_NEW;
 	/* TCP_NODELAY comes from the listening socket. */
-	TAILQ_INSERT_TAIL(&rt->sessions, s, entry);
-	s->w->nsess++;
-	s->w->total++;
-	fe->cur_sess++;
-	fe->total_sess++;
-	rt_session_count(rt, +1);
-	if (rt_on_worker(s->w))
-		session_assign(s);
+	atomic_fetch_add(&ctx->nsess, 1);
+	atomic_fetch_add(&ctx->total, 1);
+	atomic_fetch_add(&fe->cur_sess, 1);
+	atomic_fetch_add(&frontend_newest(fe)->total_sess, 1);
+	atomic_fetch_add(&env->cnt->cur_sess, 1);
+	atomic_fetch_add(&env->cnt->total_sess, 1);
+	if (own)
+		session_start(s);
 	else
-		session_post(s, OP_START, END_NO_SERVER);
+		mailbox_post(ctx->mb, &s->mail, OP_START, 0);
 }
 
-/* --- the mailbox: what other threads ask ------------------------------ */
+/* --- what other threads ask of every session of this thread -------------- */
 
-void
-session_post(struct session *s, unsigned op, enum session_end end)
+static struct server *
+newest_server(const struct server *srv)
 {
-	if ((op & (OP_REFUSE | OP_CLOSE)) && !(s->ops & (OP_REFUSE | OP_CLOSE)))
-		s->op_end = end;
-	if (op & OP_CLOSE)
-		s->op_end = end; /* a close wins over a refusal */
-	s->ops |= op;
-	if (s->in_mail)
-		return;
-	if (TAILQ_EMPTY(&s->w->mail))
-		event_active(s->w->wake, EV_TIMEOUT, 0);
-	TAILQ_INSERT_TAIL(&s->w->mail, s, mentry);
-	s->in_mail = true;
+	const struct server *n;
+
+	while ((n = server_successor(srv)) != NULL)
+		srv = n;
+	return (struct server *)srv;
 }
-
-void
-session_mail_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-	struct session *s;
-
-	(void)fd;
-	(void)what;
-	rt_lock(w->rt);
-	while ((s = TAILQ_FIRST(&w->mail)) != NULL) {
-		unsigned ops = s->ops;
-
-		TAILQ_REMOVE(&w->mail, s, mentry);
-		s->in_mail = false;
-		s->ops = 0;
-		if (ops & OP_CLOSE)
-			session_close(s, s->op_end);
-		else if (ops & OP_REFUSE) {
-			/* Out of the queue (S_DEQUEUED), or connecting to a
-			 * slot it was given: either way not relaying yet. */
-			if (s->state != S_RELAY)
-				session_refuse(s, s->op_end);
-		} else if (ops & OP_START)
-			session_assign(s);
-		else if (ops & OP_CONNECT) {
-			unwatch_queued(s);
-			session_connect_now(s);
-		}
-	}
-	rt_unlock(w->rt);
-}
-
-/* The sessions of a list other threads own are asked to close first
- * (nothing is freed while the list is walked), then this thread's own
- * are closed one by one (a close may start or end others). */
-#define CLOSE_LIST(head, field, end, count)                                    \
-	do {                                                                   \
-		struct session *s_, *next_;                                    \
-		for (s_ = TAILQ_FIRST(head); s_ != NULL; s_ = next_) {         \
-			next_ = TAILQ_NEXT(s_, field);                         \
-			if (!rt_on_worker(s_->w)) {                            \
-				session_post(s_, OP_CLOSE, end);               \
-				(count)++;                                     \
-			}                                                      \
-		}                                                              \
-		for (;;) {                                                     \
-			TAILQ_FOREACH(s_, head, field)                         \
-			if (rt_on_worker(s_->w))                               \
-				break;                                         \
-			if (s_ == NULL)                                        \
-				break;                                         \
-			session_close(s_, end);                                \
-			(count)++;                                             \
-		}                                                              \
-	} while (0)
 
 unsigned
-session_close_server(struct server *srv, enum session_end end)
+session_close_server(struct sess_ctx *ctx, const struct server *srv,
+                     enum session_end end)
 {
+	struct session *s, *next;
 	unsigned n = 0;
 
-	CLOSE_LIST(&srv->sessions, sentry, end, n);
+	/* One pass: a close only removes that session (what it frees for
+	 * others goes through the mailboxes). */
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->close_pending || s->srv == NULL ||
+		    (s->srv != srv && newest_server(s->srv) != srv))
+			continue;
+		session_close(s, end);
+		n++;
+	}
 	return n;
 }
 
-/* --- reload ---------------------------------------------------------- */
-
-static bool
-same_server_address(const struct server *a, const struct server *b)
-{
-	return a->conf->addr.len == b->conf->addr.len &&
-	       memcmp(&a->conf->addr.ss, &b->conf->addr.ss,
-	              a->conf->addr.len) == 0;
-}
-
-/* pin: the retired configuration an object of s stays on (NULL when
- * it moved to the current one). */
-static void
-repin(struct rt *rt, struct rt_gen **pin, struct rt_gen *old, bool moved)
-{
-	struct rt_gen *g = *pin;
-
-	if (moved) {
-		*pin = NULL;
-		if (g != NULL)
-			rt_gen_unref(rt, g);
-	} else if (g == NULL && old != NULL) {
-		/* It was on the configuration being retired. */
-		*pin = old;
-		old->refs++;
-	}
-}
-
-/* The frontend of the same name, if the reload kept one: the session's
- * count moves there (frontend maxconn). */
-static bool
-migrate_frontend(struct session *s, struct rt_gen *old)
-{
-	struct frontend *nfe = rt_find_frontend(s->rt, s->fe->conf->name);
-
-	if (nfe != NULL && nfe != s->fe) {
-		if (s->fe->cur_sess > 0)
-			s->fe->cur_sess--;
-		nfe->cur_sess++;
-		s->fe = nfe;
-	}
-	repin(s->rt, &s->pin_fe, old, nfe != NULL);
-	return nfe != NULL;
-}
-
-/* The backend of the same name and, for a session with a server, the
- * server of the same name at the same address: both, or neither. */
-static bool
-migrate_backend(struct session *s, struct rt_gen *old)
-{
-	struct backend *nbe = rt_find_backend(s->rt, s->be->conf->name);
-	struct server *nsrv = NULL;
-	bool ok = nbe != NULL;
-
-	if (ok && s->srv != NULL &&
-	    ((nsrv = backend_find_server(nbe, s->srv->conf->name)) == NULL ||
-	     !same_server_address(nsrv, s->srv)))
-		ok = false;
-	if (ok && nbe != s->be) {
-		if (s->queued) {
-			backend_dequeue(s->be, &s->qe);
-			backend_enqueue(nbe, &s->qe);
-		}
-		if (s->srv != NULL) {
-			TAILQ_REMOVE(&s->srv->sessions, s, sentry);
-			if (s->srv->cur_sess > 0)
-				s->srv->cur_sess--;
-			if (s->be->cur_sess > 0)
-				s->be->cur_sess--;
-			TAILQ_INSERT_TAIL(&nsrv->sessions, s, sentry);
-			nsrv->cur_sess++;
-			nbe->cur_sess++;
-			s->srv = nsrv;
-		}
-		if (s->failed != NULL)
-			s->failed =
-			    backend_find_server(nbe, s->failed->conf->name);
-		s->be = nbe;
-	}
-	repin(s->rt, &s->pin_be, old, ok);
-	return ok;
-}
-
-unsigned
-session_migrate_all(struct rt *rt, struct rt_gen *old)
+void
+session_close_all(struct sess_ctx *ctx, enum session_end end)
 {
 	struct session *s, *next;
-	unsigned pinned = 0;
 
-	for (s = TAILQ_FIRST(&rt->sessions); s != NULL; s = next) {
-		bool fe_ok, be_ok;
-
+	for (s = TAILQ_FIRST(&ctx->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
-		fe_ok = migrate_frontend(s, old);
-		be_ok = migrate_backend(s, old);
-		if (!be_ok && s->queued) {
-			/* Its backend is gone: nothing will ever offer it a
-			 * slot.  (Pinned above: the reply and the log line
-			 * still use the old objects.) */
-			s->queue_ms = (long long)(now_ms() - s->t_queue);
-			if (rt_on_worker(s->w)) {
-				session_refuse(s, END_NO_SERVER);
-				continue;
-			}
-			backend_dequeue(s->be, &s->qe);
-			s->queued = false;
-			s->state = S_DEQUEUED;
-			session_post(s, OP_REFUSE, END_NO_SERVER);
-		}
-		pinned += !fe_ok || !be_ok;
+		if (!s->close_pending)
+			session_close(s, end);
 	}
-	return pinned;
-}
-
-void
-session_close_all(struct rt *rt, enum session_end end)
-{
-	unsigned n = 0;
-
-	CLOSE_LIST(&rt->sessions, entry, end, n);
-	(void)n;
 }

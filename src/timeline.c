@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "rfc3339.h"
 #include "timeline.h"
 
 #define PLOT_X (TIMELINE_WIDTH - TIMELINE_PLOT_W - 20)
@@ -615,7 +616,7 @@ sb_esc(struct sbuf *b, const char *s)
 static void
 fmt_time(int64_t ms, char *buf, size_t len)
 {
-	report_format_time_text(ms, buf, len);
+	rfc3339_format_text(ms, buf, len);
 }
 
 /* "backend/server", cut to LABEL_CHARS characters with "...". */

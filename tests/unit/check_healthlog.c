@@ -16,6 +16,7 @@
 #include <check.h>
 
 #include "healthlog.h"
+#include "rfc3339.h"
 #include "log.h"
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -488,7 +489,8 @@ ts_is(long long sec, long usec, const char *want)
 	tv.tv_sec = (time_t)sec;
 	tv.tv_usec = (suseconds_t)usec;
 	memset(buf, 'Z', sizeof(buf));
-	format_rfc3339_ms(&tv, buf, sizeof(buf));
+	rfc3339_format((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, true, buf,
+	               sizeof(buf));
 	ck_assert_msg(strcmp(buf, want) == 0, "%lld.%06ld: '%s', want '%s'",
 	              sec, usec, buf, want);
 }
@@ -528,13 +530,15 @@ START_TEST(rfc3339_buffer_sizes)
 
 	/* exactly 24 characters + NUL */
 	memset(buf, 'Z', sizeof(buf));
-	format_rfc3339_ms(&tv, buf, 25);
+	rfc3339_format((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, true, buf,
+	               25);
 	ck_assert_str_eq(buf, "2026-11-23T18:40:01.123Z");
 	ck_assert_int_eq(buf[25], 'Z');
 	/* smaller: never past len, always terminated */
 	for (size_t len = 1; len < 25; len++) {
 		memset(buf, 'Z', sizeof(buf));
-		format_rfc3339_ms(&tv, buf, len);
+		rfc3339_format((int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000,
+		               true, buf, len);
 		ck_assert_msg(memchr(buf, '\0', len) != NULL,
 		              "len %zu: not NUL-terminated", len);
 		for (size_t k = len; k < sizeof(buf); k++)
@@ -702,7 +706,7 @@ collect_free(struct collect *c)
 }
 
 static struct collect *
-tail(const struct healthlog *hl, size_t n, size_t want)
+tail(struct healthlog *hl, size_t n, size_t want)
 {
 	static struct collect c;
 	size_t r;

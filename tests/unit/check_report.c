@@ -11,6 +11,7 @@
 #include <check.h>
 
 #include "report.h"
+#include "rfc3339.h"
 
 #define FIXTURE TEST_SRCDIR "/tests/unit/data/report/health_log.txt"
 
@@ -24,8 +25,8 @@ T(const char *text)
 {
 	int64_t ms = 0;
 
-	ck_assert_msg(report_parse_time(text, &ms) == 0,
-	              "report_parse_time(\"%s\") failed", text);
+	ck_assert_msg(rfc3339_parse(text, &ms) == 0,
+	              "rfc3339_parse(\"%s\") failed", text);
 	return ms;
 }
 
@@ -144,7 +145,7 @@ START_TEST(time_parse_rejects)
 	int64_t ms;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(report_parse_time(bad[i], &ms) < 0,
+		ck_assert_msg(rfc3339_parse(bad[i], &ms) < 0,
 		              "\"%s\" accepted", bad[i]);
 }
 END_TEST
@@ -153,16 +154,16 @@ START_TEST(time_format)
 {
 	char buf[REPORT_TIME_MAX];
 
-	report_format_time(1795459201123LL, true, buf, sizeof(buf));
+	rfc3339_format(1795459201123LL, true, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2026-11-23T18:40:01.123Z");
-	report_format_time(1795459201123LL, false, buf, sizeof(buf));
+	rfc3339_format(1795459201123LL, false, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2026-11-23T18:40:01Z");
-	report_format_time(-500, true, buf, sizeof(buf));
+	rfc3339_format(-500, true, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "1969-12-31T23:59:59.500Z");
-	report_format_time(T("2028-02-29T23:59:59.999Z"), true, buf,
+	rfc3339_format(T("2028-02-29T23:59:59.999Z"), true, buf,
 	                   sizeof(buf));
 	ck_assert_str_eq(buf, "2028-02-29T23:59:59.999Z");
-	report_format_time_text(1795459201123LL, buf, sizeof(buf));
+	rfc3339_format_text(1795459201123LL, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2026-11-23 18:40:01");
 }
 END_TEST

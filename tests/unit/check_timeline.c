@@ -12,6 +12,7 @@
 #include <check.h>
 
 #include "report.h"
+#include "rfc3339.h"
 #include "timeline.h"
 
 /* 2026-11-23T18:00:00Z */
@@ -30,7 +31,7 @@ feed(struct timeline *tl, double sec, const char *fmt, ...)
 	char ts[64], rest[1024], line[1200];
 	va_list ap;
 
-	report_format_time(T0 + (int64_t)(sec * 1000), true, ts, sizeof(ts));
+	rfc3339_format(T0 + (int64_t)(sec * 1000), true, ts, sizeof(ts));
 	va_start(ap, fmt);
 	vsnprintf(rest, sizeof(rest), fmt, ap);
 	va_end(ap);

@@ -1,0 +1,162 @@
+/* Configuration generations (see gen.h). */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "log.h"
+#include "sock.h"
+
+struct gen *
+gen_new(struct cfg *cfg)
+{
+	struct gen *g = calloc(1, sizeof(*g));
+
+	if (g == NULL ||
+	    (g->frontends = calloc(cfg->nfrontends ? cfg->nfrontends : 1,
+	                           sizeof(*g->frontends))) == NULL ||
+	    (g->pool = pool_set_new(cfg, g)) == NULL) {
+		log_warnx("out of memory building the configuration's objects");
+		if (g != NULL)
+			free(g->frontends);
+		free(g);
+		cfg_free(cfg);
+		return NULL;
+	}
+	g->cfg = cfg;
+	atomic_init(&g->refs, 1);
+	atomic_init(&g->retired, false);
+	g->nfrontends = cfg->nfrontends;
+	for (size_t i = 0; i < cfg->nfrontends; i++) {
+		const struct cfg_frontend *fc = &cfg->frontends[i];
+
+		frontend_init(&g->frontends[i], fc,
+		              pool_set_backend(g->pool, fc->backend),
+		              cfg->global.log.sessions, g);
+	}
+	return g;
+}
+
+void
+gen_ref(struct gen *g)
+{
+	atomic_fetch_add(&g->refs, 1);
+}
+
+void
+gen_unref(struct gen *g)
+{
+	struct gen *next;
+
+	if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+		return;
+	next = g->next;
+	for (size_t i = 0; i < g->nfrontends; i++)
+		frontend_free(&g->frontends[i]);
+	free(g->frontends);
+	pool_set_free(g->pool);
+	cfg_free(g->cfg);
+	free(g);
+	gen_unref(next);
+}
+
+void
+gen_retire(struct gen *old, struct gen *next)
+{
+	for (size_t i = 0; i < old->nfrontends; i++) {
+		struct frontend *o = &old->frontends[i];
+		struct frontend *n = gen_find_frontend(next, o->conf->name);
+
+		if (n == NULL)
+			continue;
+		/* Counters (/metrics) go on across reloads; what old ones
+		 * still count from now on goes to the newest frontend of
+		 * the name (frontend_newest). */
+		atomic_store(&n->total_sess, atomic_load(&o->total_sess));
+		atomic_store(&n->refused, atomic_load(&o->refused));
+		atomic_store(&n->bytes_in, atomic_load(&o->bytes_in));
+		atomic_store(&n->bytes_out, atomic_load(&o->bytes_out));
+		atomic_store_explicit(&o->successor, n, memory_order_release);
+	}
+	gen_ref(next);
+	old->next = next;
+	atomic_store(&old->retired, true);
+}
+
+struct frontend *
+gen_find_frontend(struct gen *g, const char *name)
+{
+	for (size_t i = 0; i < g->nfrontends; i++)
+		if (strcmp(g->frontends[i].conf->name, name) == 0)
+			return &g->frontends[i];
+	return NULL;
+}
+
+struct gen *
+gen_of_backend(const struct backend *be)
+{
+	return backend_owner(be);
+}
+
+size_t
+gen_nservers(const struct gen *g)
+{
+	size_t n = 0;
+
+	for (size_t b = 0; b < g->cfg->nbackends; b++)
+		n += g->cfg->backends[b].nservers;
+	return n;
+}
+
+/* Can this process connect from the configured source?  For "clientip"
+ * IP_TRANSPARENT must be allowed, for "ADDR" the address must bind. */
+static int
+probe_source(const struct cfg_backend *c)
+{
+	bool fam[2] = {false, false}; /* AF_INET, AF_INET6 seen */
+	const char *what;
+	int fd;
+
+	if (c->source_mode == SRC_DEFAULT)
+		return 0;
+	for (size_t i = 0; i < c->nservers; i++)
+		fam[c->servers[i].addr.ss.ss_family == AF_INET6] = true;
+	for (int f = 0; f < 2; f++) {
+		int family = f ? AF_INET6 : AF_INET;
+
+		if (!fam[f])
+			continue;
+		if (c->source_mode == SRC_CLIENTIP)
+			fd = sock_outgoing(family, NULL, 0, true, &what);
+		else
+			fd = sock_outgoing(
+			    family, (const struct sockaddr *)&c->source_ss,
+			    c->source_len, false, &what);
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		if (errno == EPERM && c->source_mode == SRC_CLIENTIP)
+			log_warn("backend %s: source = \"clientip\" needs %s "
+			         "(run as root or with CAP_NET_ADMIN)",
+			         c->name, what);
+		else
+			log_warn("backend %s: source = \"%s\": %s", c->name,
+			         c->source, what);
+		return -1;
+	}
+	return 0;
+}
+
+int
+gen_probe_sources(const struct gen *g)
+{
+	for (size_t i = 0; i < g->cfg->nbackends; i++)
+		if (probe_source(&g->cfg->backends[i]) < 0)
+			return -1;
+	return 0;
+}

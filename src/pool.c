@@ -1,0 +1,1307 @@
+/* The server pool (see pool.h): backend and server state, server choice,
+ * slots and the queue, behind one lock that no caller ever holds. */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "lb.h"
+#include "pool.h"
+
+struct server {
+	const struct cfg_server *conf;
+	struct backend *be;
+	_Atomic(struct server *) successor;
+	enum srv_admin admin;
+	bool up;      /* operational state (always true without checks) */
+	bool checked; /* check = true in a backend with a health_check */
+	int weight;   /* current weight, starts at conf->weight */
+	unsigned cur_sess;
+	unsigned max_sess; /* highest cur_sess seen */
+	uint64_t total_sess;
+	uint64_t connect_failures;
+	uint64_t bytes_in, bytes_out; /* of its finished sessions */
+	time_t last_change;           /* wall clock of the last state change */
+	uint64_t checks;              /* health checks run */
+	uint64_t check_failures[HEALTH_STEPS];
+	uint64_t last_check_ms; /* the last check's duration */
+	struct health health;
+	uint64_t down_since_ms; /* wall clock, when it went DOWN */
+	char last_check[256];   /* "passed (4 ms)", "failed at helo: ..." */
+	time_t cert_not_after;  /* 0 = unknown */
+	time_t cert_warned;     /* when cert_expiry was last logged */
+};
+
+/* Names -> positions: open addressing over lb_key hashes (reload matches
+ * thousands of servers by name in the pool's short critical section). */
+struct name_index {
+	uint32_t *slot; /* position + 1; 0 = empty */
+	size_t mask;
+};
+
+struct backend {
+	const struct cfg_backend *conf;
+	struct pool_set *set;
+	_Atomic(struct backend *) successor;
+	struct server *servers;
+	size_t nservers;
+	struct name_index index;
+	struct lb_entry *lbv; /* one per server, same order */
+	struct lb_state lbst;
+	unsigned cur_sess; /* sessions with a server of this backend */
+	uint64_t retries;  /* connect attempts after a failure */
+	struct waiter_list queue;   /* waiting for a slot, oldest first */
+	struct waiter_list granted; /* given a result, not claimed yet */
+	unsigned queued;
+	bool alive; /* some server UP or DRAIN (backend_down/backend_up) */
+};
+
+struct pool_set {
+	const struct cfg *cfg;
+	void *owner;
+	struct backend *backends;
+	size_t nbackends;
+	struct name_index index;
+};
+
+struct pool {
+	pthread_mutex_t lock;
+	struct pool_set *cur;
+	uint64_t (*wall_ms)(void);
+};
+
+/* --- lock ----------------------------------------------------------------- */
+
+static void
+lock(struct pool *p)
+{
+	int e = pthread_mutex_lock(&p->lock);
+
+	if (e != 0) {
+		/* EDEADLK (debug builds): re-entry, a bug. */
+		fprintf(stderr, "pool: lock: %s\n", strerror(e));
+		abort();
+	}
+}
+
+static void
+unlock(struct pool *p)
+{
+	int e = pthread_mutex_unlock(&p->lock);
+
+	if (e != 0) {
+		fprintf(stderr, "pool: unlock: %s\n", strerror(e));
+		abort();
+	}
+}
+
+static uint64_t
+real_wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+struct pool *
+pool_new(void)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+	pthread_mutexattr_t ma;
+
+	if (p == NULL)
+		return NULL;
+	if (pthread_mutexattr_init(&ma) != 0) {
+		free(p);
+		return NULL;
+	}
+#ifndef NDEBUG
+	/* Debug builds: a second lock by the same thread fails (EDEADLK)
+	 * and aborts instead of hanging. */
+	(void)pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ERRORCHECK);
+#endif
+	if (pthread_mutex_init(&p->lock, &ma) != 0) {
+		pthread_mutexattr_destroy(&ma);
+		free(p);
+		return NULL;
+	}
+	pthread_mutexattr_destroy(&ma);
+	p->wall_ms = real_wall_ms;
+	return p;
+}
+
+void
+pool_free(struct pool *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+void
+pool_set_clock(struct pool *p, uint64_t (*wall_ms)(void))
+{
+	p->wall_ms = wall_ms != NULL ? wall_ms : real_wall_ms;
+}
+
+static time_t
+wall_s(const struct pool *p)
+{
+	return (time_t)(p->wall_ms() / 1000);
+}
+
+/* --- small things ------------------------------------------------------- */
+
+const char *
+srv_state_name(enum srv_state st)
+{
+	switch (st) {
+	case SRV_STATE_UP:
+		return "UP";
+	case SRV_STATE_DOWN:
+		return "DOWN";
+	case SRV_STATE_DRAIN:
+		return "DRAIN";
+	case SRV_STATE_MAINT:
+		return "MAINT";
+	}
+	return "?";
+}
+
+void
+pool_waiter_init(struct pool_waiter *wt, const struct sockaddr *client)
+{
+	memset(wt, 0, sizeof(*wt));
+	wt->state = WAITER_IDLE;
+	if (client != NULL && client->sa_family == AF_INET) {
+		memcpy(wt->ip,
+		       &((const struct sockaddr_in *)(const void *)client)
+		            ->sin_addr,
+		       4);
+		wt->iplen = 4;
+	} else if (client != NULL && client->sa_family == AF_INET6) {
+		memcpy(wt->ip,
+		       &((const struct sockaddr_in6 *)(const void *)client)
+		            ->sin6_addr,
+		       16);
+		wt->iplen = 16;
+	}
+}
+
+void
+pool_work_init(struct pool_work *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->grants_tail = &w->grants;
+}
+
+static void
+grant(struct pool_work *w, struct pool_waiter *wt, struct server *srv)
+{
+	wt->state = WAITER_GRANTED;
+	wt->granted = srv;
+	wt->next = NULL;
+	*w->grants_tail = wt;
+	w->grants_tail = &wt->next;
+}
+
+static struct pool_event *
+new_event(struct pool_work *w, enum pool_event_kind kind,
+          const struct backend *be, const struct server *srv)
+{
+	struct pool_event *ev;
+
+	if (w->nevents == POOL_WORK_EVENTS)
+		return NULL; /* cannot happen: no change makes more */
+	ev = &w->events[w->nevents++];
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->be = be->conf;
+	ev->srv = srv != NULL ? srv->conf : NULL;
+	return ev;
+}
+
+/* --- name index --------------------------------------------------------- */
+
+static int
+index_build(struct name_index *ix, size_t n,
+            const char *(*name)(const void *base, size_t i), const void *base)
+{
+	size_t size = 8;
+
+	while (size < 2 * n)
+		size *= 2;
+	if ((ix->slot = calloc(size, sizeof(*ix->slot))) == NULL)
+		return -1;
+	ix->mask = size - 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t h = (size_t)lb_key(name(base, i)) & ix->mask;
+
+		while (ix->slot[h] != 0)
+			h = (h + 1) & ix->mask;
+		ix->slot[h] = (uint32_t)(i + 1);
+	}
+	return 0;
+}
+
+/* Position of name, or -1. */
+static long
+index_find(const struct name_index *ix, const char *key,
+           const char *(*name)(const void *base, size_t i), const void *base)
+{
+	size_t h;
+
+	if (ix->slot == NULL)
+		return -1;
+	for (h = (size_t)lb_key(key) & ix->mask; ix->slot[h] != 0;
+	     h = (h + 1) & ix->mask)
+		if (strcmp(name(base, ix->slot[h] - 1), key) == 0)
+			return (long)ix->slot[h] - 1;
+	return -1;
+}
+
+static const char *
+server_name_at(const void *base, size_t i)
+{
+	return ((const struct server *)base)[i].conf->name;
+}
+
+static const char *
+backend_name_at(const void *base, size_t i)
+{
+	return ((const struct backend *)base)[i].conf->name;
+}
+
+/* --- server state --------------------------------------------------------- */
+
+static enum srv_state
+state_of(const struct server *srv)
+{
+	if (srv->admin == SRV_MAINT)
+		return SRV_STATE_MAINT;
+	if (!srv->up)
+		return SRV_STATE_DOWN;
+	if (srv->admin == SRV_DRAIN)
+		return SRV_STATE_DRAIN;
+	return SRV_STATE_UP;
+}
+
+/* The one predicate: takes new sessions. */
+static bool
+takes_sessions(const struct server *srv)
+{
+	return state_of(srv) == SRV_STATE_UP && srv->weight > 0;
+}
+
+/* UP or DRAIN: counted in the health log's active/backup and in
+ * backend_down/backend_up. */
+static bool
+alive(const struct server *srv)
+{
+	enum srv_state st = state_of(srv);
+
+	return st == SRV_STATE_UP || st == SRV_STATE_DRAIN;
+}
+
+static void
+state_text(const struct server *srv, char *buf, size_t len)
+{
+	switch (state_of(srv)) {
+	case SRV_STATE_MAINT:
+		snprintf(buf, len, "MAINT");
+		return;
+	case SRV_STATE_DRAIN:
+		snprintf(buf, len, "DRAIN");
+		return;
+	case SRV_STATE_UP:
+	case SRV_STATE_DOWN:
+		break;
+	}
+	if (srv->checked)
+		health_state_text(&srv->health, buf, len);
+	else
+		snprintf(buf, len, "%s", srv->up ? "UP" : "DOWN");
+}
+
+static void
+count_alive(const struct backend *be, unsigned *active, unsigned *backup)
+{
+	*active = *backup = 0;
+	for (size_t i = 0; i < be->nservers; i++) {
+		const struct server *s = &be->servers[i];
+
+		if (!alive(s))
+			continue;
+		if (s->conf->backup)
+			(*backup)++;
+		else
+			(*active)++;
+	}
+}
+
+/* The server's connection limit now (maxconn, or HAProxy's minconn ramp
+ * towards fullconn sessions of the backend); 0 = unlimited. */
+static unsigned
+limit_of(const struct server *srv)
+{
+	const struct cfg_server *c = srv->conf;
+	unsigned fullconn, lim;
+
+	if (c->maxconn == 0)
+		return 0;
+	if (c->minconn == 0)
+		return (unsigned)c->maxconn;
+	fullconn = (unsigned)srv->be->conf->fullconn;
+	if (fullconn == 0 || srv->be->cur_sess >= fullconn)
+		return (unsigned)c->maxconn;
+	lim = (unsigned)((unsigned long long)c->maxconn * srv->be->cur_sess /
+	                 fullconn);
+	if (lim < (unsigned)c->minconn)
+		lim = (unsigned)c->minconn;
+	if (lim > (unsigned)c->maxconn)
+		lim = (unsigned)c->maxconn;
+	return lim;
+}
+
+static bool
+has_room(const struct server *srv)
+{
+	unsigned lim = limit_of(srv);
+
+	return lim == 0 || srv->cur_sess < lim;
+}
+
+/* Follow successors to the newest object (slots and counters moved
+ * there at pool_install). */
+static struct server *
+newest(struct server *srv)
+{
+	struct server *n;
+
+	while ((n = atomic_load_explicit(&srv->successor,
+	                                 memory_order_acquire)) != NULL)
+		srv = n;
+	return srv;
+}
+
+/* --- sets ------------------------------------------------------------------ */
+
+static void
+server_init(struct server *srv, const struct cfg_server *conf,
+            struct backend *be, time_t now)
+{
+	memset(srv, 0, sizeof(*srv));
+	srv->conf = conf;
+	srv->be = be;
+	srv->admin = conf->disabled ? SRV_MAINT : SRV_READY;
+	srv->up = true;
+	srv->weight = conf->weight;
+	srv->checked = conf->check && be->conf->has_check;
+	health_init(&srv->health, be->conf->check.rise, be->conf->check.fall);
+	srv->last_change = now;
+	snprintf(srv->last_check, sizeof(srv->last_check), "%s",
+	         srv->checked ? "not checked yet" : "no check");
+}
+
+static void
+backend_fini(struct backend *be)
+{
+	free(be->servers);
+	free(be->lbv);
+	free(be->index.slot);
+}
+
+static int
+backend_init(struct backend *be, const struct cfg_backend *conf,
+             struct pool_set *set, time_t now)
+{
+	memset(be, 0, sizeof(*be));
+	be->conf = conf;
+	be->set = set;
+	be->nservers = conf->nservers;
+	TAILQ_INIT(&be->queue);
+	TAILQ_INIT(&be->granted);
+	be->servers = calloc(conf->nservers ? conf->nservers : 1,
+	                     sizeof(*be->servers));
+	be->lbv = calloc(conf->nservers ? conf->nservers : 1,
+	                 sizeof(*be->lbv));
+	if (be->servers == NULL || be->lbv == NULL)
+		return -1;
+	for (size_t i = 0; i < be->nservers; i++) {
+		server_init(&be->servers[i], &conf->servers[i], be, now);
+		be->lbv[i].key = lb_key(conf->servers[i].name);
+	}
+	for (size_t i = 0; i < be->nservers && !be->alive; i++)
+		be->alive = alive(&be->servers[i]);
+	return index_build(&be->index, be->nservers, server_name_at,
+	                   be->servers);
+}
+
+struct pool_set *
+pool_set_new(const struct cfg *cfg, void *owner)
+{
+	struct pool_set *set = calloc(1, sizeof(*set));
+	time_t now = (time_t)(real_wall_ms() / 1000);
+
+	if (set == NULL)
+		return NULL;
+	set->cfg = cfg;
+	set->owner = owner;
+	set->nbackends = cfg->nbackends;
+	set->backends =
+	    calloc(cfg->nbackends ? cfg->nbackends : 1, sizeof(*set->backends));
+	if (set->backends == NULL)
+		goto fail;
+	for (size_t i = 0; i < set->nbackends; i++)
+		if (backend_init(&set->backends[i], &cfg->backends[i], set,
+		                 now) < 0)
+			goto fail;
+	if (index_build(&set->index, set->nbackends, backend_name_at,
+	                set->backends) < 0)
+		goto fail;
+	return set;
+fail:
+	pool_set_free(set);
+	return NULL;
+}
+
+void
+pool_set_free(struct pool_set *set)
+{
+	if (set == NULL)
+		return;
+	for (size_t i = 0; set->backends != NULL && i < set->nbackends; i++)
+		backend_fini(&set->backends[i]);
+	free(set->backends);
+	free(set->index.slot);
+	free(set);
+}
+
+size_t
+pool_set_nbackends(const struct pool_set *set)
+{
+	return set->nbackends;
+}
+
+struct backend *
+pool_set_backend(struct pool_set *set, size_t i)
+{
+	return i < set->nbackends ? &set->backends[i] : NULL;
+}
+
+struct backend *
+pool_set_find(struct pool_set *set, const char *name)
+{
+	long i = index_find(&set->index, name, backend_name_at, set->backends);
+
+	return i < 0 ? NULL : &set->backends[i];
+}
+
+const struct cfg_backend *
+backend_conf(const struct backend *be)
+{
+	return be->conf;
+}
+
+void *
+backend_owner(const struct backend *be)
+{
+	return be->set->owner;
+}
+
+size_t
+backend_nservers(const struct backend *be)
+{
+	return be->nservers;
+}
+
+struct server *
+backend_server(struct backend *be, size_t i)
+{
+	return i < be->nservers ? &be->servers[i] : NULL;
+}
+
+struct server *
+backend_find_server(struct backend *be, const char *name)
+{
+	long i = index_find(&be->index, name, server_name_at, be->servers);
+
+	return i < 0 ? NULL : &be->servers[i];
+}
+
+size_t
+backend_index(const struct backend *be)
+{
+	return (size_t)(be - be->set->backends);
+}
+
+const struct cfg_server *
+server_conf(const struct server *srv)
+{
+	return srv->conf;
+}
+
+size_t
+server_index(const struct server *srv)
+{
+	return (size_t)(srv - srv->be->servers);
+}
+
+struct backend *
+server_backend(const struct server *srv)
+{
+	return srv->be;
+}
+
+bool
+server_checked(const struct server *srv)
+{
+	return srv->checked;
+}
+
+struct backend *
+backend_successor(const struct backend *be)
+{
+	return atomic_load_explicit(&((struct backend *)be)->successor,
+	                            memory_order_acquire);
+}
+
+struct server *
+server_successor(const struct server *srv)
+{
+	return atomic_load_explicit(&((struct server *)srv)->successor,
+	                            memory_order_acquire);
+}
+
+struct server *
+pool_find_server(struct pool *p, const char *spec, char *err, size_t errlen)
+{
+	const char *slash = strchr(spec, '/');
+	struct server *srv = NULL;
+	struct backend *be;
+	char name[512];
+	size_t blen;
+
+	if (slash == NULL) {
+		snprintf(err, errlen, "expected BACKEND/SERVER, got '%s'", spec);
+		return NULL;
+	}
+	blen = (size_t)(slash - spec);
+	if (blen >= sizeof(name)) {
+		snprintf(err, errlen, "no backend '%.*s'", (int)blen, spec);
+		return NULL;
+	}
+	memcpy(name, spec, blen);
+	name[blen] = '\0';
+	lock(p);
+	if (p->cur == NULL || (be = pool_set_find(p->cur, name)) == NULL)
+		snprintf(err, errlen, "no backend '%s'", name);
+	else if ((srv = backend_find_server(be, slash + 1)) == NULL)
+		snprintf(err, errlen, "backend '%s' has no server '%s'",
+		         be->conf->name, slash + 1);
+	unlock(p);
+	return srv;
+}
+
+static bool
+same_addr(const struct cfg_addr *a, const struct cfg_addr *b)
+{
+	return a->len == b->len && memcmp(&a->ss, &b->ss, a->len) == 0;
+}
+
+/* Reload: srv (new) takes over old's state (same backend and server
+ * name).  The operator's drain/maint and weight stay unless the file
+ * changed them; health state stays when the address and the checking
+ * stay. */
+static void
+inherit(struct server *srv, const struct server *old)
+{
+	const struct cfg_server *nc = srv->conf, *oc = old->conf;
+
+	srv->total_sess = old->total_sess;
+	srv->max_sess = old->max_sess;
+	srv->connect_failures = old->connect_failures;
+	srv->bytes_in = old->bytes_in;
+	srv->bytes_out = old->bytes_out;
+	srv->last_change = old->last_change;
+	srv->checks = old->checks;
+	srv->last_check_ms = old->last_check_ms;
+	memcpy(srv->check_failures, old->check_failures,
+	       sizeof(srv->check_failures));
+	if (nc->disabled == oc->disabled)
+		srv->admin = old->admin;
+	if (nc->weight == oc->weight)
+		srv->weight = old->weight;
+	if (!same_addr(&nc->addr, &oc->addr))
+		return; /* another machine: checked afresh */
+	srv->cert_not_after = old->cert_not_after;
+	srv->cert_warned = old->cert_warned;
+	if (!srv->checked || !old->checked)
+		return; /* always UP, or checked from now on: as at start */
+	srv->up = old->up;
+	srv->health.counter =
+	    old->up ? srv->health.rise + srv->health.fall - 1 : 0;
+	srv->down_since_ms = old->down_since_ms;
+	snprintf(srv->last_check, sizeof(srv->last_check), "%s",
+	         old->last_check);
+}
+
+static void run_queue(struct backend *be, struct pool_work *w, bool refuse);
+
+/* An old backend's clients move to its successor nb, or are turned
+ * away when it has none. */
+static void
+move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
+{
+	struct pool_waiter *wt;
+
+	/* Given a server, not told yet: keep it when the server goes on
+	 * at the same address; else give the slot back and wait again
+	 * (first in the new queue).  A client turned away stays so. */
+	while ((wt = TAILQ_LAST(&ob->granted, waiter_list)) != NULL) {
+		struct server *ns = NULL;
+
+		TAILQ_REMOVE(&ob->granted, wt, link);
+		if (wt->granted != NULL) {
+			ns = server_successor(wt->granted);
+			if (ns == NULL) {
+				struct server *os = wt->granted;
+
+				if (os->cur_sess > 0)
+					os->cur_sess--;
+				if (ob->cur_sess > 0)
+					ob->cur_sess--;
+			}
+		}
+		wt->avoid = wt->avoid != NULL ? server_successor(wt->avoid)
+		                              : NULL;
+		if (nb == NULL) {
+			wt->granted = NULL; /* its mail is on the way */
+			wt->be = NULL;
+			continue;
+		}
+		wt->be = nb;
+		if (wt->granted == NULL || ns != NULL) {
+			wt->granted = ns;
+			TAILQ_INSERT_HEAD(&nb->granted, wt, link);
+		} else {
+			wt->granted = NULL;
+			wt->state = WAITER_QUEUED;
+			TAILQ_INSERT_HEAD(&nb->queue, wt, link);
+			nb->queued++;
+		}
+	}
+	while ((wt = TAILQ_FIRST(&ob->queue)) != NULL) {
+		TAILQ_REMOVE(&ob->queue, wt, link);
+		ob->queued--;
+		wt->avoid = wt->avoid != NULL ? server_successor(wt->avoid)
+		                              : NULL;
+		if (nb == NULL) {
+			wt->be = NULL;
+			grant(w, wt, NULL);
+			continue;
+		}
+		wt->be = nb;
+		TAILQ_INSERT_TAIL(&nb->queue, wt, link);
+		nb->queued++;
+	}
+}
+
+void
+pool_install(struct pool *p, struct pool_set *set, struct pool_work *w)
+{
+	struct pool_set *old;
+
+	lock(p);
+	old = p->cur;
+	for (size_t b = 0; b < set->nbackends; b++) {
+		struct backend *nb = &set->backends[b];
+		struct backend *ob =
+		    old != NULL ? pool_set_find(old, nb->conf->name) : NULL;
+
+		if (ob == NULL)
+			continue;
+		nb->retries = ob->retries; /* a counter (/metrics) */
+		for (size_t i = 0; i < nb->nservers; i++) {
+			struct server *ns = &nb->servers[i];
+			struct server *os =
+			    backend_find_server(ob, ns->conf->name);
+
+			if (os == NULL)
+				continue;
+			inherit(ns, os);
+			if (!same_addr(&ns->conf->addr, &os->conf->addr))
+				continue;
+			/* Its sessions' slots count here from now on. */
+			ns->cur_sess = os->cur_sess;
+			nb->cur_sess += os->cur_sess;
+			if (ob->cur_sess >= os->cur_sess)
+				ob->cur_sess -= os->cur_sess;
+			os->cur_sess = 0;
+			atomic_store_explicit(&os->successor, ns,
+			                      memory_order_release);
+		}
+		atomic_store_explicit(&ob->successor, nb, memory_order_release);
+	}
+	for (size_t b = 0; old != NULL && b < old->nbackends; b++) {
+		struct backend *ob = &old->backends[b];
+
+		move_waiters(ob, backend_successor(ob), w);
+	}
+	p->cur = set;
+	for (size_t b = 0; b < set->nbackends; b++) {
+		struct backend *nb = &set->backends[b];
+		unsigned active, backup;
+
+		/* Silently: a reload is not a health event. */
+		count_alive(nb, &active, &backup);
+		nb->alive = active + backup > 0;
+		run_queue(nb, w, true);
+	}
+	unlock(p);
+}
+
+/* --- choice, slots, queue ------------------------------------------------- */
+
+/* One pass of lb_pick over one tier (active or backup servers). */
+static int
+pick_tier(struct backend *be, bool backup, const struct server *avoid,
+          const struct pool_waiter *wt)
+{
+	for (size_t i = 0; i < be->nservers; i++) {
+		struct server *srv = &be->servers[i];
+		struct lb_entry *e = &be->lbv[i];
+
+		e->weight = srv->weight;
+		e->conns = srv->cur_sess;
+		e->usable = takes_sessions(srv) && srv->conf->backup == backup &&
+		            srv != avoid;
+		e->room = has_room(srv);
+	}
+	return lb_pick(be->conf->balance, be->lbv, be->nservers, &be->lbst,
+	               wt->ip, wt->iplen);
+}
+
+static enum pool_pick
+pick(struct backend *be, const struct pool_waiter *wt, struct server **out)
+{
+	bool active = false, backup = false;
+	int r;
+
+	for (size_t i = 0; i < be->nservers; i++) {
+		if (!takes_sessions(&be->servers[i]))
+			continue;
+		if (be->servers[i].conf->backup)
+			backup = true;
+		else
+			active = true;
+	}
+	if (!active && !backup)
+		return POOL_NONE;
+	/* Backup servers only when no active server takes sessions. */
+	r = pick_tier(be, !active, wt->avoid, wt);
+	if (r == LB_PICK_NONE && wt->avoid != NULL)
+		/* The server that failed is the only candidate: try it
+		 * again.  (When the others are only full, the client
+		 * waits for them in the queue instead.) */
+		r = pick_tier(be, !active, NULL, wt);
+	if (r == LB_PICK_NONE)
+		return POOL_NONE;
+	if (r == LB_PICK_FULL)
+		return POOL_FULL;
+	*out = &be->servers[r];
+	return POOL_OK;
+}
+
+static void
+take(struct server *srv)
+{
+	srv->cur_sess++;
+	if (srv->cur_sess > srv->max_sess)
+		srv->max_sess = srv->cur_sess;
+	srv->total_sess++;
+	srv->be->cur_sess++;
+}
+
+/* Oldest first; a waiter that still cannot get a slot (its source-hash
+ * server is full) keeps its place.  With refuse, waiters that no server
+ * can take any more (none takes sessions) are turned away at once (a
+ * server went DOWN, a reload); else they wait for their timeout_queue (an
+ * operator's drain, disable or weight 0 may be undone). */
+static void
+run_queue(struct backend *be, struct pool_work *w, bool refuse)
+{
+	struct pool_waiter *wt, *next;
+
+	for (wt = TAILQ_FIRST(&be->queue); wt != NULL; wt = next) {
+		struct server *srv = NULL;
+		enum pool_pick r;
+
+		next = TAILQ_NEXT(wt, link);
+		r = pick(be, wt, &srv);
+		if (r == POOL_FULL || (r == POOL_NONE && !refuse))
+			continue;
+		TAILQ_REMOVE(&be->queue, wt, link);
+		be->queued--;
+		if (r == POOL_OK)
+			take(srv);
+		else
+			srv = NULL;
+		TAILQ_INSERT_TAIL(&be->granted, wt, link);
+		grant(w, wt, srv);
+	}
+}
+
+enum pool_pick
+pool_assign(struct pool *p, struct backend *be, struct pool_waiter *wt,
+            bool queue, struct server **out)
+{
+	enum pool_pick r;
+
+	lock(p);
+	if (be->set != p->cur) {
+		unlock(p);
+		return POOL_MOVED;
+	}
+	r = pick(be, wt, out);
+	if (r == POOL_OK)
+		take(*out);
+	else if (r == POOL_FULL && queue) {
+		wt->state = WAITER_QUEUED;
+		wt->be = be;
+		TAILQ_INSERT_TAIL(&be->queue, wt, link);
+		be->queued++;
+		r = POOL_QUEUED;
+	}
+	unlock(p);
+	return r;
+}
+
+enum waiter_state
+pool_leave_queue(struct pool *p, struct pool_waiter *wt)
+{
+	enum waiter_state st;
+
+	lock(p);
+	st = wt->state;
+	if (st == WAITER_QUEUED) {
+		TAILQ_REMOVE(&wt->be->queue, wt, link);
+		wt->be->queued--;
+		wt->state = WAITER_IDLE;
+	}
+	unlock(p);
+	return st;
+}
+
+bool
+pool_claim(struct pool *p, struct pool_waiter *wt, struct server **srv)
+{
+	bool got = false;
+
+	lock(p);
+	if (wt->state == WAITER_GRANTED) {
+		*srv = wt->granted;
+		/* Granted waiters are in their backend's granted list, but
+		 * for those turned away because a reload removed their
+		 * backend (be NULL). */
+		if (wt->be != NULL)
+			TAILQ_REMOVE(&wt->be->granted, wt, link);
+		wt->state = WAITER_IDLE;
+		wt->granted = NULL;
+		got = true;
+	}
+	unlock(p);
+	return got;
+}
+
+static void
+drop_slot(struct server *srv)
+{
+	if (srv->cur_sess > 0)
+		srv->cur_sess--;
+	if (srv->be->cur_sess > 0)
+		srv->be->cur_sess--;
+}
+
+void
+pool_release(struct pool *p, struct server *srv, uint64_t bytes_in,
+             uint64_t bytes_out, struct pool_work *w)
+{
+	lock(p);
+	srv = newest(srv);
+	srv->bytes_in += bytes_in;
+	srv->bytes_out += bytes_out;
+	drop_slot(srv);
+	if (srv->be->set == p->cur)
+		run_queue(srv->be, w, true);
+	unlock(p);
+}
+
+void
+pool_untake(struct pool *p, struct server *srv)
+{
+	lock(p);
+	srv = newest(srv);
+	drop_slot(srv);
+	if (srv->total_sess > 0)
+		srv->total_sess--;
+	unlock(p);
+}
+
+void
+pool_connect_failed(struct pool *p, struct server *srv, bool retry)
+{
+	struct backend *be = srv->be, *n;
+
+	lock(p);
+	newest(srv)->connect_failures++;
+	/* The backend's successor even when the server has none (removed
+	 * by a reload). */
+	while ((n = backend_successor(be)) != NULL)
+		be = n;
+	if (retry)
+		be->retries++;
+	unlock(p);
+}
+
+/* --- operators and checks ------------------------------------------------- */
+
+static void
+event_counts(struct pool_event *ev, const struct backend *be)
+{
+	if (ev != NULL)
+		count_alive(be, &ev->active, &ev->backup);
+}
+
+/* backend_down / backend_up when the last server left or the first came
+ * back. */
+static void
+backend_state(struct backend *be, struct pool_work *w)
+{
+	unsigned active, backup;
+	struct pool_event *ev;
+	bool now;
+
+	count_alive(be, &active, &backup);
+	now = active + backup > 0;
+	if (now == be->alive)
+		return;
+	be->alive = now;
+	if ((ev = new_event(w, now ? PEV_BACKEND_UP : PEV_BACKEND_DOWN, be,
+	                    NULL)) != NULL) {
+		ev->active = active;
+		ev->backup = backup;
+	}
+}
+
+void
+pool_set_admin(struct pool *p, struct server *srv, enum srv_admin admin,
+               char *state, size_t len, struct pool_work *w)
+{
+	static const enum pool_event_kind kinds[] = {
+	    [SRV_READY] = PEV_READY, [SRV_DRAIN] = PEV_DRAIN,
+	    [SRV_MAINT] = PEV_MAINT};
+	enum srv_admin old;
+
+	lock(p);
+	old = srv->admin;
+	if (old != admin) {
+		srv->admin = admin;
+		srv->last_change = wall_s(p);
+		if (srv->checked) {
+			w->check = srv;
+			if (admin == SRV_MAINT)
+				w->check_stop = true;
+			else if (old == SRV_MAINT) {
+				/* Back from maintenance: UP but unconfirmed,
+				 * checked at once (a failure makes it DOWN
+				 * immediately). */
+				health_init(&srv->health,
+				            srv->be->conf->check.rise,
+				            srv->be->conf->check.fall);
+				srv->up = true;
+				w->check_now = true;
+			}
+		}
+		event_counts(new_event(w, kinds[admin], srv->be, srv), srv->be);
+		backend_state(srv->be, w);
+		/* A server back, or a backup stepping in for a drained
+		 * one: the waiters first, oldest first. */
+		if (srv->be->set == p->cur)
+			run_queue(srv->be, w, false);
+	}
+	if (state != NULL)
+		state_text(srv, state, len);
+	unlock(p);
+}
+
+int
+pool_set_weight(struct pool *p, struct server *srv, int weight,
+                struct pool_work *w)
+{
+	int old;
+
+	lock(p);
+	old = srv->weight;
+	srv->weight = weight;
+	if (srv->be->set == p->cur)
+		run_queue(srv->be, w, false);
+	unlock(p);
+	return old;
+}
+
+static void
+failure_fields(struct pool_event *ev, const struct check_result *res)
+{
+	if (ev == NULL)
+		return;
+	ev->step = res->step;
+	ev->code = res->code;
+	ev->reply = res->reply != NULL ? res->reply : "";
+	ev->reason = res->reason != NULL ? res->reason : "";
+	ev->duration_ms = res->duration_ms;
+}
+
+void
+pool_check_result(struct pool *p, struct server *srv,
+                  const struct check_result *res, struct pool_work *w)
+{
+	struct backend *be = srv->be;
+	const struct cfg_check *cc = &be->conf->check;
+	struct pool_event *ev;
+	uint64_t now = p->wall_ms();
+	int step;
+
+	lock(p);
+	if (res->pass)
+		snprintf(srv->last_check, sizeof(srv->last_check),
+		         "passed (%llu ms)",
+		         (unsigned long long)res->duration_ms);
+	else if (res->code != 0)
+		snprintf(srv->last_check, sizeof(srv->last_check),
+		         "failed at %s: %d %s (%llu ms)", res->step, res->code,
+		         res->reply != NULL ? res->reply : "",
+		         (unsigned long long)res->duration_ms);
+	else
+		snprintf(srv->last_check, sizeof(srv->last_check),
+		         "failed at %s: %s (%llu ms)", res->step,
+		         res->reason != NULL ? res->reason : "",
+		         (unsigned long long)res->duration_ms);
+	srv->checks++;
+	srv->last_check_ms = res->duration_ms;
+	if (!res->pass && (step = health_step_index(res->step)) >= 0)
+		srv->check_failures[step]++;
+	switch (health_result(&srv->health, res->pass)) {
+	case HEALTH_WENT_DOWN:
+		srv->up = false;
+		srv->down_since_ms = now;
+		srv->last_change = (time_t)(now / 1000);
+		ev = new_event(w, PEV_DOWN, be, srv);
+		failure_fields(ev, res);
+		if (ev != NULL)
+			ev->failures = srv->health.fails;
+		event_counts(ev, be);
+		if (be->conf->on_marked_down == MD_SHUTDOWN_SESSIONS)
+			w->close = srv;
+		backend_state(be, w);
+		/* Queued clients may now have nowhere to go. */
+		if (be->set == p->cur)
+			run_queue(be, w, true);
+		break;
+	case HEALTH_WENT_UP:
+		srv->up = true;
+		srv->last_change = (time_t)(now / 1000);
+		if ((ev = new_event(w, PEV_UP, be, srv)) != NULL) {
+			ev->duration_ms = res->duration_ms;
+			ev->successes = srv->health.passes;
+			ev->downtime_s = srv->down_since_ms != 0 &&
+			                         now > srv->down_since_ms
+			                     ? (now - srv->down_since_ms) / 1000
+			                     : 0;
+		}
+		event_counts(ev, be);
+		backend_state(be, w);
+		if (be->set == p->cur)
+			run_queue(be, w, true);
+		break;
+	case HEALTH_SAME:
+		if (!res->pass && srv->up) {
+			/* A failed check while still UP (going down). */
+			ev = new_event(w, PEV_FAIL, be, srv);
+			failure_fields(ev, res);
+			if (ev != NULL)
+				ev->failures = srv->health.fails;
+			event_counts(ev, be);
+		}
+		break;
+	}
+	if (srv->admin != SRV_MAINT) {
+		w->check = srv;
+		w->check_next = true;
+		w->next_ms =
+		    health_next_interval(&srv->health, cc->interval_ms,
+		                         cc->fastinter_ms, cc->downinter_ms);
+	}
+	unlock(p);
+}
+
+void
+pool_cert_seen(struct pool *p, struct server *srv, time_t not_after,
+               const char *subject, struct pool_work *w)
+{
+	time_t now = wall_s(p);
+	uint64_t warn_s = srv->be->conf->check.cert_expiry_warn_ms / 1000;
+	struct pool_event *ev;
+
+	lock(p);
+	srv->cert_not_after = not_after;
+	/* Once a day per server, not at every check. */
+	if (not_after - now <= (time_t)warn_s &&
+	    (srv->cert_warned == 0 || now - srv->cert_warned >= 86400)) {
+		srv->cert_warned = now;
+		if ((ev = new_event(w, PEV_CERT_EXPIRY, srv->be, srv)) !=
+		    NULL) {
+			ev->not_after = not_after;
+			ev->subject = subject;
+		}
+	}
+	unlock(p);
+}
+
+/* --- views ---------------------------------------------------------------- */
+
+void
+pool_state_text(struct pool *p, struct server *srv, char *buf, size_t len)
+{
+	lock(p);
+	state_text(srv, buf, len);
+	unlock(p);
+}
+
+size_t
+pool_ready(struct pool *p,
+           void (*problem)(void *arg, const struct cfg_backend *be), void *arg)
+{
+	const struct cfg_backend *bad[64];
+	size_t n = 0, nbad = 0;
+
+	lock(p);
+	for (size_t b = 0; p->cur != NULL && b < p->cur->nbackends; b++) {
+		const struct backend *be = &p->cur->backends[b];
+		bool any = false;
+
+		for (size_t i = 0; i < be->nservers && !any; i++)
+			any = takes_sessions(&be->servers[i]);
+		if (any)
+			continue;
+		if (nbad < sizeof(bad) / sizeof(bad[0]))
+			bad[nbad++] = be->conf;
+		n++;
+	}
+	unlock(p);
+	/* Reported after unlocking (the callback writes output). */
+	for (size_t i = 0; i < nbad; i++)
+		problem(arg, bad[i]);
+	return n;
+}
+
+static void
+snap_server(struct pool_snap_server *o, const struct server *s)
+{
+	o->conf = s->conf;
+	o->state = state_of(s);
+	state_text(s, o->state_text, sizeof(o->state_text));
+	o->takes = takes_sessions(s);
+	o->checked = s->checked;
+	o->weight = s->weight;
+	o->cur = s->cur_sess;
+	o->max = s->max_sess;
+	o->limit = limit_of(s);
+	o->total = s->total_sess;
+	o->connect_failures = s->connect_failures;
+	o->bytes_in = s->bytes_in;
+	o->bytes_out = s->bytes_out;
+	o->checks = s->checks;
+	memcpy(o->check_failures, s->check_failures,
+	       sizeof(o->check_failures));
+	o->last_check_ms = s->last_check_ms;
+	o->last_change = s->last_change;
+	o->cert_not_after = s->cert_not_after;
+	memcpy(o->last_check, s->last_check, sizeof(o->last_check));
+}
+
+int
+pool_snapshot(struct pool *p, struct pool_snap *snap)
+{
+	struct pool_set *set;
+	size_t nsrv = 0;
+	struct pool_snap_server *all;
+
+	memset(snap, 0, sizeof(*snap));
+	/* The shape of the current set, to allocate before locking: only
+	 * pool_install changes the current set, and then it is done again. */
+	for (;;) {
+		lock(p);
+		set = p->cur;
+		unlock(p);
+		if (set == NULL)
+			return 0;
+		nsrv = 0;
+		for (size_t b = 0; b < set->nbackends; b++)
+			nsrv += set->backends[b].nservers;
+		snap->backends = calloc(set->nbackends ? set->nbackends : 1,
+		                        sizeof(*snap->backends));
+		all = calloc(nsrv ? nsrv : 1, sizeof(*all));
+		if (snap->backends == NULL || all == NULL) {
+			free(snap->backends);
+			free(all);
+			snap->backends = NULL;
+			return -1;
+		}
+		lock(p);
+		if (p->cur == set)
+			break;
+		unlock(p);
+		free(snap->backends);
+		free(all);
+	}
+	snap->nbackends = set->nbackends;
+	for (size_t b = 0, k = 0; b < set->nbackends; b++) {
+		const struct backend *be = &set->backends[b];
+		struct pool_snap_backend *o = &snap->backends[b];
+
+		o->conf = be->conf;
+		o->servers = all + k;
+		o->nservers = be->nservers;
+		o->cur = be->cur_sess;
+		o->queued = be->queued;
+		o->retries = be->retries;
+		count_alive(be, &o->active, &o->backup);
+		for (size_t i = 0; i < be->nservers; i++, k++) {
+			snap_server(&all[k], &be->servers[i]);
+			o->takes += all[k].takes;
+		}
+	}
+	unlock(p);
+	return 0;
+}
+
+void
+pool_snap_free(struct pool_snap *snap)
+{
+	if (snap->backends != NULL && snap->nbackends > 0)
+		free(snap->backends[0].servers);
+	else if (snap->backends != NULL)
+		free(snap->backends[0].servers);
+	free(snap->backends);
+	snap->backends = NULL;
+	snap->nbackends = 0;
+}
