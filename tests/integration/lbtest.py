@@ -708,9 +708,10 @@ class Daemon:
         if not getattr(self, "_stop_checked", False):
             self._stop_checked = True
             err = self.stderr()
-            m = re.search(r"ERROR: (Address|Leak)Sanitizer.*|runtime error:.*", err)
+            m = re.search(r"ERROR: (Address|Leak)Sanitizer.*|runtime error:.*|"
+                          r"(WARNING: |FATAL: )?ThreadSanitizer.*", err)
             check(m is None, "%s: no sanitizer report" % self.name,
-                  m.group(0) if m else "")
+                  err[m.start():m.start() + 4000] if m else "")
             if was_running:
                 check(self.returncode == 0, "%s: exits 0 on SIGTERM" % self.name,
                       "status %s" % self.returncode)
