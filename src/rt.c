@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,12 +255,20 @@ ctl_mail(struct mail *m, unsigned ops, int arg)
 		event_base_loopexit(rt->ctl_base, NULL);
 }
 
+/* The control thread runs at a lower priority (nice +CTL_NICE): what it
+ * does (rendering a page, parsing a reload, a TLS handshake of a check)
+ * can wait a little when the CPUs are busy, relaying mail cannot.  Under
+ * full load it still gets about a tenth of a CPU, plenty for checks. */
+#define CTL_NICE 10
+
 static void *
 ctl_main(void *arg)
 {
 	struct rt *rt = arg;
 
 	(void)pthread_setname_np(pthread_self(), "lb-control");
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CTL_NICE) < 0)
+		log_warn("control thread: setpriority");
 	if (event_base_loop(rt->ctl_base, EVLOOP_NO_EXIT_ON_EMPTY) < 0)
 		fatalx("control thread: event loop failed");
 	return NULL;
