@@ -1,4 +1,4 @@
-/* Shared macros, limits and forward declarations. */
+/* Shared macros and limits. */
 #ifndef LB_COMMON_H
 #define LB_COMMON_H
 
@@ -9,10 +9,6 @@
 #define LB_PROGRAM "load-balancer"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Bytes a session buffers in one direction before it stops reading from
- * the sender (back-pressure).  Reading resumes once half has drained. */
-#define LB_SESSION_BUF_MAX (64 * 1024)
 
 /* Longest host name or address text we accept in the configuration. */
 #define LB_ADDR_MAX 256
@@ -27,21 +23,12 @@
 
 /* Descriptors kept aside for logging, checks and the control socket. */
 #define LB_FD_RESERVE 32
-#define LB_WORKER_FDS 4 /* per worker thread: epoll, wake-up pair, spare */
+#define LB_WORKER_FDS 4 /* per event-loop thread: epoll, mailbox, spares */
 
 /* Splicing pipes (2 descriptors each): in use at most, and kept spare.
  * Their descriptors are reserved on top of the sessions' own. */
 #define LB_RELAY_PIPES 192
 #define LB_RELAY_PIPE_POOL 64
 #define LB_PIPE_FDS (2 * (LB_RELAY_PIPES + LB_RELAY_PIPE_POOL))
-
-struct cfg;
-struct rt;
-struct frontend;
-struct backend;
-struct server;
-struct session;
-struct listener;
-struct rt_gen;
 
 #endif

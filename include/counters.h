@@ -11,7 +11,7 @@ struct counters {
 	atomic_ullong total_sess; /* accepted since start */
 	atomic_uint max_sess;     /* effective global maxconn */
 	atomic_bool stopping;     /* SIGTERM/SIGINT: draining */
-	atomic_bool fd_warned; /* said "no descriptor for a server socket" */
+	atomic_bool fd_warned;    /* said "no descriptor for a server socket" */
 	/* Listeners held off by a limit (maxconn, descriptor pause): a
 	 * session that ends wakes the main thread to look again. */
 	atomic_uint listeners_off;

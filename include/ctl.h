@@ -27,11 +27,11 @@ struct ctl_env {
 	struct pool *pool;
 	struct healthlog *hlog;
 	struct counters *cnt;
-	struct gen *const *cur;        /* the running configuration */
-	struct monitor *const *mon;    /* its checks (NULL: none) */
-	const struct work_env *wenv;   /* health log, workers */
-	struct workers *workers;       /* NULL: no sessions (tests) */
-	struct reloader *reload;       /* NULL: reload not available */
+	struct gen *const *cur;      /* the running configuration */
+	struct monitor *const *mon;  /* its checks (NULL: none) */
+	const struct work_env *wenv; /* health log, workers */
+	struct workers *workers;     /* NULL: no sessions (tests) */
+	struct reloader *reload;     /* NULL: reload not available */
 };
 
 struct ctl;

@@ -26,10 +26,11 @@ enum health_change { HEALTH_SAME, HEALTH_WENT_UP, HEALTH_WENT_DOWN };
 /* What one health check found (check.c reports it, pool.c counts it). */
 struct check_result {
 	bool pass;
-	const char *step;   /* where it failed: one of health_steps */
-	int code;           /* SMTP reply code, 0 = none */
-	const char *reply;  /* reply text, with code */
-	const char *reason; /* without code: "timeout", "connection refused"... */
+	const char *step;  /* where it failed: one of health_steps */
+	int code;          /* SMTP reply code, 0 = none */
+	const char *reply; /* reply text, with code */
+	const char
+	    *reason; /* without code: "timeout", "connection refused"... */
 	uint64_t duration_ms;
 };
 

@@ -31,9 +31,9 @@ struct listener {
 
 struct frontend {
 	const struct cfg_frontend *conf;
-	void *owner;         /* its configuration generation */
-	struct backend *be;  /* its backend, same generation */
-	bool log_sessions;   /* global.log.sessions of its configuration */
+	void *owner;        /* its configuration generation */
+	struct backend *be; /* its backend, same generation */
+	bool log_sessions;  /* global.log.sessions of its configuration */
 	_Atomic(struct frontend *) successor; /* reload: same name */
 	struct listener *listeners;
 	size_t nlisteners;

@@ -48,8 +48,12 @@ enum srv_admin { SRV_READY, SRV_DRAIN, SRV_MAINT };
 
 /* The state a server is in, as the status page, the metrics and the
  * timeline show it. */
-enum srv_state { SRV_STATE_UP, SRV_STATE_DOWN, SRV_STATE_DRAIN,
-                 SRV_STATE_MAINT };
+enum srv_state {
+	SRV_STATE_UP,
+	SRV_STATE_DOWN,
+	SRV_STATE_DRAIN,
+	SRV_STATE_MAINT
+};
 const char *srv_state_name(enum srv_state st); /* "UP" "DOWN" ... */
 
 /* --- a client waiting for a slot ------------------------------------------
@@ -234,8 +238,7 @@ void pool_cert_seen(struct pool *p, struct server *srv, time_t not_after,
 
 /* "UP", "UP 1/3" (going down), "DOWN", "DOWN 1/2" (going up), "DRAIN",
  * "MAINT". */
-void pool_state_text(struct pool *p, struct server *srv, char *buf,
-                     size_t len);
+void pool_state_text(struct pool *p, struct server *srv, char *buf, size_t len);
 /* Backends of the current set with no server that takes sessions: each
  * is passed to problem; returns how many. */
 size_t pool_ready(struct pool *p,
@@ -247,6 +250,7 @@ struct pool_snap_server {
 	enum srv_state state;
 	char state_text[16];
 	bool takes; /* takes new sessions */
+	bool alive; /* UP or DRAIN (the health log's active/backup count) */
 	bool checked;
 	int weight;
 	unsigned cur, max, limit; /* limit 0 = none */

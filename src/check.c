@@ -334,9 +334,8 @@ send_proxy_header(struct check *chk)
 		fail_errno(chk, errno);
 		return -1;
 	}
-	n = proxy_header(chk->sc->proxy_protocol,
-	                 (struct sockaddr *)&src, (struct sockaddr *)&dst, hdr,
-	                 sizeof(hdr), &err);
+	n = proxy_header(chk->sc->proxy_protocol, (struct sockaddr *)&src,
+	                 (struct sockaddr *)&dst, hdr, sizeof(hdr), &err);
 	if (n < 0) {
 		fail_reason(chk, err);
 		return -1;

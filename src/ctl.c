@@ -36,9 +36,9 @@ struct ctl_client {
 	struct ctl *ctl;
 	struct bufferevent *bev;
 	bool closing;
-	bool pending;           /* a reply comes later (reload) */
-	bool starting;          /* in reload_request: an answer now is
-	                         * written by the caller's loop */
+	bool pending;            /* a reply comes later (reload) */
+	bool starting;           /* in reload_request: an answer now is
+	                          * written by the caller's loop */
 	struct evbuffer *detail; /* its reload's messages */
 };
 
@@ -58,8 +58,8 @@ static struct server *
 find_server(const struct ctl_call *c, const char *spec)
 {
 	char err[600];
-	struct server *srv = pool_find_server(c->env->pool, spec, err,
-	                                      sizeof(err));
+	struct server *srv =
+	    pool_find_server(c->env->pool, spec, err, sizeof(err));
 
 	if (srv == NULL)
 		evbuffer_add_printf(c->out, "error: %s\n", err);
@@ -103,10 +103,9 @@ cmd_show_servers(const struct ctl_call *c)
 	w[5] = 6;
 	w[6] = 8;
 	evbuffer_add_printf(
-	    c->out, "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n",
-	    (int)w[0], hdr[0], (int)w[1], hdr[1], (int)w[2], hdr[2], (int)w[3],
-	    hdr[3], (int)w[4], hdr[4], (int)w[5], hdr[5], (int)w[6], hdr[6],
-	    hdr[7]);
+	    c->out, "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0],
+	    hdr[0], (int)w[1], hdr[1], (int)w[2], hdr[2], (int)w[3], hdr[3],
+	    (int)w[4], hdr[4], (int)w[5], hdr[5], (int)w[6], hdr[6], hdr[7]);
 	for (size_t b = 0; b < snap.nbackends; b++) {
 		const struct pool_snap_backend *be = &snap.backends[b];
 
@@ -181,8 +180,7 @@ cmd_show_health(const struct ctl_call *c)
 	if (c->args[0] != NULL) {
 		errno = 0;
 		k = strtol(c->args[0], &end, 10);
-		if (errno != 0 || *end != '\0' || k < 1 ||
-		    k > HEALTHLOG_KEEP) {
+		if (errno != 0 || *end != '\0' || k < 1 || k > HEALTHLOG_KEEP) {
 			evbuffer_add_printf(c->out, "error: N must be 1..%d\n",
 			                    HEALTHLOG_KEEP);
 			return CTL_DONE;
@@ -335,8 +333,7 @@ cmd_check(const struct ctl_call *c)
 	/* The same rule as /health: not stopping, and every backend has a
 	 * server that takes sessions. */
 	if (atomic_load(&c->env->cnt->stopping)) {
-		evbuffer_add_printf(c->out,
-		                    "error: the daemon is stopping\n");
+		evbuffer_add_printf(c->out, "error: the daemon is stopping\n");
 		problems++;
 	}
 	problems += pool_ready(c->env->pool, ready_problem, c->out);
@@ -355,26 +352,61 @@ static const struct ctl_cmd {
 	const char *usage, *help;
 	enum ctl_answer (*run)(const struct ctl_call *c);
 } commands[] = {
-    {{"show", "servers"}, 0, 0, "show servers", "one row per server",
+    {{"show", "servers"},
+     0,
+     0,
+     "show servers",
+     "one row per server",
      cmd_show_servers},
-    {{"show", "info"}, 0, 0, "show info",
-     "process and session counters", cmd_show_info},
-    {{"show", "health"}, 0, 1, "show health [N]",
-     "the last N health events (default 20)", cmd_show_health},
-    {{"drain", NULL}, 1, 1, "drain BACKEND/SERVER",
-     "no new sessions, checks go on", cmd_drain},
-    {{"disable", NULL}, 1, 1, "disable BACKEND/SERVER",
-     "maintenance: no sessions, no checks", cmd_disable},
-    {{"enable", NULL}, 1, 1, "enable BACKEND/SERVER", "back to normal",
+    {{"show", "info"},
+     0,
+     0,
+     "show info",
+     "process and session counters",
+     cmd_show_info},
+    {{"show", "health"},
+     0,
+     1,
+     "show health [N]",
+     "the last N health events (default 20)",
+     cmd_show_health},
+    {{"drain", NULL},
+     1,
+     1,
+     "drain BACKEND/SERVER",
+     "no new sessions, checks go on",
+     cmd_drain},
+    {{"disable", NULL},
+     1,
+     1,
+     "disable BACKEND/SERVER",
+     "maintenance: no sessions, no checks",
+     cmd_disable},
+    {{"enable", NULL},
+     1,
+     1,
+     "enable BACKEND/SERVER",
+     "back to normal",
      cmd_enable},
-    {{"set", "weight"}, 2, 2, "set weight BACKEND/SERVER N",
-     "weight 0..256", cmd_set_weight},
-    {{"shutdown", "sessions"}, 1, 1, "shutdown sessions BACKEND/SERVER",
-     "close the server's sessions", cmd_shutdown_sessions},
-    {{"reload", NULL}, 0, 0, "reload", "re-read the configuration",
-     cmd_reload},
-    {{"check", NULL}, 0, 0, "check",
-     "ok when every backend has a server UP", cmd_check},
+    {{"set", "weight"},
+     2,
+     2,
+     "set weight BACKEND/SERVER N",
+     "weight 0..256",
+     cmd_set_weight},
+    {{"shutdown", "sessions"},
+     1,
+     1,
+     "shutdown sessions BACKEND/SERVER",
+     "close the server's sessions",
+     cmd_shutdown_sessions},
+    {{"reload", NULL}, 0, 0, "reload", "re-read the configuration", cmd_reload},
+    {{"check", NULL},
+     0,
+     0,
+     "check",
+     "ok when every backend has a server UP",
+     cmd_check},
     {{"help", NULL}, 0, 0, NULL, NULL, cmd_help},
 };
 
@@ -384,7 +416,8 @@ cmd_help(const struct ctl_call *c)
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (commands[i].usage != NULL)
 			evbuffer_add_printf(c->out, "%-35s%s\n",
-			                    commands[i].usage, commands[i].help);
+			                    commands[i].usage,
+			                    commands[i].help);
 	return CTL_DONE;
 }
 

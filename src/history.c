@@ -36,7 +36,8 @@ read_tail(const char *path, size_t *len)
 		return NULL;
 	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode))
 		goto fail;
-	off = sb.st_size > HISTORY_FILE_TAIL ? sb.st_size - HISTORY_FILE_TAIL : 0;
+	off =
+	    sb.st_size > HISTORY_FILE_TAIL ? sb.st_size - HISTORY_FILE_TAIL : 0;
 	want = (size_t)(sb.st_size - off);
 	if ((buf = malloc(want + 1)) == NULL)
 		goto fail;
@@ -172,10 +173,9 @@ history_timeline(const struct snapshot *s, struct healthlog *hl,
 		const struct pool_snap_backend *be = &s->pool.backends[b];
 
 		for (size_t i = 0; i < be->nservers; i++)
-			if (timeline_lane(tl, be->conf->name,
-			                  be->servers[i].conf->name,
-			                  history_state(be->servers[i].state)) <
-			    0)
+			if (timeline_lane(
+			        tl, be->conf->name, be->servers[i].conf->name,
+			        history_state(be->servers[i].state)) < 0)
 				goto out;
 	}
 	if (feed_history(s->cfg->global.health_log, hl, tl) == 0)

@@ -39,8 +39,8 @@ frontend_init(struct frontend *fe, const struct cfg_frontend *conf,
 	fe->be = be;
 	fe->log_sessions = log_sessions;
 	fe->nlisteners = conf->nbinds;
-	fe->listeners = calloc(conf->nbinds ? conf->nbinds : 1,
-	                       sizeof(*fe->listeners));
+	fe->listeners =
+	    calloc(conf->nbinds ? conf->nbinds : 1, sizeof(*fe->listeners));
 	if (fe->listeners == NULL)
 		fatal("frontend %s", conf->name);
 	for (size_t j = 0; j < conf->nbinds; j++) {

@@ -23,7 +23,8 @@
 static struct {
 	const char *progname;
 	atomic_bool use_syslog;
-	atomic_int stderr_max; /* echo to stderr up to this priority; -1 never */
+	atomic_int
+	    stderr_max; /* echo to stderr up to this priority; -1 never */
 	atomic_int level;
 	char ident[2][128]; /* openlog() keeps the pointer: our own copies */
 	int cur;            /* the ident in use */
@@ -34,7 +35,7 @@ static struct {
 
 /* While set, the warnings of the thread that set it are also handed to
  * tap (a reload's details for lbctl): per thread, so that a worker
- * thread's relay warning never lands in the main thread's reply. */
+ * thread's relay warning never lands in the control thread's reply. */
 static _Thread_local struct {
 	void (*fn)(const char *line, void *arg);
 	void *arg;
@@ -102,7 +103,8 @@ vlog(int prio, bool prefix, int errnum, const char *fmt, va_list ap)
 	if (errnum != 0 && (size_t)n < sizeof(buf))
 		snprintf(buf + n, sizeof(buf) - (size_t)n, ": %s",
 		         strerror(errnum));
-	if (prio <= atomic_load_explicit(&lg.stderr_max, memory_order_relaxed)) {
+	if (prio <=
+	    atomic_load_explicit(&lg.stderr_max, memory_order_relaxed)) {
 		if (prefix)
 			fprintf(stderr, "%s: %s\n", lg.progname, buf);
 		else

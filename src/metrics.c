@@ -10,13 +10,6 @@
 #include "metrics.h"
 #include "timeline.h"
 
-/* UP or DRAIN (load_balancer_server_up). */
-static bool
-alive(const struct pool_snap_server *s)
-{
-	return s->state == SRV_STATE_UP || s->state == SRV_STATE_DRAIN;
-}
-
 /* A Prometheus label value: \ " and newline escaped, other control
  * characters as spaces, invalid UTF-8 as U+FFFD. */
 static void
@@ -72,6 +65,83 @@ be_sample(struct out *o, const char *name, const struct pool_snap_backend *be)
 	outf(o, "%s{backend=\"", name);
 	label(o, be->conf->name);
 	outf(o, "\"} ");
+}
+
+/* The per-frontend and per-backend families, in output order. */
+enum fe_metric { FM_CUR, FM_TOTAL, FM_BYTES_IN, FM_BYTES_OUT, FM_REFUSED };
+
+static const struct {
+	const char *name, *type, *help;
+} fe_metrics[] = {
+    [FM_CUR] = {"load_balancer_frontend_sessions_current", "gauge",
+                "Client sessions open now on the frontend."},
+    [FM_TOTAL] = {"load_balancer_frontend_sessions_total", "counter",
+                  "Client sessions accepted by the frontend."},
+    [FM_BYTES_IN] = {"load_balancer_frontend_bytes_in_total", "counter",
+                     "Bytes received from clients in finished sessions."},
+    [FM_BYTES_OUT] = {"load_balancer_frontend_bytes_out_total", "counter",
+                      "Bytes sent to clients in finished sessions "
+                      "(unavailable replies included)."},
+    [FM_REFUSED] = {"load_balancer_frontend_unavailable_replies_total",
+                    "counter",
+                    "Clients turned away with unavailable_reply (no "
+                    "server, queue timeout, retries spent)."},
+};
+
+static uint64_t
+fe_value(const struct snap_frontend *fe, enum fe_metric m)
+{
+	switch (m) {
+	case FM_CUR:
+		return fe->cur;
+	case FM_TOTAL:
+		return fe->total;
+	case FM_BYTES_IN:
+		return fe->bytes_in;
+	case FM_BYTES_OUT:
+		return fe->bytes_out;
+	case FM_REFUSED:
+		return fe->refused;
+	}
+	return 0;
+}
+
+enum be_metric { BM_UP, BM_SERVERS_UP, BM_CUR, BM_QUEUE, BM_RETRIES };
+
+static const struct {
+	const char *name, *type, *help;
+} be_metrics[] = {
+    [BM_UP] = {"load_balancer_backend_up", "gauge",
+               "1 when some server of the backend takes new sessions (UP, "
+               "not drained or in maintenance, weight above 0), else 0."},
+    [BM_SERVERS_UP] = {"load_balancer_backend_servers_up", "gauge",
+                       "Servers of the backend that are UP and not in "
+                       "maintenance."},
+    [BM_CUR] = {"load_balancer_backend_sessions_current", "gauge",
+                "Sessions with a server of the backend."},
+    [BM_QUEUE] = {"load_balancer_backend_queue_length", "gauge",
+                  "Clients waiting in the backend queue for a server "
+                  "slot."},
+    [BM_RETRIES] = {"load_balancer_backend_connect_retries_total", "counter",
+                    "Connection attempts repeated after a failure."},
+};
+
+static uint64_t
+be_value(const struct pool_snap_backend *be, enum be_metric m)
+{
+	switch (m) {
+	case BM_UP:
+		return be->takes > 0;
+	case BM_SERVERS_UP:
+		return be->active + be->backup;
+	case BM_CUR:
+		return be->cur;
+	case BM_QUEUE:
+		return be->queued;
+	case BM_RETRIES:
+		return be->retries;
+	}
+	return 0;
 }
 
 /* name{backend="B",server="S" (no closing brace: more labels may
@@ -137,7 +207,7 @@ srv_value(struct out *o, enum srv_metric m, const struct pool_snap_server *s)
 {
 	switch (m) {
 	case SM_UP:
-		outf(o, "%d\n", alive(s) ? 1 : 0);
+		outf(o, "%d\n", s->alive ? 1 : 0);
 		break;
 	case SM_WEIGHT:
 		outf(o, "%d\n", s->weight);
@@ -176,10 +246,9 @@ srv_value(struct out *o, enum srv_metric m, const struct pool_snap_server *s)
 /* Every server of the snapshot, with its backend. */
 #define FOR_SERVERS(snap, be, sv)                                              \
 	for (size_t b_ = 0; b_ < (snap)->pool.nbackends; b_++)                 \
-		for (size_t i_ = 0;                                            \
-		     i_ < (snap)->pool.backends[b_].nservers &&                \
-		     ((be) = &(snap)->pool.backends[b_],                       \
-		     (sv) = &(be)->servers[i_], 1);                            \
+		for (size_t i_ = 0; i_ < (snap)->pool.backends[b_].nservers && \
+		                    ((be) = &(snap)->pool.backends[b_],        \
+		                    (sv) = &(be)->servers[i_], 1);             \
 		     i_++)
 
 static void
@@ -225,7 +294,8 @@ metrics_servers(struct out *o, const struct snapshot *snap)
 		if (!s->checked)
 			continue;
 		for (size_t k = 0; k < HEALTH_STEPS; k++) {
-			srv_labels(o, "load_balancer_server_check_failures_total",
+			srv_labels(o,
+			           "load_balancer_server_check_failures_total",
 			           be, s);
 			outf(o, ",step=\"%s\"} %" PRIu64 "\n", health_steps[k],
 			     s->check_failures[k]);
@@ -286,82 +356,23 @@ metrics_render(struct out *o, const struct snapshot *s)
 		     "%" PRIu64 "\n",
 		     w, s->worker_total[w]);
 
-	family(o, "load_balancer_frontend_sessions_current", "gauge",
-	       "Client sessions open now on the frontend.");
-	for (size_t f = 0; f < s->nfrontends; f++) {
-		fe_sample(o, "load_balancer_frontend_sessions_current",
-		          &s->frontends[f]);
-		outf(o, "%u\n", s->frontends[f].cur);
+	for (size_t m = 0; m < ARRAY_SIZE(fe_metrics); m++) {
+		family(o, fe_metrics[m].name, fe_metrics[m].type,
+		       fe_metrics[m].help);
+		for (size_t f = 0; f < s->nfrontends; f++) {
+			fe_sample(o, fe_metrics[m].name, &s->frontends[f]);
+			outf(o, "%" PRIu64 "\n",
+			     fe_value(&s->frontends[f], (enum fe_metric)m));
+		}
 	}
-	family(o, "load_balancer_frontend_sessions_total", "counter",
-	       "Client sessions accepted by the frontend.");
-	for (size_t f = 0; f < s->nfrontends; f++) {
-		fe_sample(o, "load_balancer_frontend_sessions_total",
-		          &s->frontends[f]);
-		outf(o, "%" PRIu64 "\n", s->frontends[f].total);
-	}
-	family(o, "load_balancer_frontend_bytes_in_total", "counter",
-	       "Bytes received from clients in finished sessions.");
-	for (size_t f = 0; f < s->nfrontends; f++) {
-		fe_sample(o, "load_balancer_frontend_bytes_in_total",
-		          &s->frontends[f]);
-		outf(o, "%" PRIu64 "\n", s->frontends[f].bytes_in);
-	}
-	family(o, "load_balancer_frontend_bytes_out_total", "counter",
-	       "Bytes sent to clients in finished sessions (unavailable "
-	       "replies included).");
-	for (size_t f = 0; f < s->nfrontends; f++) {
-		fe_sample(o, "load_balancer_frontend_bytes_out_total",
-		          &s->frontends[f]);
-		outf(o, "%" PRIu64 "\n", s->frontends[f].bytes_out);
-	}
-	family(o, "load_balancer_frontend_unavailable_replies_total",
-	       "counter",
-	       "Clients turned away with unavailable_reply (no server, queue "
-	       "timeout, retries spent).");
-	for (size_t f = 0; f < s->nfrontends; f++) {
-		fe_sample(o,
-		          "load_balancer_frontend_unavailable_replies_total",
-		          &s->frontends[f]);
-		outf(o, "%" PRIu64 "\n", s->frontends[f].refused);
-	}
-
-	family(o, "load_balancer_backend_up", "gauge",
-	       "1 when some server of the backend takes new sessions (UP, "
-	       "not drained or in maintenance, weight above 0), else 0.");
-	for (size_t b = 0; b < s->pool.nbackends; b++) {
-		be_sample(o, "load_balancer_backend_up", &s->pool.backends[b]);
-		outf(o, "%d\n", s->pool.backends[b].takes > 0 ? 1 : 0);
-	}
-	family(o, "load_balancer_backend_servers_up", "gauge",
-	       "Servers of the backend that are UP and not in maintenance.");
-	for (size_t b = 0; b < s->pool.nbackends; b++) {
-		be_sample(o, "load_balancer_backend_servers_up",
-		          &s->pool.backends[b]);
-		outf(o, "%u\n",
-		     s->pool.backends[b].active + s->pool.backends[b].backup);
-	}
-	family(o, "load_balancer_backend_sessions_current", "gauge",
-	       "Sessions with a server of the backend.");
-	for (size_t b = 0; b < s->pool.nbackends; b++) {
-		be_sample(o, "load_balancer_backend_sessions_current",
-		          &s->pool.backends[b]);
-		outf(o, "%u\n", s->pool.backends[b].cur);
-	}
-	family(o, "load_balancer_backend_queue_length", "gauge",
-	       "Clients waiting in the backend queue for a server slot.");
-	for (size_t b = 0; b < s->pool.nbackends; b++) {
-		be_sample(o, "load_balancer_backend_queue_length",
-		          &s->pool.backends[b]);
-		outf(o, "%u\n", s->pool.backends[b].queued);
-	}
-	family(o, "load_balancer_backend_connect_retries_total", "counter",
-	       "Connection attempts repeated after a failure.");
-	for (size_t b = 0; b < s->pool.nbackends; b++) {
-		be_sample(o, "load_balancer_backend_connect_retries_total",
-		          &s->pool.backends[b]);
-		outf(o, "%" PRIu64 "\n", s->pool.backends[b].retries);
+	for (size_t m = 0; m < ARRAY_SIZE(be_metrics); m++) {
+		family(o, be_metrics[m].name, be_metrics[m].type,
+		       be_metrics[m].help);
+		for (size_t b = 0; b < s->pool.nbackends; b++) {
+			be_sample(o, be_metrics[m].name, &s->pool.backends[b]);
+			outf(o, "%" PRIu64 "\n",
+			     be_value(&s->pool.backends[b], (enum be_metric)m));
+		}
 	}
 	metrics_servers(o, s);
 }
-

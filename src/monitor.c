@@ -19,8 +19,8 @@ struct monitor {
 	struct pool *pool;
 	const struct work_env *env;
 	struct event_base *base;
-	SSL_CTX **tls;          /* per backend, NULL without STARTTLS */
-	struct probe **probes;  /* per backend, per server (NULL: none) */
+	SSL_CTX **tls;         /* per backend, NULL without STARTTLS */
+	struct probe **probes; /* per backend, per server (NULL: none) */
 	size_t nbackends;
 };
 
@@ -91,8 +91,8 @@ monitor_new(struct gen *g, struct event_base *base, struct pool *pool,
 			monitor_free(mon);
 			return NULL;
 		}
-		if ((mon->probes[b] = calloc(ns ? ns : 1,
-		                             sizeof(*mon->probes[b]))) == NULL)
+		if ((mon->probes[b] =
+		         calloc(ns ? ns : 1, sizeof(*mon->probes[b]))) == NULL)
 			goto oom;
 		for (size_t i = 0; i < ns; i++) {
 			struct probe *pr = &mon->probes[b][i];
@@ -142,11 +142,11 @@ monitor_start(struct monitor *mon)
 
 			if (pr->chk == NULL)
 				continue;
-			check_schedule(pr->chk,
-			               slot * k++ +
-			                   (slot > 1 ? (uint64_t)random() %
-			                                   (slot / 2 + 1)
-			                             : 0));
+			check_schedule(
+			    pr->chk,
+			    slot * k++ +
+			        (slot > 1 ? (uint64_t)random() % (slot / 2 + 1)
+			                  : 0));
 		}
 	}
 }

@@ -120,7 +120,7 @@ cert_cell(struct out *o, const struct pool_snap_server *s,
 		return;
 	}
 	rfc3339_format_text((int64_t)s->cert_not_after * 1000, when,
-	                        sizeof(when));
+	                    sizeof(when));
 	days = (long)((s->cert_not_after - now) / 86400);
 	if (s->cert_not_after <= now)
 		outf(o, "<td class=\"expired\">%s UTC (expired)</td>", when);
@@ -159,8 +159,8 @@ page_server(struct out *o, const struct pool_snap_server *s,
 	     "</td><td class=\"st %s\">%s</td><td>%d</td><td>%u</td>"
 	     "<td>%u</td><td>%" PRIu64 "</td><td>%s</td><td>%" PRIu64
 	     "</td><td>%" PRIu64 "</td><td class=\"check\">",
-	     state_css(state), state, s->weight, s->cur, s->max, s->total,
-	     lim, s->bytes_in, s->bytes_out);
+	     state_css(state), state, s->weight, s->cur, s->max, s->total, lim,
+	     s->bytes_in, s->bytes_out);
 	out_esc(o, s->last_check);
 	outf(o, "</td><td>%" PRIu64 "</td><td>%s</td>", s->checks, since);
 	cert_cell(o, s, bc, now);

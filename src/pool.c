@@ -54,8 +54,8 @@ struct backend {
 	struct name_index index;
 	struct lb_entry *lbv; /* one per server, same order */
 	struct lb_state lbst;
-	unsigned cur_sess; /* sessions with a server of this backend */
-	uint64_t retries;  /* connect attempts after a failure */
+	unsigned cur_sess;          /* sessions with a server of this backend */
+	uint64_t retries;           /* connect attempts after a failure */
 	struct waiter_list queue;   /* waiting for a slot, oldest first */
 	struct waiter_list granted; /* given a result, not claimed yet */
 	unsigned queued;
@@ -392,7 +392,8 @@ newest(struct server *srv)
 	return srv;
 }
 
-/* --- sets ------------------------------------------------------------------ */
+/* --- sets ------------------------------------------------------------------
+ */
 
 static void
 server_init(struct server *srv, const struct cfg_server *conf,
@@ -429,10 +430,9 @@ backend_init(struct backend *be, const struct cfg_backend *conf,
 	be->nservers = conf->nservers;
 	TAILQ_INIT(&be->queue);
 	TAILQ_INIT(&be->granted);
-	be->servers = calloc(conf->nservers ? conf->nservers : 1,
-	                     sizeof(*be->servers));
-	be->lbv = calloc(conf->nservers ? conf->nservers : 1,
-	                 sizeof(*be->lbv));
+	be->servers =
+	    calloc(conf->nservers ? conf->nservers : 1, sizeof(*be->servers));
+	be->lbv = calloc(conf->nservers ? conf->nservers : 1, sizeof(*be->lbv));
 	if (be->servers == NULL || be->lbv == NULL)
 		return -1;
 	for (size_t i = 0; i < be->nservers; i++) {
@@ -591,7 +591,8 @@ pool_find_server(struct pool *p, const char *spec, char *err, size_t errlen)
 	size_t blen;
 
 	if (slash == NULL) {
-		snprintf(err, errlen, "expected BACKEND/SERVER, got '%s'", spec);
+		snprintf(err, errlen, "expected BACKEND/SERVER, got '%s'",
+		         spec);
 		return NULL;
 	}
 	blen = (size_t)(slash - spec);
@@ -681,8 +682,8 @@ move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
 					ob->cur_sess--;
 			}
 		}
-		wt->avoid = wt->avoid != NULL ? server_successor(wt->avoid)
-		                              : NULL;
+		wt->avoid =
+		    wt->avoid != NULL ? server_successor(wt->avoid) : NULL;
 		if (nb == NULL) {
 			wt->granted = NULL; /* its mail is on the way */
 			wt->be = NULL;
@@ -702,8 +703,8 @@ move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
 	while ((wt = TAILQ_FIRST(&ob->queue)) != NULL) {
 		TAILQ_REMOVE(&ob->queue, wt, link);
 		ob->queued--;
-		wt->avoid = wt->avoid != NULL ? server_successor(wt->avoid)
-		                              : NULL;
+		wt->avoid =
+		    wt->avoid != NULL ? server_successor(wt->avoid) : NULL;
 		if (nb == NULL) {
 			wt->be = NULL;
 			grant(w, wt, NULL);
@@ -782,8 +783,8 @@ pick_tier(struct backend *be, bool backup, const struct server *avoid,
 
 		e->weight = srv->weight;
 		e->conns = srv->cur_sess;
-		e->usable = takes_sessions(srv) && srv->conf->backup == backup &&
-		            srv != avoid;
+		e->usable = takes_sessions(srv) &&
+		            srv->conf->backup == backup && srv != avoid;
 		e->room = has_room(srv);
 	}
 	return lb_pick(be->conf->balance, be->lbv, be->nservers, &be->lbst,
@@ -1006,9 +1007,9 @@ void
 pool_set_admin(struct pool *p, struct server *srv, enum srv_admin admin,
                char *state, size_t len, struct pool_work *w)
 {
-	static const enum pool_event_kind kinds[] = {
-	    [SRV_READY] = PEV_READY, [SRV_DRAIN] = PEV_DRAIN,
-	    [SRV_MAINT] = PEV_MAINT};
+	static const enum pool_event_kind kinds[] = {[SRV_READY] = PEV_READY,
+	                                             [SRV_DRAIN] = PEV_DRAIN,
+	                                             [SRV_MAINT] = PEV_MAINT};
 	enum srv_admin old;
 
 	lock(p);
@@ -1122,10 +1123,10 @@ pool_check_result(struct pool *p, struct server *srv,
 		if ((ev = new_event(w, PEV_UP, be, srv)) != NULL) {
 			ev->duration_ms = res->duration_ms;
 			ev->successes = srv->health.passes;
-			ev->downtime_s = srv->down_since_ms != 0 &&
-			                         now > srv->down_since_ms
-			                     ? (now - srv->down_since_ms) / 1000
-			                     : 0;
+			ev->downtime_s =
+			    srv->down_since_ms != 0 && now > srv->down_since_ms
+			        ? (now - srv->down_since_ms) / 1000
+			        : 0;
 		}
 		event_counts(ev, be);
 		backend_state(be, w);
@@ -1220,6 +1221,7 @@ snap_server(struct pool_snap_server *o, const struct server *s)
 	o->state = state_of(s);
 	state_text(s, o->state_text, sizeof(o->state_text));
 	o->takes = takes_sessions(s);
+	o->alive = alive(s);
 	o->checked = s->checked;
 	o->weight = s->weight;
 	o->cur = s->cur_sess;
@@ -1230,8 +1232,7 @@ snap_server(struct pool_snap_server *o, const struct server *s)
 	o->bytes_in = s->bytes_in;
 	o->bytes_out = s->bytes_out;
 	o->checks = s->checks;
-	memcpy(o->check_failures, s->check_failures,
-	       sizeof(o->check_failures));
+	memcpy(o->check_failures, s->check_failures, sizeof(o->check_failures));
 	o->last_check_ms = s->last_check_ms;
 	o->last_change = s->last_change;
 	o->cert_not_after = s->cert_not_after;

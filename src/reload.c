@@ -93,7 +93,8 @@ finish_mail(struct mail *m, unsigned ops, int arg)
 {
 	struct reload_job *job =
 	    (struct reload_job *)(void *)((char *)m -
-	                                  offsetof(struct reload_job, ctl_mail));
+	                                  offsetof(struct reload_job,
+	                                           ctl_mail));
 	struct reloader *r = job->r;
 	const struct gen *g = job->next;
 	char msg[512];
@@ -134,10 +135,12 @@ main_mail(struct mail *m, unsigned ops, int arg)
 {
 	struct reload_job *job =
 	    (struct reload_job *)(void *)((char *)m -
-	                                  offsetof(struct reload_job, main_mail));
+	                                  offsetof(struct reload_job,
+	                                           main_mail));
 	struct reloader *r = job->r;
 	struct gen *old = job->old, *g = job->next;
-	const struct cfg_log *a = &old->cfg->global.log, *b = &g->cfg->global.log;
+	const struct cfg_log *a = &old->cfg->global.log,
+	                     *b = &g->cfg->global.log;
 
 	(void)ops;
 	(void)arg;
@@ -156,9 +159,9 @@ main_mail(struct mail *m, unsigned ops, int arg)
 		for (size_t i = 0; i < old->nfrontends; i++)
 			frontend_close(&old->frontends[i]);
 	}
-	atomic_store(&r->cnt->max_sess,
-	             privs_fit_maxconn((unsigned)g->cfg->global.maxconn,
-	                               r->workers->n));
+	atomic_store(
+	    &r->cnt->max_sess,
+	    privs_fit_maxconn((unsigned)g->cfg->global.maxconn, r->workers->n));
 	/* Reopening syslog is avoided when nothing changed: inside a chroot
 	 * /dev/log may be out of reach. */
 	if (a->syslog != b->syslog || a->facility != b->facility ||
@@ -269,8 +272,8 @@ run_next(struct reloader *r)
 }
 
 void
-reload_request(struct reloader *r, struct evbuffer *detail,
-               reload_done_fn done, void *arg)
+reload_request(struct reloader *r, struct evbuffer *detail, reload_done_fn done,
+               void *arg)
 {
 	struct reload_req *req = calloc(1, sizeof(*req));
 

@@ -399,8 +399,8 @@ rt_start(struct rt *rt)
 	    stats_start(rt->stats, rt->ctl_base, &rt->stats_env) < 0)
 		return -1;
 	/* The checks' TLS contexts read their CA files: before the chroot. */
-	if ((rt->reload.mon = monitor_new(g, rt->ctl_base, rt->pool,
-	                                  &rt->wenv)) == NULL)
+	if ((rt->reload.mon =
+	         monitor_new(g, rt->ctl_base, rt->pool, &rt->wenv)) == NULL)
 		return -1;
 	monitor_start(rt->reload.mon);
 	rt->cnt.started = time(NULL);

@@ -589,7 +589,8 @@ proxy_header_for(struct session *s, const struct server *srv, uint8_t *hdr,
 		         backend_conf(s->be)->name, sc->name);
 		return -1;
 	}
-	n = proxy_header(sc->proxy_protocol, (const struct sockaddr *)&s->client,
+	n = proxy_header(sc->proxy_protocol,
+	                 (const struct sockaddr *)&s->client,
 	                 (const struct sockaddr *)&local, hdr, len, &err);
 	if (n < 0)
 		log_warnx("%s/%s: PROXY header: %s", backend_conf(s->be)->name,
@@ -785,10 +786,9 @@ session_deliver_grants(struct pool_work *w)
 	struct pool_waiter *wt, *next;
 
 	for (wt = w->grants; wt != NULL; wt = next) {
-		struct session *s = (struct session *)(void *)((char *)wt -
-		                                               offsetof(
-		                                                   struct session,
-		                                                   wt));
+		struct session *s =
+		    (struct session *)(void *)((char *)wt -
+		                               offsetof(struct session, wt));
 
 		/* Read before posting: once posted, the waiter is its
 		 * owner's again. */
@@ -1022,9 +1022,9 @@ session_start(struct session *s)
 static void
 session_mail(struct mail *m, unsigned ops, int arg)
 {
-	struct session *s = (struct session *)(void *)((char *)m -
-	                                               offsetof(struct session,
-	                                                        mail));
+	struct session *s =
+	    (struct session *)(void *)((char *)m -
+	                               offsetof(struct session, mail));
 
 	(void)arg;
 	if (ops & OP_START) {

@@ -23,12 +23,12 @@ snapshot_take(const struct snap_src *src, struct snapshot *s)
 	s->stopping = atomic_load(&c->stopping);
 	s->nfrontends = g->nfrontends;
 	s->nworkers = src->workers != NULL ? src->workers->n : 0;
-	s->frontends = calloc(g->nfrontends ? g->nfrontends : 1,
-	                      sizeof(*s->frontends));
-	s->worker_cur = calloc(s->nworkers ? s->nworkers : 1,
-	                       sizeof(*s->worker_cur));
-	s->worker_total = calloc(s->nworkers ? s->nworkers : 1,
-	                         sizeof(*s->worker_total));
+	s->frontends =
+	    calloc(g->nfrontends ? g->nfrontends : 1, sizeof(*s->frontends));
+	s->worker_cur =
+	    calloc(s->nworkers ? s->nworkers : 1, sizeof(*s->worker_cur));
+	s->worker_total =
+	    calloc(s->nworkers ? s->nworkers : 1, sizeof(*s->worker_total));
 	if (s->frontends == NULL || s->worker_cur == NULL ||
 	    s->worker_total == NULL || pool_snapshot(src->pool, &s->pool) < 0) {
 		snapshot_free(s);

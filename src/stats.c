@@ -184,7 +184,8 @@ query_since(struct evhttp_request *req, int64_t *since_ms)
 	return rc;
 }
 
-/* --- pages ----------------------------------------------------------------- */
+/* --- pages -----------------------------------------------------------------
+ */
 
 /* A body built from a snapshot; 500 when out of memory. */
 static bool
@@ -234,8 +235,8 @@ serve_timeline(struct stats *st, struct evhttp_request *req)
 	if (query_since(req, &since_ms) < 0)
 		return;
 	if (snapshot_take(&st->env.src, &snap) == 0) {
-		svg = history_timeline(&snap, st->env.hlog, since_ms, true,
-		                       &len);
+		svg =
+		    history_timeline(&snap, st->env.hlog, since_ms, true, &len);
 		snapshot_free(&snap);
 	}
 	if (svg == NULL || (b = evbuffer_new()) == NULL) {

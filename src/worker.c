@@ -120,7 +120,8 @@ static void
 worker_mail(struct mail *m, unsigned ops, int arg)
 {
 	struct worker *w =
-	    (struct worker *)(void *)((char *)m - offsetof(struct worker, mail));
+	    (struct worker *)(void *)((char *)m -
+	                              offsetof(struct worker, mail));
 
 	if (ops & W_MIGRATE)
 		w->migrate_done(w->migrate_arg, session_migrate(&w->ctx));
@@ -343,8 +344,8 @@ workers_accept(void *arg, struct frontend *fe, evutil_socket_t fd,
 	 * its first clients too. */
 	for (unsigned k = 0; k < ws->n; k++) {
 		struct worker *w = &ws->w[(ws->next + k) % ws->n];
-		unsigned n = atomic_load_explicit(&w->ctx.nsess,
-		                                  memory_order_relaxed);
+		unsigned n =
+		    atomic_load_explicit(&w->ctx.nsess, memory_order_relaxed);
 
 		if (best == NULL || n < best_n) {
 			best = w;

@@ -42,7 +42,8 @@ fake_clock(void)
 	return fake_now_ms;
 }
 
-/* --- configurations --------------------------------------------------------- */
+/* --- configurations ---------------------------------------------------------
+ */
 
 /* A server line: name, port, extra keys. */
 #define SRV(n, port, extra)                                                    \
@@ -56,179 +57,285 @@ fake_clock(void)
 static const char CFG_TWO[] =
     "backends = ( { name = \"be\"; servers = (\n"
     "  " SRV("a", "10001", "maxconn = 1;") ",\n"
-    "  " SRV("b", "10002", "maxconn = 1;") "\n"
-    "); } );\n";
+                                           "  " SRV("b", "10002",
+                                                    "maxconn = 1;") "\n"
+                                                                    "); } );\n";
 
 /* Source hashing, two servers with one slot each. */
 static const char CFG_SOURCE[] =
     "backends = ( { name = \"src\"; balance = \"source\"; servers = (\n"
     "  " SRV("a", "10001", "maxconn = 1;") ",\n"
-    "  " SRV("b", "10002", "maxconn = 1;") "\n"
-    "); } );\n";
+                                           "  " SRV("b", "10002",
+                                                    "maxconn = 1;") "\n"
+                                                                    "); } );\n";
 
 /* Operators: drain, maint, weight. */
 static const char CFG_ADMIN[] =
     "backends = (\n"
     " { name = \"d\"; servers = (\n"
-    "  " SRV("a", "10001", "") ",\n"
-    "  " SRV("b", "10002", "") "\n"
-    " ); },\n"
-    " { name = \"solo\"; servers = ( " SRV("s", "10003", "") " ); },\n"
-    " { name = \"m\"; " HCHECK " servers = (\n"
-    "  " SRV("a", "10011", "maxconn = 1;") ",\n"
-    "  " SRV("b", "10012", "maxconn = 1;") "\n"
-    " ); },\n"
-    " { name = \"w\"; servers = (\n"
-    "  " SRV("a", "10021", "weight = 3;") ",\n"
-    "  " SRV("b", "10022", "weight = 1;") ",\n"
-    "  " SRV("c", "10023", "weight = 1;") "\n"
-    " ); },\n"
-    " { name = \"wq\"; servers = (\n"
-    "  " SRV("a", "10031", "maxconn = 1;") ",\n"
-    "  " SRV("b", "10032", "maxconn = 1;") "\n"
-    " ); },\n"
-    " { name = \"plain\"; servers = ( " SRV("u", "10041", "") " ); }\n"
-    ");\n";
+    "  " SRV(
+        "a", "10001",
+        "") ",\n"
+            "  " SRV(
+                "b", "10002",
+                "") "\n"
+                    " ); },\n"
+                    " { name = \"solo\"; servers = ( " SRV(
+                        "s", "10003",
+                        "") " ); },\n"
+                            " { name = \"m\"; " HCHECK " servers = (\n"
+                            "  " SRV(
+                                "a", "10011",
+                                "maxconn = 1;") ",\n"
+                                                "  " SRV(
+                                                    "b", "10012",
+                                                    "maxconn = 1;") "\n"
+                                                                    " ); },\n"
+                                                                    " { name = "
+                                                                    "\"w\"; "
+                                                                    "servers = "
+                                                                    "(\n"
+                                                                    "  " SRV(
+                                                                        "a",
+                                                                        "10021",
+                                                                        "weight"
+                                                                        " = 3;") ",\n"
+                                                                                 "  " SRV(
+                                                                                     "b",
+                                                                                     "10022",
+                                                                                     "weight = 1;") ",\n"
+                                                                                                    "  " SRV(
+                                                                                                        "c",
+                                                                                                        "10023",
+                                                                                                        "weight = 1;") "\n"
+                                                                                                                       " ); },\n"
+                                                                                                                       " { name = \"wq\"; servers = (\n"
+                                                                                                                       "  " SRV(
+                                                                                                                           "a",
+                                                                                                                           "10031",
+                                                                                                                           "maxconn = 1;") ",\n"
+                                                                                                                                           "  " SRV(
+                                                                                                                                               "b",
+                                                                                                                                               "10032",
+                                                                                                                                               "maxconn = 1;") "\n"
+                                                                                                                                                               " ); },\n"
+                                                                                                                                                               " { name = \"plain\"; servers = ( " SRV(
+                                                                                                                                                                   "u",
+                                                                                                                                                                   "10041",
+                                                                                                                                                                   "") " ); }\n"
+                                                                                                                                                                       ");\n";
 
 /* Health checks: rise 2, fall 3, interval 2s, fastinter 500ms, downinter
  * 10s. */
 static const char CFG_HEALTH[] =
     "backends = (\n"
-    " { name = \"h\"; " HCHECK " servers = ( " SRV("a", "10001", "") " ); },\n"
-    " { name = \"h2\"; " HCHECK " servers = (\n"
-    "  " SRV("a", "10011", "") ",\n"
-    "  " SRV("b", "10012", "") "\n"
-    " ); },\n"
-    " { name = \"sd\"; on_marked_down = \"shutdown-sessions\"; " HCHECK
-    " servers = ( " SRV("a", "10021", "maxconn = 1;") " ); },\n"
-    " { name = \"cert\"; health_check = { type = \"tcp\";"
-    " cert_expiry_warn = \"7d\"; }; servers = (\n"
-    "  " SRV("a", "10031", "") ",\n"
-    "  " SRV("b", "10032", "") "\n"
-    " ); }\n"
-    ");\n";
+    " { name = \"h\"; " HCHECK " servers = ( " SRV(
+        "a", "10001",
+        "") " ); },\n"
+            " { name = \"h2\"; " HCHECK " servers = (\n"
+            "  " SRV("a", "10011",
+                     "") ",\n"
+                         "  " SRV(
+                             "b", "10012",
+                             "") "\n"
+                                 " ); },\n"
+                                 " { name = \"sd\"; on_marked_down = "
+                                 "\"shutdown-sessions\"; " HCHECK
+                                 " servers = ( " SRV(
+                                     "a", "10021",
+                                     "maxconn = 1;") " ); },\n"
+                                                     " { name = \"cert\"; "
+                                                     "health_check = { type = "
+                                                     "\"tcp\";"
+                                                     " cert_expiry_warn = "
+                                                     "\"7d\"; }; servers = (\n"
+                                                     "  " SRV(
+                                                         "a", "10031",
+                                                         "") ",\n"
+                                                             "  " SRV(
+                                                                 "b", "10032",
+                                                                 "") "\n"
+                                                                     " ); }\n"
+                                                                     ");\n";
 
 /* Backup servers. */
 static const char CFG_BACKUP[] =
     "backends = (\n"
     " { name = \"bk\"; " HCHECK " servers = (\n"
-    "  " SRV("a1", "10001", "") ",\n"
-    "  " SRV("a2", "10002", "") ",\n"
-    "  " SRV("k", "10003", "backup = true;") "\n"
-    " ); },\n"
-    " { name = \"fb\"; servers = (\n"
-    "  " SRV("a", "10011", "maxconn = 1;") ",\n"
-    "  " SRV("k", "10012", "maxconn = 1; backup = true;") "\n"
-    " ); }\n"
-    ");\n";
+    "  " SRV(
+        "a1", "10001",
+        "") ",\n"
+            "  " SRV(
+                "a2", "10002",
+                "") ",\n"
+                    "  " SRV(
+                        "k", "10003",
+                        "backup = true;") "\n"
+                                          " ); },\n"
+                                          " { name = \"fb\"; servers = (\n"
+                                          "  " SRV(
+                                              "a", "10011",
+                                              "maxconn = 1;") ",\n"
+                                                              "  " SRV(
+                                                                  "k", "10012",
+                                                                  "maxconn = "
+                                                                  "1; backup = "
+                                                                  "true;") "\n"
+                                                                           " );"
+                                                                           " }"
+                                                                           "\n"
+                                                                           ");"
+                                                                           "\n";
 
 /* pool_ready: which backends take no session. */
 static const char CFG_READY[] =
     "backends = (\n"
-    " { name = \"ok\"; servers = ( " SRV("a", "10001", "") " ); },\n"
-    " { name = \"drained\"; servers = ( " SRV("a", "10002", "") " ); },\n"
-    " { name = \"empty\"; },\n"
-    " { name = \"w0\"; servers = ( " SRV("a", "10003", "weight = 0;") " ); },\n"
-    " { name = \"off\"; servers = ( " SRV("a", "10004", "disabled = true;")
-    " ); }\n"
-    ");\n";
+    " { name = \"ok\"; servers = ( " SRV(
+        "a", "10001",
+        "") " ); },\n"
+            " { name = \"drained\"; servers = ( " SRV(
+                "a", "10002",
+                "") " ); },\n"
+                    " { name = \"empty\"; },\n"
+                    " { name = \"w0\"; servers = ( " SRV(
+                        "a", "10003",
+                        "weight = 0;") " ); },\n"
+                                       " { name = \"off\"; servers = ( " SRV(
+                                           "a", "10004",
+                                           "disabled = true;") " ); }\n"
+                                                               ");\n";
 
 /* minconn / fullconn. */
 static const char CFG_MINCONN[] =
     "backends = (\n"
     " { name = \"mc\"; fullconn = 10; servers = (\n"
-    "  " SRV("a", "10001", "maxconn = 8; minconn = 2;") ",\n"
-    "  " SRV("b", "10002", "") "\n"
-    " ); },\n"
-    " { name = \"one\"; fullconn = 10; servers = (\n"
-    "  " SRV("s", "10011", "maxconn = 8; minconn = 2;") "\n"
-    " ); }\n"
-    ");\n";
+    "  " SRV("a", "10001",
+             "maxconn = 8; minconn = 2;") ",\n"
+                                          "  " SRV(
+                                              "b", "10002",
+                                              "") "\n"
+                                                  " ); },\n"
+                                                  " { name = \"one\"; fullconn "
+                                                  "= 10; servers = (\n"
+                                                  "  " SRV(
+                                                      "s", "10011",
+                                                      "maxconn = 8; minconn = "
+                                                      "2;") "\n"
+                                                            " ); }\n"
+                                                            ");\n";
 
 /* Reload, states: the first file ... */
-static const char CFG_R1[] =
-    "backends = (\n"
-    " { name = \"be\"; " HCHECK " servers = (\n"
-    "  " SRV("a", "10001", "check = false;") ",\n"
-    "  " SRV("b", "10002", "check = false;") ",\n"
-    "  " SRV("c", "10003", "check = false;") ",\n"
-    "  " SRV("c2", "10013", "check = false; disabled = true;") ",\n"
-    "  " SRV("d", "10004", "check = false; weight = 1;") ",\n"
-    "  " SRV("e", "10005", "check = false; weight = 1;") ",\n"
-    "  " SRV("f", "10006", "") ",\n"
-    "  " SRV("g", "10007", "") ",\n"
-    "  " SRV("h", "10008", "") ",\n"
-    "  " SRV("x", "10009", "check = false;") "\n"
-    " ); },\n"
-    " { name = \"gone\"; servers = ( " SRV("y", "10020", "") " ); }\n"
-    ");\n";
+static const char
+    CFG_R1
+        [] =
+            "backends = (\n"
+            " { name = \"be\"; " HCHECK " servers = (\n"
+            "  " SRV("a", "10001", "check = false;") ",\n"
+                                                     "  " SRV("b", "10002", "check = false;") ",\n"
+                                                                                              "  " SRV("c", "10003", "check = false;") ",\n"
+                                                                                                                                       "  " SRV("c2", "10013", "check = false; disabled = true;") ",\n"
+                                                                                                                                                                                                  "  " SRV("d", "10004", "check = false; weight = 1;") ",\n"
+                                                                                                                                                                                                                                                       "  " SRV("e", "10005", "check = false; weight = 1;") ",\n"
+                                                                                                                                                                                                                                                                                                            "  " SRV(
+                                                                                                                                                                                                                                                                                                                "f", "10006", "") ",\n"
+                                                                                                                                                                                                                                                                                                                                  "  " SRV("g", "10007", "") ",\n"
+                                                                                                                                                                                                                                                                                                                                                             "  " SRV("h", "10008", "") ",\n"
+                                                                                                                                                                                                                                                                                                                                                                                        "  " SRV(
+                                                                                                                                                                                                                                                                                                                                                                                            "x",
+                                                                                                                                                                                                                                                                                                                                                                                            "10009", "check = false;") "\n"
+                                                                                                                                                                                                                                                                                                                                                                                                                       " ); },\n"
+                                                                                                                                                                                                                                                                                                                                                                                                                       " { name = \"gone\"; servers = ( " SRV(
+                                                                                                                                                                                                                                                                                                                                                                                                                           "y",
+                                                                                                                                                                                                                                                                                                                                                                                                                           "10020",
+                                                                                                                                                                                                                                                                                                                                                                                                                           "") " ); }\n"
+                                                                                                                                                                                                                                                                                                                                                                                                                               ");\n";
 
 /* ... and the second: b disabled, c2 enabled, e weight 2, g moved to
  * another port, h no longer checked, x removed, n new; backend gone
  * removed, fresh new. */
-static const char CFG_R2[] =
-    "backends = (\n"
-    " { name = \"fresh\"; servers = ( " SRV("z", "10030", "") " ); },\n"
-    " { name = \"be\"; " HCHECK " servers = (\n"
-    "  " SRV("n", "10010", "check = false;") ",\n"
-    "  " SRV("a", "10001", "check = false;") ",\n"
-    "  " SRV("b", "10002", "check = false; disabled = true;") ",\n"
-    "  " SRV("c", "10003", "check = false;") ",\n"
-    "  " SRV("c2", "10013", "check = false;") ",\n"
-    "  " SRV("d", "10004", "check = false; weight = 1;") ",\n"
-    "  " SRV("e", "10005", "check = false; weight = 2;") ",\n"
-    "  " SRV("f", "10006", "") ",\n"
-    "  " SRV("g", "10017", "") ",\n"
-    "  " SRV("h", "10008", "check = false;") "\n"
-    " ); }\n"
-    ");\n";
+static const char
+    CFG_R2[] =
+        "backends = (\n"
+        " { name = \"fresh\"; servers = ( " SRV(
+            "z", "10030",
+            "") " ); },\n"
+                " { name = \"be\"; " HCHECK " servers = (\n"
+                "  " SRV(
+                    "n", "10010",
+                    "check = false;") ",\n"
+                                      "  " SRV(
+                                          "a", "10001",
+                                          "check = false;") ",\n"
+                                                            "  " SRV(
+                                                                "b",
+                                                                "10002", "check = false; disabled = true;") ",\n"
+                                                                                                            "  " SRV("c", "10003", "check = false;") ",\n"
+                                                                                                                                                     "  " SRV("c2", "10013", "check = false;") ",\n"
+                                                                                                                                                                                               "  " SRV("d", "10004", "check = false; weight = 1;") ",\n"
+                                                                                                                                                                                                                                                    "  " SRV("e", "10005", "check = false; weight = 2;") ",\n"
+                                                                                                                                                                                                                                                                                                         "  " SRV("f", "10006", "") ",\n"
+                                                                                                                                                                                                                                                                                                                                    "  " SRV(
+                                                                                                                                                                                                                                                                                                                                        "g",
+                                                                                                                                                                                                                                                                                                                                        "10017",
+                                                                                                                                                                                                                                                                                                                                        "") ",\n"
+                                                                                                                                                                                                                                                                                                                                            "  " SRV(
+                                                                                                                                                                                                                                                                                                                                                "h", "10008", "check = false;") "\n"
+                                                                                                                                                                                                                                                                                                                                                                                " ); }\n"
+                                                                                                                                                                                                                                                                                                                                                                                ");\n";
 
 /* Reload, slots. */
 static const char CFG_S1[] =
     "backends = (\n"
     " { name = \"be\"; servers = (\n"
-    "  " SRV("a", "10001", "") ",\n"
-    "  " SRV("g", "10002", "") "\n"
-    " ); },\n"
-    " { name = \"gone\"; servers = ( " SRV("y", "10003", "") " ); }\n"
-    ");\n";
+    "  " SRV("a", "10001",
+             "") ",\n"
+                 "  " SRV("g", "10002",
+                          "") "\n"
+                              " ); },\n"
+                              " { name = \"gone\"; servers = ( " SRV(
+                                  "y", "10003", "") " ); }\n"
+                                                    ");\n";
 static const char CFG_S2[] =
     "backends = (\n"
     " { name = \"be\"; servers = (\n"
     "  " SRV("a", "10001", "") ",\n"
-    "  " SRV("g", "10012", "") "\n"
-    " ); }\n"
-    ");\n";
+                               "  " SRV("g", "10012", "") "\n"
+                                                          " ); }\n"
+                                                          ");\n";
 
 /* Reload, waiters. */
 static const char CFG_W1[] =
     "backends = (\n"
     " { name = \"keep\"; servers = (\n"
-    "  " SRV("s", "10001", "maxconn = 1;") ",\n"
-    "  " SRV("r", "10002", "maxconn = 1;") "\n"
-    " ); },\n"
-    " { name = \"gone\"; servers = ( " SRV("z", "10003", "maxconn = 1;")
-    " ); }\n"
-    ");\n";
-static const char CFG_W2[] =
-    "backends = (\n"
-    " { name = \"keep\"; servers = (\n"
-    "  " SRV("s", "10001", "maxconn = 1;") "\n"
-    " ); }\n"
-    ");\n";
+    "  " SRV("s", "10001",
+             "maxconn = 1;") ",\n"
+                             "  " SRV(
+                                 "r", "10002",
+                                 "maxconn = 1;") "\n"
+                                                 " ); },\n"
+                                                 " { name = \"gone\"; servers "
+                                                 "= ( " SRV(
+                                                     "z", "10003",
+                                                     "maxconn = 1;") " ); }\n"
+                                                                     ");\n";
+static const char CFG_W2[] = "backends = (\n"
+                             " { name = \"keep\"; servers = (\n"
+                             "  " SRV("s", "10001", "maxconn = 1;") "\n"
+                                                                    " ); }\n"
+                                                                    ");\n";
 
 /* Reload, counters. */
 static const char CFG_K1[] =
     "backends = ( { name = \"be\"; servers = (\n"
     "  " SRV("a", "10001", "") ",\n"
-    "  " SRV("b", "10002", "") "\n"
-    "); } );\n";
-static const char CFG_K2[] =
-    "backends = ( { name = \"be\"; servers = (\n"
-    "  " SRV("a", "10001", "") "\n"
-    "); } );\n";
+                               "  " SRV("b", "10002", "") "\n"
+                                                          "); } );\n";
+static const char CFG_K2[] = "backends = ( { name = \"be\"; servers = (\n"
+                             "  " SRV("a", "10001", "") "\n"
+                                                        "); } );\n";
 
-/* --- helpers --------------------------------------------------------------- */
+/* --- helpers ---------------------------------------------------------------
+ */
 
 static const char *
 diag_text(const struct cfg_diag *d)
@@ -256,8 +363,7 @@ load(const char *text)
 
 	cfg_diag_init(&d);
 	cfg = cfg_load_string(text, NAME, &d);
-	ck_assert_msg(d.nerrors == 0, "configuration errors:%s",
-	              diag_text(&d));
+	ck_assert_msg(d.nerrors == 0, "configuration errors:%s", diag_text(&d));
 	ck_assert_msg(cfg != NULL, "NULL configuration without errors");
 	cfg_diag_free(&d);
 	return cfg;
@@ -454,8 +560,9 @@ expect_grants(const struct pool_work *w, const char *ctx, size_t n, ...)
 		const struct pool_waiter *wt = va_arg(ap, struct pool_waiter *);
 		const struct server *srv = va_arg(ap, struct server *);
 
-		ck_assert_msg(g == wt, "%s: grant %zu is not the expected "
-		                       "waiter (queue order)",
+		ck_assert_msg(g == wt,
+		              "%s: grant %zu is not the expected "
+		              "waiter (queue order)",
 		              ctx, i);
 		ck_assert_msg(g->state == WAITER_GRANTED,
 		              "%s: grant %zu: state %d, want WAITER_GRANTED",
@@ -516,9 +623,9 @@ expect_srv_event(const struct pool_event *ev, enum pool_event_kind kind,
 	              kind_name(ev->kind), kind_name(kind));
 	ck_assert_msg(ev->be == backend_conf(server_backend(s)),
 	              "%s: event's backend", ctx);
-	ck_assert_msg(ev->srv == server_conf(s), "%s: event's server %s, want %s",
-	              ctx, ev->srv != NULL ? ev->srv->name : "NULL",
-	              name_of(s));
+	ck_assert_msg(ev->srv == server_conf(s),
+	              "%s: event's server %s, want %s", ctx,
+	              ev->srv != NULL ? ev->srv->name : "NULL", name_of(s));
 	ck_assert_msg(ev->active == active && ev->backup == backup,
 	              "%s: %s active=%u backup=%u, want %u/%u", ctx,
 	              kind_name(kind), ev->active, ev->backup, active, backup);
@@ -598,8 +705,7 @@ snap(struct pool *p, struct pool_snap *s)
  * at them stay valid. */
 static void
 check_res(struct pool *p, struct server *s, bool pass, const char *step,
-          int code, const char *reply, const char *reason,
-          struct pool_work *w)
+          int code, const char *reply, const char *reason, struct pool_work *w)
 {
 	struct check_result r;
 
@@ -1105,7 +1211,10 @@ START_TEST(weight_and_roundrobin)
 		for (int i = 0; i < 5; i++) {
 			struct server *p = pick_release(f.p, wb, "3:1:1");
 
-			order[i] = p == a ? 'A' : p == b ? 'B' : p == c ? 'C' : '?';
+			order[i] = p == a   ? 'A'
+			           : p == b ? 'B'
+			           : p == c ? 'C'
+			                    : '?';
 		}
 		order[5] = '\0';
 		ck_assert_msg(strcmp(order, "ABACA") == 0,
@@ -1252,8 +1361,7 @@ START_TEST(health_first_check_down)
 	ck_assert_int_eq(c.state, WAITER_IDLE);
 
 	/* Not the last server (a reason, no code): down only. */
-	check_res(f.p, ha, false, "connect", 0, NULL, "connection refused",
-	          &w);
+	check_res(f.p, ha, false, "connect", 0, NULL, "connection refused", &w);
 	expect_events(&w, "h2/a first check", 1, PEV_DOWN);
 	expect_srv_event(&w.events[0], PEV_DOWN, ha, 1, 0, "h2/a down");
 	ck_assert_str_eq(w.events[0].step, "connect");
@@ -1374,8 +1482,7 @@ START_TEST(health_fall_and_rise)
 	ss = snap_srv(&sn, "h", "a");
 	ck_assert_uint_eq(ss->checks, 7);
 	ck_assert_uint_eq(ss->check_failures[health_step_index("connect")], 1);
-	ck_assert_uint_eq(ss->check_failures[health_step_index("greeting")],
-	                  1);
+	ck_assert_uint_eq(ss->check_failures[health_step_index("greeting")], 1);
 	ck_assert_uint_eq(ss->check_failures[health_step_index("helo")], 1);
 	ck_assert_uint_eq(ss->check_failures[health_step_index("quit")], 0);
 	ck_assert_str_eq(ss->last_check, "passed (7 ms)");
@@ -1481,7 +1588,8 @@ START_TEST(health_cert_expiry)
 }
 END_TEST
 
-/* --- 5. backup servers ----------------------------------------------------- */
+/* --- 5. backup servers -----------------------------------------------------
+ */
 
 START_TEST(backup_servers)
 {
@@ -1970,9 +2078,8 @@ START_TEST(reload_moves_slots)
 	}
 	snap(x.f.p, &sn);
 	ck_assert_uint_eq(snap_srv(&sn, "be", "g")->bytes_in, 0);
-	ck_assert_uint_eq(snap_srv(&sn, "be", "a")->cur +
-	                      snap_srv(&sn, "be", "g")->cur,
-	                  1);
+	ck_assert_uint_eq(
+	    snap_srv(&sn, "be", "a")->cur + snap_srv(&sn, "be", "g")->cur, 1);
 	ck_assert_uint_eq(snap_be(&sn, "be")->cur, 1);
 	pool_snap_free(&sn);
 	/* The removed backend's session ends. */
@@ -2223,8 +2330,8 @@ START_TEST(find_server)
 	ck_assert_str_eq(server_conf(s)->name, "b");
 	ck_assert_ptr_eq(server_backend(s), be);
 
-	ck_assert_ptr_null(pool_find_server(f.p, "nobackend/x", err,
-	                                    sizeof(err)));
+	ck_assert_ptr_null(
+	    pool_find_server(f.p, "nobackend/x", err, sizeof(err)));
 	ck_assert_str_eq(err, "no backend 'nobackend'");
 	ck_assert_ptr_null(pool_find_server(f.p, "be/nosrv", err, sizeof(err)));
 	ck_assert_str_eq(err, "backend 'be' has no server 'nosrv'");
@@ -2309,6 +2416,46 @@ START_TEST(drain_lets_backup_serve_the_queue)
 }
 END_TEST
 
+/* An operator's drain (or disable, or weight 0) of the only server does
+ * not turn the waiting clients away, as DOWN does: they wait for their
+ * timeout_queue (the drain may be undone), and get the server when it is
+ * back. */
+START_TEST(drain_keeps_waiters_waiting)
+{
+	struct fx f;
+	struct backend *be;
+	struct server *a, *s = NULL;
+	struct pool_waiter c1, w1;
+	struct pool_work w;
+
+	fx_open(&f, CFG_TWO);
+	be = find_be(f.set, "be");
+	a = find_srv(f.p, "be/a");
+	set_admin(f.p, find_srv(f.p, "be/b"), SRV_MAINT, &w);
+	waiter(&c1);
+	waiter(&w1);
+	ck_assert_ptr_eq(take_ok(f.p, be, &c1, "c1"), a);
+	expect_pick(f.p, be, &w1, true, POOL_QUEUED, "w1");
+	set_admin(f.p, a, SRV_DRAIN, &w);
+	ck_assert_msg(w.grants == NULL && w1.state == WAITER_QUEUED,
+	              "drain: w1 still waits (granted %p, state %d)",
+	              (void *)w.grants, (int)w1.state);
+	pool_work_init(&w);
+	ck_assert_int_eq(pool_set_weight(f.p, a, 0, &w), 1);
+	ck_assert_msg(w.grants == NULL && w1.state == WAITER_QUEUED,
+	              "weight 0: w1 still waits");
+	pool_work_init(&w);
+	pool_set_weight(f.p, a, 1, &w);
+	set_admin(f.p, a, SRV_READY, &w);
+	ck_assert_msg(w.grants == NULL, "a is full: nothing to give yet");
+	release(f.p, a, &w);
+	expect_grants(&w, "c1 leaves", 1, &w1, a);
+	ck_assert_msg(pool_claim(f.p, &w1, &s) && s == a, "w1 claims a");
+	release(f.p, a, &w);
+	fx_close(&f);
+}
+END_TEST
+
 /* --- suite ---------------------------------------------------------------- */
 
 static Suite *
@@ -2362,10 +2509,10 @@ pool_suite(void)
 	tcase_add_test(tc, find_server);
 	suite_add_tcase(s, tc);
 
-	/* Documented behaviour that pool.c does not implement (see the
-	 * comments above each test): these fail until pool.c is fixed. */
-	tc = tcase_create("defects");
+	/* Defects these tests found, fixed in pool.c. */
+	tc = tcase_create("regressions");
 	tcase_add_test(tc, drain_lets_backup_serve_the_queue);
+	tcase_add_test(tc, drain_keeps_waiters_waiting);
 	tcase_add_test(tc, reload_retry_on_removed_server);
 	suite_add_tcase(s, tc);
 
