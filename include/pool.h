@@ -150,7 +150,8 @@ void pool_set_free(struct pool_set *set);
 
 /* Make set current; the previous one (if any) is retired.  Grants: the
  * queues, run again; clients queued on a backend that is gone are turned
- * away. */
+ * away.  One thread at a time installs (the names are matched before the
+ * lock is taken). */
 void pool_install(struct pool *p, struct pool_set *set, struct pool_work *w);
 
 /* Any time. */

@@ -18,6 +18,7 @@ struct server {
 	const struct cfg_server *conf;
 	struct backend *be;
 	_Atomic(struct server *) successor;
+	struct server *prev; /* pool_install: the old one of the same name */
 	enum srv_admin admin;
 	bool up;      /* operational state (always true without checks) */
 	bool checked; /* check = true in a backend with a health_check */
@@ -49,6 +50,7 @@ struct backend {
 	const struct cfg_backend *conf;
 	struct pool_set *set;
 	_Atomic(struct backend *) successor;
+	struct backend *prev; /* pool_install: the old one of the same name */
 	struct server *servers;
 	size_t nservers;
 	struct name_index index;
@@ -716,6 +718,27 @@ move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
 	}
 }
 
+/* Which old backend and server each new one takes over, by name: done
+ * before locking (names never change, and only the installing thread
+ * replaces the current set), so that the critical section only moves
+ * state. */
+static void
+match_names(struct pool_set *set, struct pool_set *old)
+{
+	for (size_t b = 0; b < set->nbackends; b++) {
+		struct backend *nb = &set->backends[b];
+
+		nb->prev =
+		    old != NULL ? pool_set_find(old, nb->conf->name) : NULL;
+		for (size_t i = 0; i < nb->nservers; i++)
+			nb->servers[i].prev =
+			    nb->prev != NULL
+			        ? backend_find_server(nb->prev,
+			                              nb->servers[i].conf->name)
+			        : NULL;
+	}
+}
+
 void
 pool_install(struct pool *p, struct pool_set *set, struct pool_work *w)
 {
@@ -723,18 +746,26 @@ pool_install(struct pool *p, struct pool_set *set, struct pool_work *w)
 
 	lock(p);
 	old = p->cur;
+	unlock(p);
+	match_names(set, old);
+	lock(p);
+	if (p->cur != old) {
+		/* Another thread installed meanwhile (pool.h: one installer
+		 * at a time; this only keeps it correct). */
+		unlock(p);
+		pool_install(p, set, w);
+		return;
+	}
 	for (size_t b = 0; b < set->nbackends; b++) {
 		struct backend *nb = &set->backends[b];
-		struct backend *ob =
-		    old != NULL ? pool_set_find(old, nb->conf->name) : NULL;
+		struct backend *ob = nb->prev;
 
 		if (ob == NULL)
 			continue;
 		nb->retries = ob->retries; /* a counter (/metrics) */
 		for (size_t i = 0; i < nb->nservers; i++) {
 			struct server *ns = &nb->servers[i];
-			struct server *os =
-			    backend_find_server(ob, ns->conf->name);
+			struct server *os = ns->prev;
 
 			if (os == NULL)
 				continue;
@@ -1267,6 +1298,11 @@ pool_snapshot(struct pool *p, struct pool_snap *snap)
 			snap->backends = NULL;
 			return -1;
 		}
+		/* Touch every page now, not under the lock (a large calloc
+		 * maps zero pages that fault in on first write). */
+		for (size_t off = 0; off < (nsrv ? nsrv : 1) * sizeof(*all);
+		     off += 4096)
+			((volatile char *)all)[off] = 0;
 		lock(p);
 		if (p->cur == set)
 			break;
