@@ -253,6 +253,8 @@ struct pool_snap_server {
 	bool takes; /* takes new sessions */
 	bool alive; /* UP or DRAIN (the health log's active/backup count) */
 	bool checked;
+	bool up;              /* operational state */
+	struct health health; /* its health counter */
 	int weight;
 	unsigned cur, max, limit; /* limit 0 = none */
 	uint64_t total, connect_failures, bytes_in, bytes_out;

@@ -313,10 +313,12 @@ alive(const struct server *srv)
 	return st == SRV_STATE_UP || st == SRV_STATE_DRAIN;
 }
 
+/* "UP 1/3" and the like, from a server's state and health counter. */
 static void
-state_text(const struct server *srv, char *buf, size_t len)
+format_state(enum srv_state st, bool checked, bool up, const struct health *h,
+             char *buf, size_t len)
 {
-	switch (state_of(srv)) {
+	switch (st) {
 	case SRV_STATE_MAINT:
 		snprintf(buf, len, "MAINT");
 		return;
@@ -327,10 +329,17 @@ state_text(const struct server *srv, char *buf, size_t len)
 	case SRV_STATE_DOWN:
 		break;
 	}
-	if (srv->checked)
-		health_state_text(&srv->health, buf, len);
+	if (checked)
+		health_state_text(h, buf, len);
 	else
-		snprintf(buf, len, "%s", srv->up ? "UP" : "DOWN");
+		snprintf(buf, len, "%s", up ? "UP" : "DOWN");
+}
+
+static void
+state_text(const struct server *srv, char *buf, size_t len)
+{
+	format_state(state_of(srv), srv->checked, srv->up, &srv->health, buf,
+	             len);
 }
 
 static void
@@ -1250,7 +1259,8 @@ snap_server(struct pool_snap_server *o, const struct server *s)
 {
 	o->conf = s->conf;
 	o->state = state_of(s);
-	state_text(s, o->state_text, sizeof(o->state_text));
+	o->up = s->up;
+	o->health = s->health; /* state_text: formatted after unlocking */
 	o->takes = takes_sessions(s);
 	o->alive = alive(s);
 	o->checked = s->checked;
@@ -1328,6 +1338,10 @@ pool_snapshot(struct pool *p, struct pool_snap *snap)
 		}
 	}
 	unlock(p);
+	for (size_t k = 0; k < nsrv; k++)
+		format_state(all[k].state, all[k].checked, all[k].up,
+		             &all[k].health, all[k].state_text,
+		             sizeof(all[k].state_text));
 	return 0;
 }
 
