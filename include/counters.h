@@ -16,6 +16,8 @@ struct counters {
 	 * session that ends wakes the main thread to look again. */
 	atomic_uint listeners_off;
 	atomic_uint reloads;
+	atomic_ullong grace_ms;  /* global.grace of the running configuration */
+	atomic_bool closing_all; /* end of grace, SIGINT: no session starts */
 	time_t started;
 };
 

@@ -35,9 +35,13 @@ struct gen *gen_new(struct cfg *cfg);
 void gen_ref(struct gen *g);
 void gen_unref(struct gen *g);
 /* old is replaced by next: each frontend gets its successor (the one of
- * the same name), old holds next, and old is marked retired.  Before the
- * threads that use old are told (their mailboxes). */
+ * the same name) and its counters move there, old holds next, and old is
+ * marked retired.  Before the threads that use old are told (their
+ * mailboxes). */
 void gen_retire(struct gen *old, struct gen *next);
+/* Once every thread has been told: what was counted on old's frontends
+ * meanwhile moves to their successors too. */
+void gen_settle(struct gen *old);
 
 struct frontend *gen_find_frontend(struct gen *g, const char *name);
 /* The generation a backend belongs to. */

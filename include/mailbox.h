@@ -49,7 +49,10 @@ void mailbox_post(struct mailbox *mb, struct mail *m, unsigned ops, int arg);
 /* Owner's thread: take m out of the queue if it is there (before freeing
  * its container).  Returns true when it was queued. */
 bool mailbox_cancel(struct mailbox *mb, struct mail *m);
-/* Owner's thread: deliver what is queued now (also done by the loop). */
+/* Owner's thread: deliver what is queued now, a batch at most (the loop
+ * does this; the rest follows in its next pass). */
 void mailbox_drain(struct mailbox *mb);
+/* Owner's thread, its loop stopped: deliver until nothing is left. */
+void mailbox_drain_all(struct mailbox *mb);
 
 #endif

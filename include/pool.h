@@ -72,6 +72,7 @@ struct pool_waiter {
 	struct backend *be;
 	struct server *avoid;   /* the server that failed last, if any */
 	struct server *granted; /* WAITER_GRANTED: the server, or NULL */
+	bool again;             /* its server went with a reload: ask again */
 	uint8_t ip[16];         /* the client's address (source hashing) */
 	uint8_t iplen;
 };
@@ -199,9 +200,17 @@ enum pool_pick pool_assign(struct pool *p, struct backend *be,
  * when it was given a result that its owner will be told about (it must
  * then claim it), WAITER_IDLE when it was not waiting. */
 enum waiter_state pool_leave_queue(struct pool *p, struct pool_waiter *wt);
-/* Take the result a grant announced.  Returns true with *srv (a slot of
- * it is the caller's) or NULL (turned away); false when there was none. */
-bool pool_claim(struct pool *p, struct pool_waiter *wt, struct server **srv);
+/* Take the result a grant announced.  A waiter stays given (never queued
+ * again) until it claims. */
+enum pool_claim {
+	CLAIM_NOTHING,   /* there was no result (0: false) */
+	CLAIM_SERVER,    /* *srv: a slot of it is the caller's */
+	CLAIM_NO_SERVER, /* turned away: no server takes sessions */
+	CLAIM_AGAIN,     /* the server it was given went with a reload
+	                  * before it was told: choose again (pool_assign) */
+};
+enum pool_claim pool_claim(struct pool *p, struct pool_waiter *wt,
+                           struct server **srv);
 /* A slot ends: the session's bytes are counted to the server, and freed
  * capacity goes to the waiters (grants). */
 void pool_release(struct pool *p, struct server *srv, uint64_t bytes_in,
@@ -237,6 +246,8 @@ void pool_cert_seen(struct pool *p, struct server *srv, time_t not_after,
  * in maintenance) and weight above 0.  Server choice, lbctl check, /health,
  * the status page and load_balancer_backend_up all use it. */
 
+/* In maintenance (lbctl disable, disabled = true): not checked. */
+bool pool_in_maint(struct pool *p, struct server *srv);
 /* "UP", "UP 1/3" (going down), "DOWN", "DOWN 1/2" (going up), "DRAIN",
  * "MAINT". */
 void pool_state_text(struct pool *p, struct server *srv, char *buf, size_t len);
@@ -276,6 +287,7 @@ struct pool_snap_backend {
 struct pool_snap {
 	struct pool_snap_backend *backends;
 	size_t nbackends;
+	struct pool_snap_server *all; /* every server, the backends' arrays */
 };
 
 /* A copy of the current set's state, taken under the lock in one go.

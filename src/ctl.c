@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,8 +23,12 @@
 #define CTL_ACCEPT_PAUSE_MS 1000    /* after EMFILE and the like */
 #define CTL_WORDS 8
 
+struct ctl_client;
+LIST_HEAD(ctl_clients, ctl_client);
+
 struct ctl {
 	const struct ctl_env *env;
+	struct ctl_clients clients;
 	char *path;
 	int fd;
 	struct evconnlistener *evl;
@@ -33,6 +38,7 @@ struct ctl {
 };
 
 struct ctl_client {
+	LIST_ENTRY(ctl_client) entry;
 	struct ctl *ctl;
 	struct bufferevent *bev;
 	bool closing;
@@ -492,6 +498,7 @@ client_free(struct ctl_client *c)
 	if (c->detail != NULL)
 		evbuffer_free(c->detail);
 	c->ctl->nclients--;
+	LIST_REMOVE(c, entry);
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -620,6 +627,7 @@ accept_cb(struct evconnlistener *evl, evutil_socket_t fd, struct sockaddr *sa,
 		return;
 	}
 	ctl->nclients++;
+	LIST_INSERT_HEAD(&ctl->clients, c, entry);
 	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
 	                  client_event_cb, c);
 	bufferevent_set_timeouts(c->bev, &idle, &idle);
@@ -727,6 +735,7 @@ ctl_bind(const char *path)
 		return NULL;
 	}
 	ctl->fd = fd;
+	LIST_INIT(&ctl->clients);
 	return ctl;
 }
 
@@ -754,8 +763,13 @@ ctl_start(struct ctl *ctl, struct event_base *base, const struct ctl_env *env)
 void
 ctl_free(struct ctl *ctl)
 {
+	struct ctl_client *c;
+
 	if (ctl == NULL)
 		return;
+	/* Connected clients go too (a reload they wait for forgets them). */
+	while ((c = LIST_FIRST(&ctl->clients)) != NULL)
+		client_free(c);
 	if (ctl->evl != NULL)
 		evconnlistener_free(ctl->evl);
 	if (ctl->resume != NULL)

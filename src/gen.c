@@ -64,6 +64,22 @@ gen_unref(struct gen *g)
 	gen_unref(next);
 }
 
+/* The counters an old frontend holds go to its successor.  Moved with an
+ * exchange, so that a count that lands on the old one meanwhile (a thread
+ * that has not seen the successor yet) is moved by the next call: gen_retire
+ * and, once every thread has seen it (the reload's last step), gen_settle.
+ * Unsigned: a session that leaves the old one after the move takes one off
+ * there, and the move of that "minus one" fixes the successor. */
+static void
+move_counters(struct frontend *o, struct frontend *n)
+{
+	atomic_fetch_add(&n->cur_sess, atomic_exchange(&o->cur_sess, 0));
+	atomic_fetch_add(&n->total_sess, atomic_exchange(&o->total_sess, 0));
+	atomic_fetch_add(&n->refused, atomic_exchange(&o->refused, 0));
+	atomic_fetch_add(&n->bytes_in, atomic_exchange(&o->bytes_in, 0));
+	atomic_fetch_add(&n->bytes_out, atomic_exchange(&o->bytes_out, 0));
+}
+
 void
 gen_retire(struct gen *old, struct gen *next)
 {
@@ -73,18 +89,27 @@ gen_retire(struct gen *old, struct gen *next)
 
 		if (n == NULL)
 			continue;
-		/* Counters (/metrics) go on across reloads; what old ones
-		 * still count from now on goes to the newest frontend of
-		 * the name (frontend_newest). */
-		atomic_store(&n->total_sess, atomic_load(&o->total_sess));
-		atomic_store(&n->refused, atomic_load(&o->refused));
-		atomic_store(&n->bytes_in, atomic_load(&o->bytes_in));
-		atomic_store(&n->bytes_out, atomic_load(&o->bytes_out));
+		/* Counters (/metrics, maxconn) go on across reloads: what
+		 * counts from now on counts on the newest frontend of the
+		 * name (frontend_newest). */
 		atomic_store_explicit(&o->successor, n, memory_order_release);
+		move_counters(o, n);
 	}
 	gen_ref(next);
 	old->next = next;
 	atomic_store(&old->retired, true);
+}
+
+void
+gen_settle(struct gen *old)
+{
+	for (size_t i = 0; i < old->nfrontends; i++) {
+		struct frontend *o = &old->frontends[i];
+		struct frontend *n = frontend_successor(o);
+
+		if (n != NULL)
+			move_counters(o, n);
+	}
 }
 
 struct frontend *

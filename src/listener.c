@@ -356,7 +356,8 @@ wants(const struct acceptor *acc, const struct frontend *fe)
 	return !atomic_load(&c->stopping) && !acc->paused &&
 	       atomic_load(&c->cur_sess) < atomic_load(&c->max_sess) &&
 	       (fe->conf->maxconn == 0 ||
-	        atomic_load(&fe->cur_sess) < (unsigned)fe->conf->maxconn);
+	        atomic_load(&frontend_newest((struct frontend *)fe)->cur_sess) <
+	            (unsigned)fe->conf->maxconn);
 }
 
 void

@@ -115,12 +115,23 @@ mailbox_new(struct event_base *base, const char *name)
 	return mb;
 }
 
+static bool
+empty(struct mailbox *mb)
+{
+	bool e;
+
+	mb_lock(mb);
+	e = TAILQ_EMPTY(&mb->list);
+	mb_unlock(mb);
+	return e;
+}
+
 void
 mailbox_free(struct mailbox *mb)
 {
 	if (mb == NULL)
 		return;
-	mailbox_drain(mb);
+	mailbox_drain_all(mb);
 	event_free(mb->ev);
 	close(mb->efd);
 	pthread_mutex_destroy(&mb->lock);
@@ -188,4 +199,13 @@ mailbox_drain(struct mailbox *mb)
 	}
 	/* More than a batch: the rest in the next pass of the loop. */
 	event_active(mb->ev, EV_READ, 0);
+}
+
+void
+mailbox_drain_all(struct mailbox *mb)
+{
+	/* Bounded: deliveries that post again and again cannot hold the end
+	 * of the process forever. */
+	for (unsigned k = 0; k < 10000 && !empty(mb); k++)
+		mailbox_drain(mb);
 }

@@ -12,6 +12,7 @@ struct probe {
 	struct monitor *mon;
 	struct server *srv;
 	struct check *chk;
+	bool run; /* scheduled at start (not in maintenance) */
 };
 
 struct monitor {
@@ -130,8 +131,14 @@ monitor_start(struct monitor *mon)
 
 		if (mon->probes[b] == NULL)
 			continue;
-		for (size_t i = 0; i < ns; i++)
-			n += mon->probes[b][i].chk != NULL;
+		/* Servers in maintenance are not checked (until enable). */
+		for (size_t i = 0; i < ns; i++) {
+			struct probe *pr = &mon->probes[b][i];
+
+			pr->run = pr->chk != NULL &&
+			          !pool_in_maint(mon->pool, pr->srv);
+			n += pr->run;
+		}
 		if (n == 0)
 			continue;
 		/* The first checks spread over the first interval, a little
@@ -140,7 +147,7 @@ monitor_start(struct monitor *mon)
 		for (size_t i = 0; i < ns; i++) {
 			struct probe *pr = &mon->probes[b][i];
 
-			if (pr->chk == NULL)
+			if (!pr->run)
 				continue;
 			check_schedule(
 			    pr->chk,

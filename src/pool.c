@@ -675,10 +675,13 @@ move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
 {
 	struct pool_waiter *wt;
 
-	/* Given a server, not told yet: keep it when the server goes on
-	 * at the same address; else give the slot back and wait again
-	 * (first in the new queue).  A client turned away stays so. */
-	while ((wt = TAILQ_LAST(&ob->granted, waiter_list)) != NULL) {
+	/* Given a result, not told yet (its mail is on the way, and its
+	 * grant may still be in a caller's list): it stays given, never
+	 * queued again.  Its server goes on at the same address: the slot
+	 * moved with the server's.  Its server is gone: the slot is given
+	 * back and the waiter told to ask again (pool_claim: POOL_AGAIN).
+	 * A client turned away stays so. */
+	while ((wt = TAILQ_FIRST(&ob->granted)) != NULL) {
 		struct server *ns = NULL;
 
 		TAILQ_REMOVE(&ob->granted, wt, link);
@@ -691,25 +694,15 @@ move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
 					os->cur_sess--;
 				if (ob->cur_sess > 0)
 					ob->cur_sess--;
+				wt->again = true;
 			}
+			wt->granted = ns;
 		}
 		wt->avoid =
 		    wt->avoid != NULL ? server_successor(wt->avoid) : NULL;
-		if (nb == NULL) {
-			wt->granted = NULL; /* its mail is on the way */
-			wt->be = NULL;
-			continue;
-		}
 		wt->be = nb;
-		if (wt->granted == NULL || ns != NULL) {
-			wt->granted = ns;
-			TAILQ_INSERT_HEAD(&nb->granted, wt, link);
-		} else {
-			wt->granted = NULL;
-			wt->state = WAITER_QUEUED;
-			TAILQ_INSERT_HEAD(&nb->queue, wt, link);
-			nb->queued++;
-		}
+		if (nb != NULL)
+			TAILQ_INSERT_TAIL(&nb->granted, wt, link);
 	}
 	while ((wt = TAILQ_FIRST(&ob->queue)) != NULL) {
 		TAILQ_REMOVE(&ob->queue, wt, link);
@@ -942,25 +935,27 @@ pool_leave_queue(struct pool *p, struct pool_waiter *wt)
 	return st;
 }
 
-bool
+enum pool_claim
 pool_claim(struct pool *p, struct pool_waiter *wt, struct server **srv)
 {
-	bool got = false;
+	enum pool_claim r = CLAIM_NOTHING;
 
 	lock(p);
 	if (wt->state == WAITER_GRANTED) {
 		*srv = wt->granted;
+		r = wt->again      ? CLAIM_AGAIN
+		    : *srv != NULL ? CLAIM_SERVER
+		                   : CLAIM_NO_SERVER;
 		/* Granted waiters are in their backend's granted list, but
-		 * for those turned away because a reload removed their
-		 * backend (be NULL). */
+		 * for those whose backend a reload removed (be NULL). */
 		if (wt->be != NULL)
 			TAILQ_REMOVE(&wt->be->granted, wt, link);
 		wt->state = WAITER_IDLE;
 		wt->granted = NULL;
-		got = true;
+		wt->again = false;
 	}
 	unlock(p);
-	return got;
+	return r;
 }
 
 static void
@@ -1122,6 +1117,12 @@ pool_check_result(struct pool *p, struct server *srv,
 	int step;
 
 	lock(p);
+	if (srv->admin == SRV_MAINT) {
+		/* Maintenance: no checks (its check is stopped; a result
+		 * that crossed the stop changes nothing). */
+		unlock(p);
+		return;
+	}
 	if (res->pass)
 		snprintf(srv->last_check, sizeof(srv->last_check),
 		         "passed (%llu ms)",
@@ -1219,6 +1220,17 @@ pool_cert_seen(struct pool *p, struct server *srv, time_t not_after,
 
 /* --- views ---------------------------------------------------------------- */
 
+bool
+pool_in_maint(struct pool *p, struct server *srv)
+{
+	bool maint;
+
+	lock(p);
+	maint = srv->admin == SRV_MAINT;
+	unlock(p);
+	return maint;
+}
+
 void
 pool_state_text(struct pool *p, struct server *srv, char *buf, size_t len)
 {
@@ -1232,25 +1244,34 @@ pool_ready(struct pool *p,
            void (*problem)(void *arg, const struct cfg_backend *be), void *arg)
 {
 	const struct cfg_backend *bad[64];
-	size_t n = 0, nbad = 0;
+	struct pool_set *set = NULL;
+	size_t n = 0, b = 0, nbad;
 
-	lock(p);
-	for (size_t b = 0; p->cur != NULL && b < p->cur->nbackends; b++) {
-		const struct backend *be = &p->cur->backends[b];
-		bool any = false;
+	/* In chunks: the names are reported after unlocking (the callback
+	 * writes output), 64 at a time. */
+	do {
+		nbad = 0;
+		lock(p);
+		if (set == NULL)
+			set = p->cur;
+		else if (p->cur != set) {
+			unlock(p); /* a reload meanwhile: what was said stays */
+			break;
+		}
+		for (; set != NULL && b < set->nbackends && nbad < 64; b++) {
+			const struct backend *be = &set->backends[b];
+			bool any = false;
 
-		for (size_t i = 0; i < be->nservers && !any; i++)
-			any = takes_sessions(&be->servers[i]);
-		if (any)
-			continue;
-		if (nbad < sizeof(bad) / sizeof(bad[0]))
-			bad[nbad++] = be->conf;
-		n++;
-	}
-	unlock(p);
-	/* Reported after unlocking (the callback writes output). */
-	for (size_t i = 0; i < nbad; i++)
-		problem(arg, bad[i]);
+			for (size_t i = 0; i < be->nservers && !any; i++)
+				any = takes_sessions(&be->servers[i]);
+			if (!any)
+				bad[nbad++] = be->conf;
+		}
+		unlock(p);
+		for (size_t i = 0; i < nbad; i++)
+			problem(arg, bad[i]);
+		n += nbad;
+	} while (set != NULL && b < set->nbackends);
 	return n;
 }
 
@@ -1321,6 +1342,7 @@ pool_snapshot(struct pool *p, struct pool_snap *snap)
 		free(all);
 	}
 	snap->nbackends = set->nbackends;
+	snap->all = all;
 	for (size_t b = 0, k = 0; b < set->nbackends; b++) {
 		const struct backend *be = &set->backends[b];
 		struct pool_snap_backend *o = &snap->backends[b];
@@ -1348,11 +1370,9 @@ pool_snapshot(struct pool *p, struct pool_snap *snap)
 void
 pool_snap_free(struct pool_snap *snap)
 {
-	if (snap->backends != NULL && snap->nbackends > 0)
-		free(snap->backends[0].servers);
-	else if (snap->backends != NULL)
-		free(snap->backends[0].servers);
+	free(snap->all);
 	free(snap->backends);
+	snap->all = NULL;
 	snap->backends = NULL;
 	snap->nbackends = 0;
 }

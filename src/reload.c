@@ -108,6 +108,7 @@ finish_mail(struct mail *m, unsigned ops, int arg)
 	         r->config_path, g->nfrontends, g->cfg->nbackends,
 	         gen_nservers(g), atomic_load(&job->stay));
 	log_info("%s", msg);
+	gen_settle(job->old);
 	gen_unref(job->old); /* its "current" reference */
 	finish_req(job->req, 0, msg);
 	free(job);
@@ -144,13 +145,15 @@ main_mail(struct mail *m, unsigned ops, int arg)
 
 	(void)ops;
 	(void)arg;
+	/* The acceptor never points at frontends of a generation that may
+	 * be freed (the old one goes once the sessions have moved). */
+	acceptor_set(r->acc, g->frontends, g->nfrontends);
 	if (atomic_load(&r->cnt->stopping)) {
 		/* SIGTERM meanwhile: the listeners are closed already; the
 		 * new addresses are not opened. */
 		for (size_t i = 0; i < g->nfrontends; i++)
 			frontend_close(&g->frontends[i]);
 	} else {
-		acceptor_set(r->acc, g->frontends, g->nfrontends);
 		for (size_t i = 0; i < g->nfrontends; i++)
 			if (frontend_start(&g->frontends[i], r->acc) < 0)
 				log_warnx("reload: frontend %s does not listen "
@@ -168,6 +171,7 @@ main_mail(struct mail *m, unsigned ops, int arg)
 	    a->level != b->level || strcmp(a->ident, b->ident) != 0)
 		log_configure(b->syslog, b->facility, b->ident, b->level,
 		              r->foreground);
+	atomic_store(&r->cnt->grace_ms, g->cfg->global.grace_ms);
 	atomic_fetch_add(&r->cnt->reloads, 1);
 	if (!atomic_load(&r->cnt->stopping))
 		acceptor_update(r->acc);
@@ -237,6 +241,15 @@ start(struct reloader *r, struct reload_req *req, char *msg, size_t len)
 		return -1;
 	}
 	warn_restart_only(&r->cur->cfg->global, &g->cfg->global);
+	if (atomic_load(&r->cnt->stopping)) {
+		/* SIGTERM while this was prepared. */
+		monitor_free(mon);
+		gen_unref(g);
+		free(job);
+		snprintf(msg, len, "reload refused: the daemon is stopping");
+		log_warnx("%s", msg);
+		return -1;
+	}
 
 	/* From here on nothing fails: apply. */
 	job->r = r;

@@ -900,8 +900,7 @@ report_cert_days(const struct report *r, const struct report_server *s,
 	if (!s->has_cert)
 		return false;
 	if (s->cert_not_after_ms != REPORT_FROM_FIRST) {
-		*days =
-		    (long)rfc3339_days(s->cert_not_after_ms - r->to_ms);
+		*days = (long)rfc3339_days(s->cert_not_after_ms - r->to_ms);
 		return true;
 	}
 	if (s->cert_has_days) {
@@ -1051,7 +1050,7 @@ server_cells(const struct report *r, const struct report_server *s,
 
 		if (s->cert_not_after_ms != REPORT_FROM_FIRST) {
 			rfc3339_format(s->cert_not_after_ms, false, dbuf,
-			                   sizeof(dbuf));
+			               sizeof(dbuf));
 			dbuf[10] = '\0'; /* the date */
 			date = dbuf;
 		}
@@ -1150,8 +1149,7 @@ print_failures(const struct report *r, FILE *fp)
 
 		if (!s->has_failure)
 			continue;
-		rfc3339_format_text(s->last_failure.t_ms, when,
-		                        sizeof(when));
+		rfc3339_format_text(s->last_failure.t_ms, when, sizeof(when));
 		report_format_failure(&s->last_failure, why, sizeof(why));
 		fprintf(fp, "  %s/%s", s->backend, s->server);
 		pad(fp, wname - (text_width(s->backend) + 1 +
@@ -1188,13 +1186,12 @@ print_outages(const struct report *r, FILE *fp)
 			const struct report_outage *o = report_outage(s, j);
 			bool before = o->start_ms < r->from_ms;
 
-			rfc3339_format_text(o->start_ms, start,
-			                        sizeof(start));
+			rfc3339_format_text(o->start_ms, start, sizeof(start));
 			if (o->end_ms < 0)
 				snprintf(end, sizeof(end), "ongoing");
 			else
 				rfc3339_format_text(o->end_ms, end,
-				                        sizeof(end));
+				                    sizeof(end));
 			report_format_duration(o->window_ms, dur, sizeof(dur));
 			report_format_failure(&o->why, why, sizeof(why));
 			fprintf(fp, "    %s%s  %-19s  %7s  ", start,

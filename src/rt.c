@@ -86,6 +86,7 @@ rt_new(struct cfg *cfg, bool foreground)
 	rt->reload.foreground = foreground;
 	atomic_init(&rt->cnt.max_sess,
 	            privs_fit_maxconn((unsigned)cfg->global.maxconn, nworkers));
+	atomic_init(&rt->cnt.grace_ms, cfg->global.grace_ms);
 	if ((rt->pool = pool_new()) == NULL ||
 	    (rt->reload.cur = gen_new(cfg)) == NULL) {
 		log_warnx("out of memory");
@@ -161,6 +162,10 @@ rt_bind(struct rt *rt)
 static void
 stop_now(struct rt *rt)
 {
+	/* A session accepted before this and started after its worker's
+	 * close-all (its start was queued behind other mail) closes at
+	 * once too. */
+	atomic_store(&rt->cnt.closing_all, true);
 	workers_close_all(&rt->workers, END_SHUTDOWN);
 	if (atomic_load(&rt->cnt.cur_sess) == 0)
 		workers_exit_main(&rt->workers);
@@ -182,12 +187,13 @@ static void
 sig_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct rt *rt = arg;
-	const struct cfg_global *g = &rt->reload.cur->cfg->global;
 
 	(void)what;
 	switch ((int)sig) {
 	case SIGTERM: {
-		uint64_t ms = g->grace_ms;
+		/* global.grace of the running configuration (the control
+		 * thread's, kept in an atomic for this thread). */
+		uint64_t ms = atomic_load(&rt->cnt.grace_ms);
 		struct timeval tv = {(time_t)(ms / 1000),
 		                     (suseconds_t)(ms % 1000) * 1000};
 
@@ -455,10 +461,12 @@ rt_free(struct rt *rt)
 	 * close (and what a reload in flight still had to do is done by
 	 * the mails it left), then the control thread's last mail. */
 	workers_free(&rt->workers);
-	if (rt->ctl_mb != NULL)
-		mailbox_drain(rt->ctl_mb);
+	/* The control clients go before the control thread's last mails
+	 * (a reload's end would otherwise run a client's next command). */
 	ctl_free(rt->ctl);
 	stats_free(rt->stats);
+	if (rt->ctl_mb != NULL)
+		mailbox_drain_all(rt->ctl_mb);
 	monitor_free(rt->reload.mon);
 	if (rt->acc != NULL)
 		acceptor_close(rt->acc);

@@ -316,7 +316,7 @@ session_close(struct session *s, enum session_end end)
 	log_session_line(s);
 	atomic_fetch_add(&frontend_newest(fe)->bytes_in, s->bytes_in);
 	atomic_fetch_add(&frontend_newest(fe)->bytes_out, s->bytes_out);
-	atomic_fetch_sub(&fe->cur_sess, 1);
+	atomic_fetch_sub(&frontend_newest(fe)->cur_sess, 1);
 	free_bev(&s->cbev);
 	if (s->qev != NULL)
 		event_free(s->qev);
@@ -460,8 +460,7 @@ move_frontend(struct session *s)
 
 	if (nf == NULL)
 		return false;
-	atomic_fetch_sub(&s->fe->cur_sess, 1);
-	atomic_fetch_add(&nf->cur_sess, 1);
+	/* Its counts are the newest frontend's already (gen_retire). */
 	s->fe = nf;
 	repin(&s->pin_fe, nf->owner);
 	return true;
@@ -756,14 +755,16 @@ session_assign(struct session *s)
 	}
 }
 
-/* OP_GRANTED: the pool gave the waiter a server or turned it away. */
+/* OP_GRANTED: the pool gave the waiter a server, turned it away, or (a
+ * reload removed the server it was given) asks it to choose again. */
 static void
 granted(struct session *s)
 {
 	struct server *srv = NULL;
+	enum pool_claim r = pool_claim(pool_of(s), &s->wt, &srv);
 
-	if (!pool_claim(pool_of(s), &s->wt, &srv))
-		return; /* nothing (not expected) */
+	if (r == CLAIM_NOTHING)
+		return; /* not expected */
 	s->queue_ms = (long long)(now_ms() - s->t_queue);
 	if (s->close_pending) {
 		s->close_pending = false;
@@ -774,10 +775,18 @@ granted(struct session *s)
 		return;
 	}
 	unwatch_queued(s);
-	if (srv != NULL)
+	switch (r) {
+	case CLAIM_SERVER:
 		session_connect(s, srv);
-	else
+		return;
+	case CLAIM_AGAIN:
+		session_assign(s);
+		return;
+	case CLAIM_NO_SERVER:
+	case CLAIM_NOTHING:
 		session_refuse(s, END_NO_SERVER);
+		return;
+	}
 }
 
 void
@@ -1010,6 +1019,10 @@ session_start(struct session *s)
 	}
 	TAILQ_INSERT_TAIL(&ctx->sessions, s, entry);
 	s->started = true;
+	if (atomic_load(&ctx->env->cnt->closing_all)) {
+		session_close(s, END_SHUTDOWN);
+		return;
+	}
 	/* Accepted before a reload that this thread has applied already:
 	 * the new objects at once. */
 	if (retired(s->pin_fe))
@@ -1070,7 +1083,7 @@ session_accept(struct sess_ctx *ctx, bool own, struct frontend *fe,
 	/* TCP_NODELAY comes from the listening socket. */
 	atomic_fetch_add(&ctx->nsess, 1);
 	atomic_fetch_add(&ctx->total, 1);
-	atomic_fetch_add(&fe->cur_sess, 1);
+	atomic_fetch_add(&frontend_newest(fe)->cur_sess, 1);
 	atomic_fetch_add(&frontend_newest(fe)->total_sess, 1);
 	atomic_fetch_add(&env->cnt->cur_sess, 1);
 	atomic_fetch_add(&env->cnt->total_sess, 1);

@@ -314,7 +314,7 @@ workers_free(struct workers *ws)
 			if (c->mb == NULL)
 				continue;
 			session_close_all(c, END_SHUTDOWN);
-			mailbox_drain(c->mb);
+			mailbox_drain_all(c->mb);
 			left = left || !TAILQ_EMPTY(&c->sessions);
 		}
 	}

@@ -678,12 +678,15 @@ class Daemon:
         wait_until(lambda: len(self.sessions()) >= n, timeout)
         return self.sessions()
 
-    def session_for(self, client_port, timeout=5.0):
-        """The session line of the client using local port client_port."""
+    def session_for(self, client_port, timeout=5.0, pred=None):
+        """The session line of the client using local port client_port (and
+        matching pred, when given: under load a port is used again by
+        other sessions)."""
         def find():
             for s in self.sessions():
                 c = str(s.get("client", ""))
-                if c.rsplit(":", 1)[-1] == str(client_port):
+                if c.rsplit(":", 1)[-1] == str(client_port) and \
+                        (pred is None or pred(s)):
                     return s
             return None
         return wait_until(find, timeout)

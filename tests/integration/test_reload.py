@@ -550,7 +550,10 @@ def test_reload_under_load():
             "a client idle after SIGHUP 4 is closed after the new timeout_client (3s)",
             "%s" % probe)
     if probe.get("port"):
-        s = d.session_for(probe["port"], 3)
+        # The probe idled for seconds; the load's sessions, which may use
+        # the same client port before or after it, last milliseconds.
+        s = d.session_for(probe["port"], 3,
+                          pred=lambda x: int(x.get("duration_ms", 0)) >= 2000)
         t.check(s is not None and s.get("end") == "client_timeout",
                 "its session line says end=client_timeout", str(s))
 

@@ -2151,31 +2151,37 @@ START_TEST(reload_moves_waiters)
 	ck_assert_ptr_null(s);
 	ck_assert_msg(!pool_claim(x.f.p, &g2, &s), "g2 claimed twice");
 
-	/* w1's server is gone: it waits again, first in the new queue. */
-	ck_assert_int_eq(w1.state, WAITER_QUEUED);
+	/* w1's server is gone: its grant stays (its mail is on the way and
+	 * the grant may still be in its granter's list), with no server and
+	 * "choose again"; the slot it had was given back. */
+	ck_assert_int_eq(w1.state, WAITER_GRANTED);
 	ck_assert_ptr_null(w1.granted);
+	ck_assert(w1.again);
 	ck_assert_ptr_eq(w1.be, nkeep);
 	ck_assert_ptr_eq(w2.be, nkeep);
-	ck_assert_msg(!pool_claim(x.f.p, &w1, &s),
-	              "w1's grant was taken back: nothing to claim");
 	snap(x.f.p, &sn);
-	ck_assert_uint_eq(snap_be(&sn, "keep")->queued, 3);
+	ck_assert_uint_eq(snap_be(&sn, "keep")->queued, 2);
 	ck_assert_uint_eq(snap_be(&sn, "keep")->cur, 1);
 	ck_assert_uint_eq(snap_srv(&sn, "keep", "s")->cur, 1);
 	pool_snap_free(&sn);
+	ck_assert_int_eq(pool_claim(x.f.p, &w1, &s), CLAIM_AGAIN);
+	ck_assert_ptr_null(s);
+	ck_assert_int_eq(pool_claim(x.f.p, &w1, &s), CLAIM_NOTHING);
+	/* It chooses again: s is full, it waits behind w2 and w3. */
+	expect_pick(x.f.p, nkeep, &w1, true, POOL_QUEUED, "w1 again");
 
-	/* c1 ends (old pointer): w1, then w2, then w3. */
+	/* c1 ends (old pointer): w2, then w3, then w1. */
 	release(x.f.p, os, &w);
-	expect_grants(&w, "c1 ends", 1, &w1, ns);
-	ck_assert_msg(pool_claim(x.f.p, &w1, &s) && s == ns, "w1 claims s");
-	release(x.f.p, ns, &w);
-	expect_grants(&w, "w1 ends", 1, &w2, ns);
+	expect_grants(&w, "c1 ends", 1, &w2, ns);
 	ck_assert_msg(pool_claim(x.f.p, &w2, &s) && s == ns, "w2 claims s");
 	release(x.f.p, ns, &w);
 	expect_grants(&w, "w2 ends", 1, &w3, ns);
 	ck_assert_msg(pool_claim(x.f.p, &w3, &s) && s == ns, "w3 claims s");
 	release(x.f.p, ns, &w);
-	expect_work_empty(&w, "w3 ends");
+	expect_grants(&w, "w3 ends", 1, &w1, ns);
+	ck_assert_msg(pool_claim(x.f.p, &w1, &s) && s == ns, "w1 claims s");
+	release(x.f.p, ns, &w);
+	expect_work_empty(&w, "w1 ends");
 	release(x.f.p, oz, &w); /* c3, on the removed backend */
 	expect_work_empty(&w, "c3 ends");
 	snap(x.f.p, &sn);
@@ -2217,22 +2223,25 @@ START_TEST(reload_keeps_granted_on_kept_server)
 	expect_work_empty(&w, "reload: s is full, nobody is served");
 	nkeep = find_be(x.set2, "keep");
 	ns = backend_find_server(nkeep, "s");
-	/* w2 keeps its grant, now on the new s; w1 (r removed) waits first,
-	 * then w3. */
+	/* w2 keeps its grant, now on the new s; w1's server r is removed:
+	 * it keeps its grant too, with no server and "choose again". */
 	ck_assert_int_eq(w2.state, WAITER_GRANTED);
 	ck_assert_ptr_eq(w2.granted, ns);
-	ck_assert_int_eq(w1.state, WAITER_QUEUED);
+	ck_assert_int_eq(w1.state, WAITER_GRANTED);
+	ck_assert(w1.again);
 	ck_assert_int_eq(pool_leave_queue(x.f.p, &w2), WAITER_GRANTED);
-	ck_assert_msg(pool_claim(x.f.p, &w2, &s) && s == ns,
+	ck_assert_msg(pool_claim(x.f.p, &w2, &s) == CLAIM_SERVER && s == ns,
 	              "w2 claims the new s");
+	ck_assert_int_eq(pool_claim(x.f.p, &w1, &s), CLAIM_AGAIN);
+	expect_pick(x.f.p, nkeep, &w1, true, POOL_QUEUED, "w1 again");
 	release(x.f.p, os, &w); /* w2 ends, through the old pointer */
-	expect_grants(&w, "w2 ends", 1, &w1, ns);
-	ck_assert_msg(pool_claim(x.f.p, &w1, &s) && s == ns, "w1 claims s");
-	release(x.f.p, ns, &w);
-	expect_grants(&w, "w1 ends", 1, &w3, ns);
+	expect_grants(&w, "w2 ends", 1, &w3, ns);
 	ck_assert_msg(pool_claim(x.f.p, &w3, &s) && s == ns, "w3 claims s");
 	release(x.f.p, ns, &w);
-	expect_work_empty(&w, "w3 ends");
+	expect_grants(&w, "w3 ends", 1, &w1, ns);
+	ck_assert_msg(pool_claim(x.f.p, &w1, &s) && s == ns, "w1 claims s");
+	release(x.f.p, ns, &w);
+	expect_work_empty(&w, "w1 ends");
 	fx2_close(&x);
 }
 END_TEST
