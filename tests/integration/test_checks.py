@@ -329,6 +329,46 @@ def test_healing():
 # --------------------------------------------------------------------------
 
 
+def test_maintenance_not_checked():
+    """A server in maintenance (disabled = true, and kept so by a reload) is
+    not checked: no check connection, no health event, until enable, which
+    checks it at once."""
+    beh = t.SmtpBehavior("M", mode="helo421")   # would go DOWN if checked
+    bm = t.Backend(t.health_handler(beh), name="M")
+    bo = t.Backend(t.health_handler(t.SmtpBehavior("O")), name="O")
+    port = t.free_port()
+
+    def conf():
+        return t.make_config("%s:%d" % (H, port),
+                             [("M", bm.address, {"disabled": True}), ("O", bo.address)],
+                             be={"health_check": hc(interval="200ms")})
+    text = conf()
+    d = t.Daemon(text, [(H, port)], name="maint").start()
+    time.sleep(1.0)
+    rc, out, err = d.ctl("reload")
+    t.check(rc == 0, "lbctl reload", out + err)
+    time.sleep(1.0)
+    t.check(len(check_conns(bo)) >= 5, "O (ready) is checked every 200 ms",
+            "%d checks" % len(check_conns(bo)))
+    t.check(len(check_conns(bm)) == 0,
+            "M (disabled) got no check in 2 s, across a reload",
+            "%d checks" % len(check_conns(bm)))
+    t.check(events_for(d, "M", "down") == [] and events_for(d, "M", "fail") == [],
+            "no health event for M", str([e["_line"] for e in events_for(d, "M")]))
+    rows = t.parse_table(d.ctl("show servers")[1])
+    m = [r for r in rows if r.get("SERVER") == "M"]
+    t.check(m and m[0].get("STATE") == "MAINT", "M is MAINT", str(m))
+    n0 = len(d.health_events())
+    rc, out, err = d.ctl("enable be/M")
+    t.check(rc == 0, "lbctl enable be/M", out + err)
+    e = d.wait_event(lambda e: e.get("event") == "down" and e.get("server") == "M", 3,
+                     since=n0)
+    t.check(e is not None and e.get("step") == "helo",
+            "after enable M is checked at once (and its 421 to HELO makes it DOWN)",
+            e["_line"] if e else "")
+    d.stop()
+
+
 def test_intervals():
     """interval while UP, downinter while DOWN, each plus <= 5% jitter; the
     first checks spread over the first interval, not all at once."""
@@ -584,6 +624,6 @@ def test_acceptance():
 
 
 if __name__ == "__main__":
-    t.main([test_failure_modes, test_healing, test_intervals, test_traffic_follows_state,
-            test_acceptance],
+    t.main([test_failure_modes, test_healing, test_maintenance_not_checked, test_intervals,
+            test_traffic_follows_state, test_acceptance],
            timeout=80)
