@@ -50,6 +50,7 @@ struct reloader {
 	struct workers *workers;
 	struct acceptor *acc;        /* the main thread's */
 	struct mailbox *main_mb;     /* the main thread's */
+	struct mail *main_mail;      /* its mail for sessions' requests */
 	struct mailbox *ctl_mb;      /* the control thread's */
 	struct event_base *ctl_base; /* the checks' */
 	const struct work_env *wenv;

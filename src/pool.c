@@ -679,7 +679,7 @@ move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
 	 * grant may still be in a caller's list): it stays given, never
 	 * queued again.  Its server goes on at the same address: the slot
 	 * moved with the server's.  Its server is gone: the slot is given
-	 * back and the waiter told to ask again (pool_claim: POOL_AGAIN).
+	 * back and the waiter told to ask again (pool_claim: CLAIM_AGAIN).
 	 * A client turned away stays so. */
 	while ((wt = TAILQ_FIRST(&ob->granted)) != NULL) {
 		struct server *ns = NULL;

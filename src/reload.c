@@ -109,6 +109,10 @@ finish_mail(struct mail *m, unsigned ops, int arg)
 	         gen_nservers(g), atomic_load(&job->stay));
 	log_info("%s", msg);
 	gen_settle(job->old);
+	/* The counts are exact again: the main thread looks at its
+	 * listeners once more (one held off by a count off by one meanwhile
+	 * would wait for the next session to end). */
+	mailbox_post(r->main_mb, r->main_mail, MAIN_LISTENERS, 0);
 	gen_unref(job->old); /* its "current" reference */
 	finish_req(job->req, 0, msg);
 	free(job);

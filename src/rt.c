@@ -382,6 +382,7 @@ rt_start(struct rt *rt)
 	rt->reload.workers = &rt->workers;
 	rt->reload.acc = rt->acc;
 	rt->reload.main_mb = workers_mailbox(&rt->workers, 0);
+	rt->reload.main_mail = &rt->main_mail;
 	rt->reload.ctl_mb = rt->ctl_mb;
 	rt->reload.ctl_base = rt->ctl_base;
 	rt->reload.wenv = &rt->wenv;
@@ -449,8 +450,9 @@ rt_free(struct rt *rt)
 	evs[3] = rt->sig_usr1;
 	evs[4] = rt->grace_timer;
 	evs[5] = NULL;
-	/* No reload starts any more. */
+	/* No reload starts any more, no session either. */
 	atomic_store(&rt->cnt.stopping, true);
+	atomic_store(&rt->cnt.closing_all, true);
 	if (rt->ctl_running) {
 		mailbox_post(rt->ctl_mb, &rt->ctl_mail, CTL_EXIT, 0);
 		pthread_join(rt->ctl_tid, NULL);

@@ -95,6 +95,7 @@ struct session {
 	bool end_set;
 	bool started;        /* in ctx->sessions */
 	bool close_pending;  /* to close when its grant is delivered */
+	bool queue_again;    /* queued again after CLAIM_AGAIN: same wait */
 	bool client_eof;     /* EOF from the client before the relay */
 	bool queue_early;    /* queued, and the client already sent bytes */
 	bool waiting_client; /* whose turn: see above */
@@ -737,13 +738,22 @@ session_assign(struct session *s)
 	case POOL_OK:
 		session_connect(s, srv);
 		return;
-	case POOL_QUEUED:
+	case POOL_QUEUED: {
+		uint64_t now = now_ms(), left = bc->timeout_queue_ms;
+
 		s->state = S_QUEUED;
 		s->t_fdwait = 0; /* a wait of its own, under timeout_queue */
-		s->t_queue = now_ms();
+		if (s->queue_again && now - s->t_queue < left)
+			left -= now - s->t_queue; /* asked to choose again */
+		else if (!s->queue_again)
+			s->t_queue = now;
+		else
+			left = 1;
+		s->queue_again = false;
 		watch_queued(s);
-		arm_timer(s, bc->timeout_queue_ms);
+		arm_timer(s, left);
 		return;
+	}
 	case POOL_FULL:
 		session_refuse(s, END_QUEUE_TIMEOUT);
 		return;
@@ -763,12 +773,14 @@ granted(struct session *s)
 	struct server *srv = NULL;
 	enum pool_claim r = pool_claim(pool_of(s), &s->wt, &srv);
 
+	bool timed_out = s->state == S_DEQUEUED;
+
 	if (r == CLAIM_NOTHING)
 		return; /* not expected */
 	s->queue_ms = (long long)(now_ms() - s->t_queue);
+	s->state = S_NEW; /* out of the queue: nothing to wait for any more */
 	if (s->close_pending) {
 		s->close_pending = false;
-		s->state = S_NEW; /* nothing to wait for any more */
 		if (srv != NULL)
 			release_slot(s, srv, 0, 0);
 		session_close(s, s->end);
@@ -780,6 +792,13 @@ granted(struct session *s)
 		session_connect(s, srv);
 		return;
 	case CLAIM_AGAIN:
+		/* Its wait goes on, with the time it has left (none when its
+		 * timer fired meanwhile). */
+		if (timed_out) {
+			session_refuse(s, END_QUEUE_TIMEOUT);
+			return;
+		}
+		s->queue_again = true;
 		session_assign(s);
 		return;
 	case CLAIM_NO_SERVER:
