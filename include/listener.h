@@ -68,7 +68,7 @@ void frontend_free(struct frontend *fe);
 /* The frontend of the same name in the generation that replaced fe's. */
 struct frontend *frontend_successor(const struct frontend *fe);
 /* Following successors: the one whose counters count now. */
-struct frontend *frontend_newest(struct frontend *fe);
+struct frontend *frontend_newest(const struct frontend *fe);
 
 /* An accepted connection: fd is the callee's. */
 typedef void (*accept_fn)(void *arg, struct frontend *fe, evutil_socket_t fd,

@@ -58,13 +58,13 @@ frontend_successor(const struct frontend *fe)
 }
 
 struct frontend *
-frontend_newest(struct frontend *fe)
+frontend_newest(const struct frontend *fe)
 {
 	struct frontend *n;
 
 	while ((n = frontend_successor(fe)) != NULL)
 		fe = n;
-	return fe;
+	return (struct frontend *)fe;
 }
 
 static int
@@ -356,7 +356,7 @@ wants(const struct acceptor *acc, const struct frontend *fe)
 	return !atomic_load(&c->stopping) && !acc->paused &&
 	       atomic_load(&c->cur_sess) < atomic_load(&c->max_sess) &&
 	       (fe->conf->maxconn == 0 ||
-	        atomic_load(&frontend_newest((struct frontend *)fe)->cur_sess) <
+	        atomic_load(&frontend_newest(fe)->cur_sess) <
 	            (unsigned)fe->conf->maxconn);
 }
 

@@ -307,6 +307,7 @@ session_close(struct session *s, enum session_end end)
 	struct sess_ctx *ctx = s->ctx;
 	struct frontend *fe = s->fe;
 	struct server *srv = s->srv;
+	struct frontend *newest;
 
 	if (must_wait_for_grant(s, end))
 		return;
@@ -315,9 +316,10 @@ session_close(struct session *s, enum session_end end)
 	s->end = end;
 	s->end_set = true;
 	log_session_line(s);
-	atomic_fetch_add(&frontend_newest(fe)->bytes_in, s->bytes_in);
-	atomic_fetch_add(&frontend_newest(fe)->bytes_out, s->bytes_out);
-	atomic_fetch_sub(&frontend_newest(fe)->cur_sess, 1);
+	newest = frontend_newest(fe);
+	atomic_fetch_add(&newest->bytes_in, s->bytes_in);
+	atomic_fetch_add(&newest->bytes_out, s->bytes_out);
+	atomic_fetch_sub(&newest->cur_sess, 1);
 	free_bev(&s->cbev);
 	if (s->qev != NULL)
 		event_free(s->qev);
@@ -1073,6 +1075,7 @@ session_accept(struct sess_ctx *ctx, bool own, struct frontend *fe,
                evutil_socket_t fd, const struct sockaddr *sa, int salen)
 {
 	const struct sess_env *env = ctx->env;
+	struct frontend *newest;
 	struct session *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -1102,8 +1105,9 @@ session_accept(struct sess_ctx *ctx, bool own, struct frontend *fe,
 	/* TCP_NODELAY comes from the listening socket. */
 	atomic_fetch_add(&ctx->nsess, 1);
 	atomic_fetch_add(&ctx->total, 1);
-	atomic_fetch_add(&frontend_newest(fe)->cur_sess, 1);
-	atomic_fetch_add(&frontend_newest(fe)->total_sess, 1);
+	newest = frontend_newest(fe);
+	atomic_fetch_add(&newest->cur_sess, 1);
+	atomic_fetch_add(&newest->total_sess, 1);
 	atomic_fetch_add(&env->cnt->cur_sess, 1);
 	atomic_fetch_add(&env->cnt->total_sess, 1);
 	if (own)

@@ -2100,34 +2100,46 @@ START_TEST(reload_moves_slots)
 }
 END_TEST
 
+/* CFG_W1's backend "keep" full: c1 holds s, c2 holds r, w1..w3 queued. */
+static void
+fill_keep(struct fx2 *x, struct pool_waiter *c1, struct pool_waiter *c2,
+          struct pool_waiter *w1, struct pool_waiter *w2,
+          struct pool_waiter *w3)
+{
+	struct backend *okeep = find_be(x->f.set, "keep");
+
+	waiter(c1);
+	waiter(c2);
+	waiter(w1);
+	waiter(w2);
+	waiter(w3);
+	ck_assert_ptr_eq(take_ok(x->f.p, okeep, c1, "c1"),
+	                 find_srv(x->f.p, "keep/s"));
+	ck_assert_ptr_eq(take_ok(x->f.p, okeep, c2, "c2"),
+	                 find_srv(x->f.p, "keep/r"));
+	expect_pick(x->f.p, okeep, w1, true, POOL_QUEUED, "w1");
+	expect_pick(x->f.p, okeep, w2, true, POOL_QUEUED, "w2");
+	expect_pick(x->f.p, okeep, w3, true, POOL_QUEUED, "w3");
+}
+
 START_TEST(reload_moves_waiters)
 {
 	struct fx2 x;
 	struct pool_work w;
-	struct backend *okeep, *ogone, *nkeep;
+	struct backend *ogone, *nkeep;
 	struct server *os, *orr, *oz, *ns, *s = NULL;
 	struct pool_waiter c1, c2, c3, w1, w2, w3, g1, g2;
 	struct pool_snap sn;
 
 	fx_open(&x.f, CFG_W1);
-	okeep = find_be(x.f.set, "keep");
 	ogone = find_be(x.f.set, "gone");
 	os = find_srv(x.f.p, "keep/s");
 	orr = find_srv(x.f.p, "keep/r");
 	oz = find_srv(x.f.p, "gone/z");
-	waiter(&c1);
-	waiter(&c2);
 	waiter(&c3);
-	waiter(&w1);
-	waiter(&w2);
-	waiter(&w3);
 	waiter(&g1);
 	waiter(&g2);
-	ck_assert_ptr_eq(take_ok(x.f.p, okeep, &c1, "c1"), os);
-	ck_assert_ptr_eq(take_ok(x.f.p, okeep, &c2, "c2"), orr);
-	expect_pick(x.f.p, okeep, &w1, true, POOL_QUEUED, "w1");
-	expect_pick(x.f.p, okeep, &w2, true, POOL_QUEUED, "w2");
-	expect_pick(x.f.p, okeep, &w3, true, POOL_QUEUED, "w3");
+	fill_keep(&x, &c1, &c2, &w1, &w2, &w3);
 	/* c2 ends: w1 is given r but has not claimed it yet. */
 	release(x.f.p, orr, &w);
 	expect_grants(&w, "c2 ends", 1, &w1, orr);
@@ -2196,24 +2208,14 @@ START_TEST(reload_keeps_granted_on_kept_server)
 {
 	struct fx2 x;
 	struct pool_work w;
-	struct backend *okeep, *nkeep;
+	struct backend *nkeep;
 	struct server *os, *orr, *ns, *s = NULL;
 	struct pool_waiter c1, c2, w1, w2, w3;
 
 	fx_open(&x.f, CFG_W1);
-	okeep = find_be(x.f.set, "keep");
 	os = find_srv(x.f.p, "keep/s");
 	orr = find_srv(x.f.p, "keep/r");
-	waiter(&c1);
-	waiter(&c2);
-	waiter(&w1);
-	waiter(&w2);
-	waiter(&w3);
-	ck_assert_ptr_eq(take_ok(x.f.p, okeep, &c1, "c1"), os);
-	ck_assert_ptr_eq(take_ok(x.f.p, okeep, &c2, "c2"), orr);
-	expect_pick(x.f.p, okeep, &w1, true, POOL_QUEUED, "w1");
-	expect_pick(x.f.p, okeep, &w2, true, POOL_QUEUED, "w2");
-	expect_pick(x.f.p, okeep, &w3, true, POOL_QUEUED, "w3");
+	fill_keep(&x, &c1, &c2, &w1, &w2, &w3);
 	release(x.f.p, orr, &w);
 	expect_grants(&w, "c2 ends", 1, &w1, orr);
 	release(x.f.p, os, &w);

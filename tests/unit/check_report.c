@@ -145,8 +145,8 @@ START_TEST(time_parse_rejects)
 	int64_t ms;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		ck_assert_msg(rfc3339_parse(bad[i], &ms) < 0,
-		              "\"%s\" accepted", bad[i]);
+		ck_assert_msg(rfc3339_parse(bad[i], &ms) < 0, "\"%s\" accepted",
+		              bad[i]);
 }
 END_TEST
 
@@ -160,8 +160,7 @@ START_TEST(time_format)
 	ck_assert_str_eq(buf, "2026-11-23T18:40:01Z");
 	rfc3339_format(-500, true, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "1969-12-31T23:59:59.500Z");
-	rfc3339_format(T("2028-02-29T23:59:59.999Z"), true, buf,
-	                   sizeof(buf));
+	rfc3339_format(T("2028-02-29T23:59:59.999Z"), true, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2028-02-29T23:59:59.999Z");
 	rfc3339_format_text(1795459201123LL, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "2026-11-23 18:40:01");
