@@ -22,6 +22,7 @@ const struct fuzz_target fuzz_targets[] = {
     {"haproxy_import", fuzz_haproxy_import},
     {"parse", fuzz_parse},
     {"report", fuzz_report},
+    {"cidr", fuzz_cidr},
     {NULL, NULL},
 };
 

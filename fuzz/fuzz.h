@@ -35,6 +35,7 @@ int fuzz_ctl(const uint8_t *data, size_t size);
 int fuzz_haproxy_import(const uint8_t *data, size_t size);
 int fuzz_parse(const uint8_t *data, size_t size);
 int fuzz_report(const uint8_t *data, size_t size);
+int fuzz_cidr(const uint8_t *data, size_t size);
 
 struct fuzz_target {
 	const char *name; /* fuzz/corpus/NAME, fuzz/regressions/NAME */

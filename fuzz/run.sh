@@ -2,7 +2,8 @@
 # Run one libFuzzer target for a while (fuzz/README.md).
 #   fuzz/run.sh TARGET SECONDS [libFuzzer options...]
 #   fuzz/run.sh list                      the targets
-# TARGET is one of: smtp_reply proxy cfg ctl haproxy_import parse report.
+# TARGET is one of: smtp_reply proxy cfg ctl haproxy_import parse report
+# cidr.
 # Installs clang when it is missing (apt-get), configures and builds
 # FUZZ_BUILD (default: _build-fuzz beside this script's tree, with
 # CC=clang --enable-fuzzing) when needed, then fuzzes with the seed corpus
@@ -15,7 +16,7 @@
 # FUZZ_JOBS=N (default 1) runs N processes in libFuzzer's fork mode.
 set -e
 src=$(cd "$(dirname "$0")/.." && pwd)
-targets="smtp_reply proxy cfg ctl haproxy_import parse report"
+targets="smtp_reply proxy cfg ctl haproxy_import parse report cidr"
 
 usage() {
 	echo "usage: fuzz/run.sh TARGET SECONDS [libFuzzer options...]" >&2
