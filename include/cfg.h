@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "climit.h"
+
 enum lb_algo { LB_ROUNDROBIN, LB_LEASTCONN, LB_SOURCE };
 enum proxy_proto { PP_NONE, PP_V1, PP_V2 };
 enum marked_down { MD_NONE, MD_SHUTDOWN_SESSIONS };
@@ -69,11 +71,25 @@ struct cfg_backend {
 	socklen_t source_len;
 	enum proxy_proto proxy_protocol;
 	enum marked_down on_marked_down;
+	bool greeting_gate; /* README "Greeting gate" */
+	uint64_t timeout_greeting_ms;
+	int error_limit; /* consecutive live failures -> DOWN; 0 = off */
 	bool has_check;
 	struct cfg_check check;
 	struct cfg_server *servers;
 	size_t nservers;
 	int line;
+};
+
+/* frontends[].client_limits (README "Client limits"). */
+struct cfg_client_limits {
+	int maxconn; /* concurrent sessions per client network; 0 = off */
+	int rate;    /* new sessions per client network per period; 0 = off */
+	uint64_t period_ms;
+	int prefix4, prefix6;
+	char *reply; /* without CRLF; "" = just close */
+	struct cidr_list exempt;
+	int table_size;
 };
 
 struct cfg_frontend {
@@ -87,6 +103,10 @@ struct cfg_frontend {
 	int maxconn; /* 0 = only the global limit */
 	int backlog;
 	char *unavailable_reply; /* without CRLF; "" = just close */
+	struct cfg_client_limits limits;
+	struct cidr_list allow; /* empty: every address not denied */
+	struct cidr_list deny;
+	char *deny_reply; /* without CRLF; "" = just close */
 	int line;
 };
 

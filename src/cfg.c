@@ -27,6 +27,11 @@
 #define DEFAULT_UNAVAILABLE                                                    \
 	"421 4.3.2 Service not available, closing transmission channel"
 #define RFC5321_DATA_TIMEOUT_MS (10ULL * 60 * 1000)
+#define DEFAULT_LIMIT_REPLY                                                    \
+	"421 4.7.0 Too many connections from your address, try again later"
+#define DEFAULT_DENY_REPLY "554 5.7.1 Access denied"
+#define LB_TABLE_SIZE_MAX 10000000
+#define LB_RATE_MAX 1000000
 
 struct loader {
 	struct cfg_diag *diag;
@@ -513,6 +518,21 @@ valid_reply(const char *s)
 	return true;
 }
 
+/* A reply the balancer sends itself (unavailable_reply, deny_reply,
+ * client_limits.reply). */
+static void
+get_reply(struct loader *L, const config_setting_t *g, const char *key,
+          char **out)
+{
+	const config_setting_t *m = get_string(L, g, key, out);
+
+	if (m != NULL && !valid_reply(*out))
+		err_at(L, m,
+		       "%s: must be \"\" or one SMTP reply line starting with "
+		       "a 4xx or 5xx code (at most 510 characters)",
+		       key);
+}
+
 static void
 load_binds(struct loader *L, const config_setting_t *m, struct cfg_frontend *fe)
 {
@@ -550,6 +570,102 @@ load_binds(struct loader *L, const config_setting_t *m, struct cfg_frontend *fe)
 	}
 }
 
+/* A list of CIDR strings (allow, deny, client_limits.exempt): an array
+ * [ ] or a list ( ); a bare address is one host. */
+static void
+load_cidrs(struct loader *L, const config_setting_t *m, const char *key,
+           struct cidr_list *out)
+{
+	int t = config_setting_type(m);
+	size_t n;
+
+	free(out->v);
+	out->v = NULL;
+	out->n = 0;
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
+		err_at(L, m,
+		       "%s: expected a list of CIDR strings, such as "
+		       "[ \"192.0.2.0/24\", \"2001:db8::/32\" ]",
+		       key);
+		return;
+	}
+	n = (size_t)config_setting_length(m);
+	if (n == 0)
+		return;
+	out->v = xcalloc(n, sizeof(*out->v));
+	for (size_t i = 0; i < n; i++) {
+		const config_setting_t *e =
+		    config_setting_get_elem(m, (unsigned)i);
+		const char *text, *err;
+		bool host_bits = false;
+		char net[INET6_ADDRSTRLEN + 5];
+
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			err_at(L, e, "%s: expected a CIDR string", key);
+			continue;
+		}
+		text = config_setting_get_string(e);
+		if (cidr_parse(text, &out->v[out->n], &host_bits, &err) < 0) {
+			err_at(L, e, "%s: bad CIDR \"%s\": %s", key, text, err);
+			continue;
+		}
+		if (host_bits) {
+			cidr_format(&out->v[out->n], net, sizeof(net));
+			warn_at(L, e,
+			        "%s: \"%s\" has bits set after the prefix: "
+			        "read as %s",
+			        key, text, net);
+		}
+		out->n++;
+	}
+}
+
+static void
+limits_defaults(struct cfg_client_limits *cl)
+{
+	static const char *const exempt[] = {"127.0.0.0/8", "::1/128"};
+
+	cl->period_ms = 10 * 1000;
+	cl->prefix4 = 32;
+	cl->prefix6 = 64;
+	cl->table_size = 100000;
+	cl->reply = xstrdup(DEFAULT_LIMIT_REPLY);
+	cl->exempt.v = xcalloc(2, sizeof(*cl->exempt.v));
+	for (size_t i = 0; i < 2; i++) {
+		const char *err;
+		bool host_bits;
+
+		if (cidr_parse(exempt[i], &cl->exempt.v[cl->exempt.n],
+		               &host_bits, &err) == 0)
+			cl->exempt.n++;
+	}
+}
+
+static void
+load_limits(struct loader *L, const config_setting_t *g,
+            struct cfg_client_limits *cl)
+{
+	static const char *const keys[] = {"maxconn", "rate",       "period",
+	                                   "prefix4", "prefix6",    "reply",
+	                                   "exempt",  "table_size", NULL};
+	const config_setting_t *m;
+
+	if (!config_setting_is_group(g)) {
+		err_at(L, g, "client_limits: expected a group { ... }");
+		return;
+	}
+	check_keys(L, g, "client_limits", keys);
+	get_int(L, g, "maxconn", 0, LB_MAXCONN_MAX, &cl->maxconn);
+	get_int(L, g, "rate", 0, LB_RATE_MAX, &cl->rate);
+	get_duration(L, g, "period", false, 100, &cl->period_ms);
+	get_int(L, g, "prefix4", 0, 32, &cl->prefix4);
+	get_int(L, g, "prefix6", 0, 128, &cl->prefix6);
+	get_reply(L, g, "reply", &cl->reply);
+	if ((m = config_setting_get_member(g, "exempt")) != NULL)
+		load_cidrs(L, m, "exempt", &cl->exempt);
+	get_int(L, g, "table_size", 1, LB_TABLE_SIZE_MAX, &cl->table_size);
+}
+
 static void
 load_frontend(struct loader *L, const config_setting_t *g,
               struct cfg_frontend *fe)
@@ -562,10 +678,16 @@ load_frontend(struct loader *L, const config_setting_t *g,
 	                                   "maxconn",
 	                                   "backlog",
 	                                   "unavailable_reply",
+	                                   "client_limits",
+	                                   "allow",
+	                                   "deny",
+	                                   "deny_reply",
 	                                   NULL};
 	const config_setting_t *m;
 
 	fe->line = src_line(g);
+	limits_defaults(&fe->limits);
+	fe->deny_reply = xstrdup(DEFAULT_DENY_REPLY);
 	fe->timeout_client_ms = 60 * 1000;
 	fe->backlog = 1024;
 	fe->unavailable_reply = xstrdup(DEFAULT_UNAVAILABLE);
@@ -596,13 +718,14 @@ load_frontend(struct loader *L, const config_setting_t *g,
 	get_duration(L, g, "timeout_client", false, 1, &fe->timeout_client_ms);
 	get_int(L, g, "maxconn", 0, LB_MAXCONN_MAX, &fe->maxconn);
 	get_int(L, g, "backlog", 1, 65535, &fe->backlog);
-	if ((m = get_string(L, g, "unavailable_reply",
-	                    &fe->unavailable_reply)) != NULL &&
-	    !valid_reply(fe->unavailable_reply))
-		err_at(L, m,
-		       "unavailable_reply: must be \"\" or one SMTP reply "
-		       "line starting with a 4xx or 5xx code (at most 510 "
-		       "characters)");
+	get_reply(L, g, "unavailable_reply", &fe->unavailable_reply);
+	if ((m = config_setting_get_member(g, "client_limits")) != NULL)
+		load_limits(L, m, &fe->limits);
+	if ((m = config_setting_get_member(g, "allow")) != NULL)
+		load_cidrs(L, m, "allow", &fe->allow);
+	if ((m = config_setting_get_member(g, "deny")) != NULL)
+		load_cidrs(L, m, "deny", &fe->deny);
+	get_reply(L, g, "deny_reply", &fe->deny_reply);
 }
 
 /* --- backends ----------------------------------------------------------- */
@@ -740,6 +863,9 @@ load_backend(struct loader *L, const config_setting_t *g,
 	                                   "source",
 	                                   "proxy_protocol",
 	                                   "on_marked_down",
+	                                   "greeting_gate",
+	                                   "timeout_greeting",
+	                                   "error_limit",
 	                                   "health_check",
 	                                   "servers",
 	                                   NULL};
@@ -756,6 +882,9 @@ load_backend(struct loader *L, const config_setting_t *g,
 	be->timeout_server_ms = 60 * 1000;
 	be->timeout_queue_ms = 5 * 1000;
 	be->retries = 3;
+	be->greeting_gate = true;
+	be->timeout_greeting_ms = 30 * 1000;
+	be->error_limit = 3;
 	be->check.type = CHECK_SMTP;
 	be->check.helo = xstrdup("");
 	be->check.tls_ca_file = xstrdup("");
@@ -804,6 +933,10 @@ load_backend(struct loader *L, const config_setting_t *g,
 	if (get_enum(L, g, "on_marked_down", md, &v) != NULL) {
 		be->on_marked_down = (enum marked_down)v;
 	}
+	get_bool(L, g, "greeting_gate", &be->greeting_gate);
+	get_duration(L, g, "timeout_greeting", false, 1,
+	             &be->timeout_greeting_ms);
+	get_int(L, g, "error_limit", 0, 1000, &be->error_limit);
 	if ((m = config_setting_get_member(g, "health_check")) != NULL) {
 		be->has_check = true;
 		load_check(L, m, &be->check);
@@ -984,6 +1117,19 @@ load_root(struct loader *L, const config_t *lc)
 				continue;
 			sum +=
 			    fe->maxconn > 0 ? fe->maxconn : cfg->global.maxconn;
+			for (size_t i = 0; i < fe->nbinds && be->greeting_gate;
+			     i++) {
+				if (!addr_port_is(&fe->binds[i], 465))
+					continue;
+				warn_line(L, fe->line,
+				          "frontend '%s' listens on port 465 "
+				          "(implicit TLS: the client speaks "
+				          "first) but backend '%s' has "
+				          "greeting_gate = true: set "
+				          "greeting_gate = false there",
+				          fe->name, be->name);
+				break;
+			}
 			for (size_t i = 0; i < fe->nbinds; i++) {
 				if (!addr_port_is(&fe->binds[i], 25) ||
 				    be->timeout_server_ms >=
@@ -1137,6 +1283,11 @@ cfg_free(struct cfg *cfg)
 		free(fe->name);
 		free(fe->backend_name);
 		free(fe->unavailable_reply);
+		free(fe->limits.reply);
+		free(fe->limits.exempt.v);
+		free(fe->allow.v);
+		free(fe->deny.v);
+		free(fe->deny_reply);
 	}
 	free(cfg->frontends);
 	for (size_t i = 0; i < cfg->nbackends; i++) {

@@ -1540,6 +1540,404 @@ START_TEST(unavailable_reply_checked)
 }
 END_TEST
 
+/* --- greeting gate, passive health, client limits, allow and deny ---------
+ * README "Configuration reference" (frontends, client_limits, backends),
+ * "Greeting gate and passive health", "Client limits, allow and deny
+ * lists". */
+
+#define LIMIT_REPLY                                                            \
+	"421 4.7.0 Too many connections from your address, try again later"
+
+/* The list must hold exactly these CIDRs (cidr_format's text), in this
+ * order. */
+static void
+cidrs_are(const struct cidr_list *l, const char *ctx, size_t n, ...)
+{
+	va_list ap;
+
+	ck_assert_msg(l->n == n, "%s: %zu CIDRs, want %zu", ctx, l->n, n);
+	va_start(ap, n);
+	for (size_t i = 0; i < n; i++) {
+		const char *want = va_arg(ap, const char *);
+		char got[CIDR_STRLEN];
+
+		cidr_format(&l->v[i], got, sizeof(got));
+		ck_assert_msg(strcmp(got, want) == 0,
+		              "%s: CIDR %zu is %s, want %s", ctx, i, got, want);
+	}
+	va_end(ap);
+}
+
+START_TEST(gate_and_limits_defaults)
+{
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(FE_OK BE_OK, &d);
+	const struct cfg_frontend *fe = &cfg->frontends[0];
+	const struct cfg_backend *be = &cfg->backends[0];
+
+	ck_assert_msg(d.n == 0, "unexpected messages:%s", all_msgs(&d));
+	ck_assert(be->greeting_gate);
+	ck_assert_uint_eq(be->timeout_greeting_ms, 30000);
+	ck_assert_int_eq(be->error_limit, 3);
+	ck_assert_int_eq(fe->limits.maxconn, 0);
+	ck_assert_int_eq(fe->limits.rate, 0);
+	ck_assert_uint_eq(fe->limits.period_ms, 10000);
+	ck_assert_int_eq(fe->limits.prefix4, 32);
+	ck_assert_int_eq(fe->limits.prefix6, 64);
+	ck_assert_str_eq(fe->limits.reply, LIMIT_REPLY);
+	cidrs_are(&fe->limits.exempt, "default exempt", 2, "127.0.0.0/8",
+	          "::1/128");
+	ck_assert_int_eq(fe->limits.exempt.v[0].family, AF_INET);
+	ck_assert_int_eq(fe->limits.exempt.v[1].family, AF_INET6);
+	ck_assert_int_eq(fe->limits.table_size, 100000);
+	cidrs_are(&fe->allow, "default allow", 0);
+	cidrs_are(&fe->deny, "default deny", 0);
+	ck_assert_str_eq(fe->deny_reply, "554 5.7.1 Access denied");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+
+	/* An empty client_limits group: the same defaults. */
+	cfg = load_ok(
+	    "frontends = ( { name = \"in\"; bind = "
+	    "\"127.0.0.1:2525\";\n"
+	    "  backend = \"filters\"; client_limits = { }; } );\n" BE_OK,
+	    &d);
+	fe = &cfg->frontends[0];
+	ck_assert_uint_eq(fe->limits.period_ms, 10000);
+	ck_assert_int_eq(fe->limits.table_size, 100000);
+	ck_assert_str_eq(fe->limits.reply, LIMIT_REPLY);
+	cidrs_are(&fe->limits.exempt, "empty group", 2, "127.0.0.0/8",
+	          "::1/128");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(gate_and_limits_parsed)
+{
+	static const char text[] =
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\"; backend = "
+	    "\"filters\";\n"
+	    "    client_limits = { maxconn = 1000000; rate = 1000000;"
+	    " period = \"1m\";\n"
+	    "      prefix4 = 24; prefix6 = 48; reply = \"450 4.7.1 slow "
+	    "down\";\n"
+	    "      exempt = ( \"10.0.0.0/8\", \"2001:db8:ffff::/48\" );"
+	    " table_size = 10000000; };\n"
+	    "    allow = [ \"192.0.2.0/24\", \"2001:db8::/32\","
+	    " \"198.51.100.7\", \"2001:db8::1\" ];\n"
+	    "    deny = ( \"192.0.2.128/25\", \"::ffff:203.0.113.0/120\","
+	    " \"::/0\" );\n"
+	    "    deny_reply = \"550 5.7.1 go away\"; },\n"
+	    "  { name = \"in2\"; bind = \"127.0.0.1:2526\"; backend = "
+	    "\"plain\";\n"
+	    "    client_limits = { maxconn = 2; rate = 10; period = 100;"
+	    " prefix4 = 0;\n"
+	    "      prefix6 = 128; reply = \"\"; exempt = [ ]; table_size = 1;"
+	    " };\n"
+	    "    allow = [ ]; deny = [ \"0.0.0.0/0\" ]; deny_reply = \"\"; }\n"
+	    ");\n"
+	    "backends = (\n"
+	    "  { name = \"filters\"; greeting_gate = false;"
+	    " timeout_greeting = \"5s\";\n"
+	    "    error_limit = 1000;\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\"; } ); "
+	    "},\n"
+	    "  { name = \"plain\"; greeting_gate = true; timeout_greeting = 1;"
+	    " error_limit = 0;\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:2\"; } ); "
+	    "}\n"
+	    ");\n";
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(text, &d);
+	const struct cfg_frontend *in = &cfg->frontends[0];
+	const struct cfg_frontend *in2 = &cfg->frontends[1];
+	const struct cfg_backend *filters = &cfg->backends[0];
+	const struct cfg_backend *plain = &cfg->backends[1];
+
+	ck_assert_msg(d.n == 0, "unexpected messages:%s", all_msgs(&d));
+	ck_assert(!filters->greeting_gate);
+	ck_assert_uint_eq(filters->timeout_greeting_ms, 5000);
+	ck_assert_int_eq(filters->error_limit, 1000);
+	ck_assert(plain->greeting_gate);
+	ck_assert_uint_eq(plain->timeout_greeting_ms, 1);
+	ck_assert_int_eq(plain->error_limit, 0);
+
+	ck_assert_int_eq(in->limits.maxconn, 1000000);
+	ck_assert_int_eq(in->limits.rate, 1000000);
+	ck_assert_uint_eq(in->limits.period_ms, 60000);
+	ck_assert_int_eq(in->limits.prefix4, 24);
+	ck_assert_int_eq(in->limits.prefix6, 48);
+	ck_assert_str_eq(in->limits.reply, "450 4.7.1 slow down");
+	/* A list written replaces the default exempt list. */
+	cidrs_are(&in->limits.exempt, "in exempt", 2, "10.0.0.0/8",
+	          "2001:db8:ffff::/48");
+	ck_assert_int_eq(in->limits.table_size, 10000000);
+	/* A bare address is one host. */
+	cidrs_are(&in->allow, "in allow", 4, "192.0.2.0/24", "2001:db8::/32",
+	          "198.51.100.7/32", "2001:db8::1/128");
+	ck_assert_int_eq(in->allow.v[1].family, AF_INET6);
+	ck_assert_int_eq(in->allow.v[1].bits, 32);
+	ck_assert_int_eq(in->allow.v[2].family, AF_INET);
+	ck_assert_int_eq(in->allow.v[2].bits, 32);
+	ck_assert_int_eq(in->allow.v[3].bits, 128);
+	/* IPv4-mapped with a prefix of 96 or more: the IPv4 CIDR. */
+	cidrs_are(&in->deny, "in deny", 3, "192.0.2.128/25", "203.0.113.0/24",
+	          "::/0");
+	ck_assert_int_eq(in->deny.v[1].family, AF_INET);
+	ck_assert_int_eq(in->deny.v[2].family, AF_INET6);
+	ck_assert_int_eq(in->deny.v[2].bits, 0);
+	ck_assert_str_eq(in->deny_reply, "550 5.7.1 go away");
+
+	ck_assert_int_eq(in2->limits.maxconn, 2);
+	ck_assert_int_eq(in2->limits.rate, 10);
+	ck_assert_uint_eq(in2->limits.period_ms, 100);
+	ck_assert_int_eq(in2->limits.prefix4, 0);
+	ck_assert_int_eq(in2->limits.prefix6, 128);
+	ck_assert_str_eq(in2->limits.reply, "");
+	cidrs_are(&in2->limits.exempt, "in2 exempt", 0);
+	ck_assert_int_eq(in2->limits.table_size, 1);
+	cidrs_are(&in2->allow, "in2 allow", 0);
+	cidrs_are(&in2->deny, "in2 deny", 1, "0.0.0.0/0");
+	ck_assert_str_eq(in2->deny_reply, "");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(gate_and_limits_out_of_range)
+{
+	backend_error("error_limit = 1001;", "error_limit",
+	              "error_limit: 1001 is out of range");
+	backend_error("error_limit = -1;", "error_limit",
+	              "error_limit: -1 is out of range");
+	backend_error("greeting_gate = \"yes\";", "greeting_gate",
+	              "greeting_gate: expected true or false");
+	backend_error("timeout_greeting = \"soon\";", "timeout_greeting",
+	              "timeout_greeting: bad duration");
+	backend_error("timeout_greeting = 0;", "timeout_greeting",
+	              "timeout_greeting: duration must be at least 1ms");
+	frontend_error("client_limits = { prefix4 = 33; };", "prefix4",
+	               "prefix4: 33 is out of range");
+	frontend_error("client_limits = { prefix4 = -1; };", "prefix4",
+	               "prefix4: -1 is out of range");
+	frontend_error("client_limits = { prefix6 = 129; };", "prefix6",
+	               "prefix6: 129 is out of range");
+	frontend_error("client_limits = { table_size = 0; };", "table_size",
+	               "table_size: 0 is out of range");
+	frontend_error("client_limits = { table_size = 10000001; };",
+	               "table_size", "table_size: 10000001 is out of range");
+	frontend_error("client_limits = { period = \"50ms\"; };", "period",
+	               "period: duration must be at least 100ms");
+	frontend_error("client_limits = { period = 99; };", "period",
+	               "period: duration must be at least 100ms");
+	frontend_error("client_limits = { period = \"often\"; };", "period",
+	               "period: bad duration \"often\"");
+	frontend_error("client_limits = { rate = -1; };", "rate",
+	               "rate: -1 is out of range");
+	frontend_error("client_limits = { rate = 1000001; };", "rate",
+	               "rate: 1000001 is out of range");
+	frontend_error("client_limits = { maxconn = -1; };", "client_limits",
+	               "maxconn: -1 is out of range");
+	frontend_error("client_limits = { maxconn = \"5\"; };", "client_limits",
+	               "maxconn: expected an integer");
+}
+END_TEST
+
+/* A bad element of a CIDR list is an error at its own line.  (Not the
+ * last one of a list written one element per line: libconfig gives that
+ * element the line of the closing bracket, which it read ahead.) */
+START_TEST(cidr_list_errors_at_element_line)
+{
+	static const char text[] =
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\"; backend = "
+	    "\"filters\";\n"
+	    "    allow = [\n"
+	    "      \"192.0.2.0/24\",\n"
+	    "      \"192.0.2.300\",\n"
+	    "      \"2001:db8::/32\"\n"
+	    "    ];\n"
+	    "    deny = (\n"
+	    "      \"10.0.0.0/8\",\n"
+	    "      \"10.0.0.0/33\",\n"
+	    "      \"2001:db8::/129\",\n"
+	    "      \"\",\n"
+	    "      \"192.0.2.0/24\"\n"
+	    "    );\n"
+	    "    client_limits = {\n"
+	    "      exempt = [\n"
+	    "        \"not-a-cidr\",\n"
+	    "        \"127.0.0.0/8\"\n"
+	    "      ];\n"
+	    "    };\n"
+	    "  }\n"
+	    ");\n" BE_OK;
+	struct cfg_diag d;
+
+	load_bad(text, &d, 5);
+	expect_error(&d, text, "\"192.0.2.300\"",
+	             "allow: bad CIDR \"192.0.2.300\": bad IPv4 address");
+	expect_error(&d, text, "\"10.0.0.0/33\"",
+	             "deny: bad CIDR \"10.0.0.0/33\": prefix length must be "
+	             "0..32");
+	expect_error(&d, text, "\"2001:db8::/129\"",
+	             "deny: bad CIDR \"2001:db8::/129\": prefix length must "
+	             "be 0..128");
+	expect_error(&d, text, "\"\",\n", "deny: bad CIDR \"\": empty CIDR");
+	expect_error(&d, text, "\"not-a-cidr\"",
+	             "exempt: bad CIDR \"not-a-cidr\"");
+	cfg_diag_free(&d);
+
+	/* The message starts with the key: "FILE:LINE: deny: bad CIDR". */
+	frontend_error("deny = [ \"10.0.0.0/8x\" ];", "deny",
+	               "deny: bad CIDR \"10.0.0.0/8x\"");
+	frontend_error("deny = [ \" 10.0.0.0/8\" ];", "deny", "deny: bad CIDR");
+	frontend_error("deny = [ \"10.0.0.0/-8\" ];", "deny", "deny: bad CIDR");
+	frontend_error("allow = ( \"/24\" );", "allow", "allow: bad CIDR");
+	frontend_error("client_limits = { exempt = [ \"::1/\" ]; };", "exempt",
+	               "exempt: bad CIDR \"::1/\"");
+}
+END_TEST
+
+START_TEST(cidr_list_must_be_a_list)
+{
+	frontend_error("deny = \"10.0.0.0/8\";", "deny",
+	               "deny: expected a list of CIDR strings");
+	frontend_error("deny = { net = \"10.0.0.0/8\"; };", "deny",
+	               "deny: expected a list of CIDR strings");
+	frontend_error("allow = 10;", "allow",
+	               "allow: expected a list of CIDR strings");
+	frontend_error("client_limits = { exempt = \"127.0.0.1\"; };", "exempt",
+	               "exempt: expected a list of CIDR strings");
+	frontend_error("deny = [ 10 ];", "deny",
+	               "deny: expected a CIDR string");
+	frontend_error("deny = ( \"10.0.0.0/8\", ( \"192.0.2.0/24\" ) );",
+	               "deny", "deny: expected a CIDR string");
+}
+END_TEST
+
+/* Bits after the prefix: read as the network, with a warning. */
+START_TEST(cidr_host_bits_warn)
+{
+	static const char text[] =
+	    "frontends = (\n"
+	    "  { name = \"in\"; bind = \"127.0.0.1:2525\"; backend = "
+	    "\"filters\";\n"
+	    "    deny = [\n"
+	    "      \"10.1.2.3/8\",\n"
+	    "      \"192.0.2.0/24\"\n"
+	    "    ];\n"
+	    "    allow = [ \"2001:db8::1/32\" ];\n"
+	    "    client_limits = { exempt = [ \"127.0.0.1/8\" ]; };\n"
+	    "  }\n"
+	    ");\n" BE_OK;
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(text, &d);
+	const struct cfg_frontend *fe = &cfg->frontends[0];
+
+	ck_assert_msg(d.nwarnings == 3, "want 3 warnings:%s", all_msgs(&d));
+	expect_warning(&d, text, "\"10.1.2.3/8\"", "10.1.2.3/8");
+	expect_warning(&d, text, "\"10.1.2.3/8\"", "10.0.0.0/8");
+	expect_warning(&d, text, "\"2001:db8::1/32\"", "2001:db8::/32");
+	expect_warning(&d, text, "\"127.0.0.1/8\"", "127.0.0.0/8");
+	cidrs_are(&fe->deny, "deny", 2, "10.0.0.0/8", "192.0.2.0/24");
+	cidrs_are(&fe->allow, "allow", 1, "2001:db8::/32");
+	cidrs_are(&fe->limits.exempt, "exempt", 1, "127.0.0.0/8");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(limit_replies_checked)
+{
+	frontend_error("deny_reply = \"250 OK\";", "deny_reply",
+	               "deny_reply: must be");
+	frontend_error("deny_reply = \"554 a\\r\\n554 b\";", "deny_reply",
+	               "deny_reply: must be");
+	frontend_error("deny_reply = \"5541 no\";", "deny_reply",
+	               "deny_reply: must be");
+	frontend_error("deny_reply = 554;", "deny_reply",
+	               "deny_reply: expected a string");
+	frontend_error("client_limits = { reply = \"250 OK\"; };", "reply",
+	               "reply: must be");
+	frontend_error("client_limits = { reply = \"421 a\\n\"; };", "reply",
+	               "reply: must be");
+	frontend_error("client_limits = { reply = \"too many\"; };", "reply",
+	               "reply: must be");
+}
+END_TEST
+
+START_TEST(client_limits_unknown_key)
+{
+	frontend_error("client_limits = { maxconns = 3; };", "maxconns",
+	               "unknown key 'maxconns' in client_limits");
+	frontend_error("client_limits = { deny = [ ]; };", "client_limits",
+	               "unknown key 'deny' in client_limits");
+	frontend_error("client_limits = 5;", "client_limits",
+	               "client_limits: expected a group");
+	frontend_error("client_limits = ( 1, 2 );", "client_limits",
+	               "client_limits: expected a group");
+}
+END_TEST
+
+/* Port 465 (implicit TLS: the client speaks first) feeding a gated
+ * backend: a warning at the frontend, once, not an error. */
+START_TEST(port465_gated_backend_warns)
+{
+	static const char text[] =
+	    "frontends = (\n"
+	    "  { name = \"smtps\"; backend = \"gated\";\n"
+	    "    bind = [ \"127.0.0.1:2465\", \"127.0.0.1:465\", \"[::1]:465\" "
+	    "]; },\n"
+	    "  { name = \"smtps2\"; backend = \"l4\"; bind = "
+	    "\"127.0.0.2:465\"; "
+	    "}\n"
+	    ");\n"
+	    "backends = (\n"
+	    "  { name = \"gated\";\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:10465\"; } "
+	    ");\n"
+	    "  },\n"
+	    "  { name = \"l4\"; greeting_gate = false;\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:10466\"; } "
+	    ");\n"
+	    "  }\n"
+	    ");\n";
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(text, &d);
+
+	ck_assert_msg(d.nwarnings == 1 && d.n == 1, "want one warning:%s",
+	              all_msgs(&d));
+	expect_warning(&d, text, "{ name = \"smtps\"", "port 465");
+	expect_warning(&d, text, "{ name = \"smtps\"", "greeting_gate");
+	expect_warning(&d, text, "{ name = \"smtps\"", "'gated'");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(port465_ungated_no_warning)
+{
+	static const char text[] =
+	    "frontends = ( { name = \"smtps\"; bind = \"127.0.0.1:465\";"
+	    " backend = \"filters\"; } );\n"
+	    "backends = (\n"
+	    "  { name = \"filters\"; greeting_gate = false;\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:10465\"; } "
+	    ");\n"
+	    "  }\n"
+	    ");\n";
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(text, &d);
+
+	ck_assert_msg(d.n == 0, "unexpected messages:%s", all_msgs(&d));
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
 /* --- stats_listen / stats_auth ------------------------------------------- */
 
 static struct cfg *
@@ -1777,6 +2175,19 @@ cfg_suite(void)
 	tcase_add_test(tc, health_check_parsed);
 	tcase_add_test(tc, health_check_errors);
 	tcase_add_test(tc, defaults_accepted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("gate_and_limits");
+	tcase_add_test(tc, gate_and_limits_defaults);
+	tcase_add_test(tc, gate_and_limits_parsed);
+	tcase_add_test(tc, gate_and_limits_out_of_range);
+	tcase_add_test(tc, cidr_list_errors_at_element_line);
+	tcase_add_test(tc, cidr_list_must_be_a_list);
+	tcase_add_test(tc, cidr_host_bits_warn);
+	tcase_add_test(tc, limit_replies_checked);
+	tcase_add_test(tc, client_limits_unknown_key);
+	tcase_add_test(tc, port465_gated_backend_warns);
+	tcase_add_test(tc, port465_ungated_no_warning);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("stats");
