@@ -44,6 +44,10 @@ int health_step_index(const char *step);
 void health_init(struct health *h, int rise, int fall);
 enum health_change health_result(struct health *h, bool pass);
 bool health_is_up(const struct health *h);
+/* DOWN at once, whatever the counter (passive health: README "Greeting
+ * gate and passive health"); rise passes bring it back.  Returns true
+ * when it was UP. */
+bool health_force_down(struct health *h);
 /* "UP", "UP 2/3" (going down: counter - rise + 1 of fall), "DOWN",
  * "DOWN 1/2" (going up: counter of rise). */
 void health_state_text(const struct health *h, char *buf, size_t len);

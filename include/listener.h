@@ -14,6 +14,7 @@
 #include <event2/listener.h>
 
 #include "cfg.h"
+#include "climit.h"
 #include "counters.h"
 #include "pool.h"
 
@@ -41,6 +42,12 @@ struct frontend {
 	atomic_uint cur_sess;
 	atomic_ullong total_sess;
 	atomic_ullong refused; /* unavailable_reply sent (or closed) */
+	/* Refused at accept (README "Client limits"), by reason. */
+	atomic_ullong refused_maxconn, refused_rate, refused_deny;
+	/* client_limits with a limit on: its client-network table (a
+	 * reload keeps the old one when its shape is the same); NULL:
+	 * no limit. */
+	struct climit *climit;
 	atomic_ullong bytes_in, bytes_out; /* of its finished sessions */
 };
 

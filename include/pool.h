@@ -65,12 +65,17 @@ const char *srv_state_name(enum srv_state st); /* "UP" "DOWN" ... */
  * Fields are the pool's, under its lock; set the client with
  * pool_waiter_init before the first pool_assign. */
 enum waiter_state { WAITER_IDLE, WAITER_QUEUED, WAITER_GRANTED };
+#define POOL_AVOID 8
 struct pool_waiter {
 	TAILQ_ENTRY(pool_waiter) link; /* its backend's queue or granted */
 	struct pool_waiter *next;      /* in a pool_work's grants */
 	enum waiter_state state;
 	struct backend *be;
-	struct server *avoid;   /* the server that failed last, if any */
+	/* The servers whose connect or greeting failed for this client,
+	 * the last POOL_AVOID of them (pool_waiter_avoid): not chosen
+	 * again while another candidate is left. */
+	struct server *avoid[POOL_AVOID];
+	unsigned navoid;
 	struct server *granted; /* WAITER_GRANTED: the server, or NULL */
 	bool again;             /* its server went with a reload: ask again */
 	uint8_t ip[16];         /* the client's address (source hashing) */
@@ -79,6 +84,9 @@ struct pool_waiter {
 TAILQ_HEAD(waiter_list, pool_waiter);
 
 void pool_waiter_init(struct pool_waiter *wt, const struct sockaddr *client);
+/* srv failed this client: avoid it (the owner's call, while the waiter is
+ * idle, i.e. not in pool_assign's queue). */
+void pool_waiter_avoid(struct pool_waiter *wt, struct server *srv);
 
 /* --- the work a state change leaves to its caller ----------------------- */
 
@@ -109,6 +117,8 @@ struct pool_event {
 	uint64_t duration_ms;
 	unsigned failures, successes;
 	uint64_t downtime_s;
+	/* "traffic": caused by live sessions, not by a check (down) */
+	const char *by;
 	/* alive servers (UP or DRAIN) after the change, by tier */
 	unsigned active, backup;
 	/* cert_expiry */
@@ -191,8 +201,8 @@ enum pool_pick {
 };
 
 /* Choose a server for wt's client among be's servers that take sessions
- * (backup ones only when no other one does; wt->avoid only when it is
- * the only candidate) and take a slot of it; or queue. */
+ * (backup ones only when no other one does; the ones in wt->avoid only
+ * when no other candidate is left) and take a slot of it; or queue. */
 enum pool_pick pool_assign(struct pool *p, struct backend *be,
                            struct pool_waiter *wt, bool queue,
                            struct server **out);
@@ -218,9 +228,19 @@ void pool_release(struct pool *p, struct server *srv, uint64_t bytes_in,
 /* Give back a slot that was never used (the balancer's own descriptor
  * shortage): counters as if it had not been taken, queue not run. */
 void pool_untake(struct pool *p, struct server *srv);
-/* A connect to srv failed; retry: the session tries again (per backend
- * counter of retries). */
-void pool_connect_failed(struct pool *p, struct server *srv, bool retry);
+/* A live session's connect to srv, or its greeting, failed (res: step
+ * "connect" or "greeting", code or reason, duration; NULL: the balancer's
+ * own failure, not counted against srv); retry: the session
+ * tries again (per backend counter of retries).  Passive health (README
+ * "Greeting gate and passive health"): the failure is counted, and the
+ * backend's error_limit consecutive ones mark a checked server DOWN at
+ * once (an event by=traffic, shutdown-sessions, the queue run again). */
+void pool_session_failed(struct pool *p, struct server *srv,
+                         const struct check_result *res, bool retry,
+                         struct pool_work *w);
+/* A session committed to srv: its consecutive failures start again from
+ * 0 (cheap when there were none: no lock). */
+void pool_session_ok(struct pool *p, struct server *srv);
 
 /* --- operators and checks ---------------------------------------------- */
 
@@ -269,6 +289,8 @@ struct pool_snap_server {
 	int weight;
 	unsigned cur, max, limit; /* limit 0 = none */
 	uint64_t total, connect_failures, bytes_in, bytes_out;
+	uint64_t traffic_errors; /* failed connects and greetings, in all */
+	unsigned traffic_fails;  /* of them in a row, now */
 	uint64_t checks, check_failures[HEALTH_STEPS], last_check_ms;
 	time_t last_change, cert_not_after;
 	char last_check[256];

@@ -33,6 +33,9 @@ enum session_end {
 	END_QUEUE_TIMEOUT,
 	END_CONNECT_FAILED,
 	END_SHUTDOWN,
+	END_CLIENT_LIMIT,    /* client_limits refused it at accept */
+	END_DENIED,          /* deny / allow refused it at accept */
+	END_GREETING_FAILED, /* every attempt failed at the greeting */
 };
 
 const char *session_end_name(enum session_end end);
@@ -50,6 +53,11 @@ struct sess_env {
 	struct counters *cnt;
 	struct mailbox *main_mb;
 	struct mail *main_mail; /* its ops: MAIN_* */
+	/* Carries out what a session's pool call left to do (passive
+	 * health marking a server DOWN: the event, shutdown-sessions, the
+	 * grants), on the session's thread.  NULL: the grants only. */
+	void (*apply)(void *arg, struct pool_work *w);
+	void *apply_arg;
 };
 
 TAILQ_HEAD(session_list, session);

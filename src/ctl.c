@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/bufferevent.h>
@@ -75,18 +76,18 @@ find_server(const struct ctl_call *c, const char *spec)
 static enum ctl_answer
 cmd_show_servers(const struct ctl_call *c)
 {
-	static const char *const hdr[] = {"BACKEND", "SERVER",    "ADDRESS",
-	                                  "STATE",   "WEIGHT",    "CUR",
-	                                  "TOTAL",   "LAST CHECK"};
+	static const char *const hdr[] = {"BACKEND", "SERVER", "ADDRESS",
+	                                  "STATE",   "WEIGHT", "CUR",
+	                                  "TOTAL",   "ERRORS", "LAST CHECK"};
 	struct pool_snap snap;
-	size_t w[8];
-	char num[3][24];
+	size_t w[9];
+	char num[4][24];
 
 	if (pool_snapshot(c->env->pool, &snap) < 0) {
 		evbuffer_add_printf(c->out, "error: out of memory\n");
 		return CTL_DONE;
 	}
-	for (size_t k = 0; k < 8; k++)
+	for (size_t k = 0; k < 9; k++)
 		w[k] = strlen(hdr[k]);
 	for (size_t b = 0; b < snap.nbackends; b++) {
 		const struct pool_snap_backend *be = &snap.backends[b];
@@ -108,10 +109,12 @@ cmd_show_servers(const struct ctl_call *c)
 	w[4] = 6;
 	w[5] = 6;
 	w[6] = 8;
+	w[7] = 6;
 	evbuffer_add_printf(
-	    c->out, "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n", (int)w[0],
-	    hdr[0], (int)w[1], hdr[1], (int)w[2], hdr[2], (int)w[3], hdr[3],
-	    (int)w[4], hdr[4], (int)w[5], hdr[5], (int)w[6], hdr[6], hdr[7]);
+	    c->out, "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s\n",
+	    (int)w[0], hdr[0], (int)w[1], hdr[1], (int)w[2], hdr[2], (int)w[3],
+	    hdr[3], (int)w[4], hdr[4], (int)w[5], hdr[5], (int)w[6], hdr[6],
+	    (int)w[7], hdr[7], hdr[8]);
 	for (size_t b = 0; b < snap.nbackends; b++) {
 		const struct pool_snap_backend *be = &snap.backends[b];
 
@@ -122,13 +125,16 @@ cmd_show_servers(const struct ctl_call *c)
 			snprintf(num[1], sizeof(num[1]), "%u", s->cur);
 			snprintf(num[2], sizeof(num[2]), "%llu",
 			         (unsigned long long)s->total);
+			snprintf(num[3], sizeof(num[3]), "%llu",
+			         (unsigned long long)s->traffic_errors);
 			evbuffer_add_printf(
 			    c->out,
-			    "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %s%s\n",
+			    "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  "
+			    "%s%s\n",
 			    (int)w[0], be->conf->name, (int)w[1], s->conf->name,
 			    (int)w[2], s->conf->addr.text, (int)w[3],
 			    s->state_text, (int)w[4], num[0], (int)w[5], num[1],
-			    (int)w[6], num[2], s->last_check,
+			    (int)w[6], num[2], (int)w[7], num[3], s->last_check,
 			    s->conf->backup ? " [backup]" : "");
 		}
 	}
@@ -168,6 +174,108 @@ cmd_show_info(const struct ctl_call *c)
 	    env->workers != NULL ? env->workers->n : 1, g->nfrontends,
 	    g->cfg->nbackends, up, total,
 	    atomic_load(&env->cnt->stopping) ? "yes" : "no");
+	return CTL_DONE;
+}
+
+#define CLIENTS_MAX 1000
+
+static int
+row_busier(const void *a, const void *b)
+{
+	const struct climit_row *x = a, *y = b;
+
+	if (x->cur != y->cur)
+		return x->cur < y->cur ? 1 : -1;
+	if (x->in_period != y->in_period)
+		return x->in_period < y->in_period ? 1 : -1;
+	if (x->refused != y->refused)
+		return x->refused < y->refused ? 1 : -1;
+	return 0;
+}
+
+/* show clients [N]: the N busiest client networks of every frontend with
+ * client limits (README "Client limits"). */
+static enum ctl_answer
+cmd_show_clients(const struct ctl_call *c)
+{
+	const struct gen *g = *c->env->cur;
+	struct climit_row *rows;
+	const char **names;
+	size_t n = 0, k = 20;
+	uint64_t now;
+	struct timespec ts;
+	char *end;
+
+	if (c->args[0] != NULL) {
+		long v;
+
+		errno = 0;
+		v = strtol(c->args[0], &end, 10);
+		if (errno != 0 || *end != '\0' || v < 1 || v > CLIENTS_MAX) {
+			evbuffer_add_printf(c->out, "error: N must be 1..%d\n",
+			                    CLIENTS_MAX);
+			return CTL_DONE;
+		}
+		k = (size_t)v;
+	}
+	rows = calloc(k * (g->nfrontends ? g->nfrontends : 1), sizeof(*rows));
+	names = calloc(k * (g->nfrontends ? g->nfrontends : 1), sizeof(*names));
+	if (rows == NULL || names == NULL) {
+		free(rows);
+		free(names);
+		evbuffer_add_printf(c->out, "error: out of memory\n");
+		return CTL_DONE;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	for (size_t f = 0; f < g->nfrontends; f++) {
+		const struct frontend *fe = &g->frontends[f];
+		size_t got;
+
+		if (fe->climit == NULL)
+			continue;
+		got = climit_top(fe->climit, rows + n, k, now);
+		for (size_t i = 0; i < got; i++)
+			names[n + i] = fe->conf->name;
+		n += got;
+	}
+	/* The frontend name travels with its row: sort an index. */
+	{
+		size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+
+		if (idx == NULL) {
+			free(rows);
+			free(names);
+			evbuffer_add_printf(c->out, "error: out of memory\n");
+			return CTL_DONE;
+		}
+		for (size_t i = 0; i < n; i++)
+			idx[i] = i;
+		for (size_t i = 1; i < n; i++) /* insertion sort, stable */
+			for (size_t j = i;
+			     j > 0 &&
+			     row_busier(&rows[idx[j - 1]], &rows[idx[j]]) > 0;
+			     j--) {
+				size_t t = idx[j];
+
+				idx[j] = idx[j - 1];
+				idx[j - 1] = t;
+			}
+		evbuffer_add_printf(c->out, "%-43s  %6s  %6s  %8s  %s\n",
+		                    "NETWORK", "CUR", "PERIOD", "REFUSED",
+		                    "FRONTEND");
+		for (size_t i = 0; i < n && i < k; i++) {
+			const struct climit_row *r = &rows[idx[i]];
+
+			evbuffer_add_printf(
+			    c->out, "%-43s  %6u  %6u  %8llu  %s\n", r->net,
+			    r->cur, r->in_period,
+			    (unsigned long long)r->refused, names[idx[i]]);
+		}
+		free(idx);
+	}
+	free(rows);
+	free(names);
 	return CTL_DONE;
 }
 
@@ -376,6 +484,12 @@ static const struct ctl_cmd {
      "show health [N]",
      "the last N health events (default 20)",
      cmd_show_health},
+    {{"show", "clients"},
+     0,
+     1,
+     "show clients [N]",
+     "the N busiest client networks (default 20)",
+     cmd_show_clients},
     {{"drain", NULL},
      1,
      1,

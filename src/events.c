@@ -49,7 +49,12 @@ check_type(const struct pool_event *ev)
 static void
 failure(struct lf *l, const struct pool_event *ev)
 {
-	lf_add(l, "check", check_type(ev));
+	/* A live session's failure is no check: it says so instead
+	 * (README "Health log"). */
+	if (ev->by != NULL)
+		lf_add(l, "by", ev->by);
+	else
+		lf_add(l, "check", check_type(ev));
 	lf_add(l, "step", ev->step != NULL ? ev->step : "");
 	if (ev->code != 0) {
 		lf_addf(l, "code", "%d", ev->code);

@@ -76,8 +76,33 @@ move_counters(struct frontend *o, struct frontend *n)
 	atomic_fetch_add(&n->cur_sess, atomic_exchange(&o->cur_sess, 0));
 	atomic_fetch_add(&n->total_sess, atomic_exchange(&o->total_sess, 0));
 	atomic_fetch_add(&n->refused, atomic_exchange(&o->refused, 0));
+	atomic_fetch_add(&n->refused_maxconn,
+	                 atomic_exchange(&o->refused_maxconn, 0));
+	atomic_fetch_add(&n->refused_rate,
+	                 atomic_exchange(&o->refused_rate, 0));
+	atomic_fetch_add(&n->refused_deny,
+	                 atomic_exchange(&o->refused_deny, 0));
 	atomic_fetch_add(&n->bytes_in, atomic_exchange(&o->bytes_in, 0));
 	atomic_fetch_add(&n->bytes_out, atomic_exchange(&o->bytes_out, 0));
+}
+
+/* The client-network table goes on across a reload when the new one
+ * would have the same shape (size, prefixes, period): the networks keep
+ * their counts.  n accepts nothing yet (the acceptor moves to it
+ * afterwards, on the main thread). */
+static void
+keep_climit(struct frontend *o, struct frontend *n)
+{
+	const struct cfg_client_limits *cl = &n->conf->limits;
+
+	if (o->climit == NULL || n->climit == NULL ||
+	    !climit_same(o->climit, (size_t)cl->table_size,
+	                 (unsigned)cl->prefix4, (unsigned)cl->prefix6,
+	                 cl->period_ms))
+		return;
+	climit_ref(o->climit);
+	climit_unref(n->climit);
+	n->climit = o->climit;
 }
 
 void
@@ -94,6 +119,7 @@ gen_retire(struct gen *old, struct gen *next)
 		 * name (frontend_newest). */
 		atomic_store_explicit(&o->successor, n, memory_order_release);
 		move_counters(o, n);
+		keep_climit(o, n);
 	}
 	gen_ref(next);
 	old->next = next;

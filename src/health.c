@@ -65,6 +65,16 @@ health_result(struct health *h, bool pass)
 	return HEALTH_SAME;
 }
 
+bool
+health_force_down(struct health *h)
+{
+	bool was_up = health_is_up(h);
+
+	h->counter = 0;
+	h->passes = 0;
+	return was_up;
+}
+
 void
 health_state_text(const struct health *h, char *buf, size_t len)
 {

@@ -43,6 +43,7 @@ usage(FILE *fp)
 	        "       lbctl [-s SOCKET] shutdown sessions BACKEND/SERVER\n"
 	        "       lbctl [-s SOCKET] reload\n"
 	        "       lbctl [-s SOCKET] check\n"
+	        "       lbctl [-s SOCKET] show clients [N]\n"
 	        "       lbctl health-report [--since DURATION] [--log FILE] "
 	        "[--format text|json|svg]\n"
 	        "       lbctl -h | -V\n"

@@ -48,6 +48,13 @@ frontend_init(struct frontend *fe, const struct cfg_frontend *conf,
 		fe->listeners[j].addr = &conf->binds[j];
 		fe->listeners[j].fd = -1;
 	}
+	if ((conf->limits.maxconn > 0 || conf->limits.rate > 0) &&
+	    (fe->climit = climit_new((size_t)conf->limits.table_size,
+	                             (unsigned)conf->limits.prefix4,
+	                             (unsigned)conf->limits.prefix6,
+	                             conf->limits.period_ms)) == NULL)
+		fatal("frontend %s: client_limits table of %d networks",
+		      conf->name, conf->limits.table_size);
 }
 
 struct frontend *
@@ -289,6 +296,8 @@ frontend_close(struct frontend *fe)
 void
 frontend_free(struct frontend *fe)
 {
+	climit_unref(fe->climit);
+	fe->climit = NULL;
 	if (fe->listeners == NULL)
 		return;
 	frontend_close(fe);

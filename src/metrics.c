@@ -169,6 +169,8 @@ enum srv_metric {
 	SM_CHECKS,
 	SM_CHECK_SECONDS,
 	SM_LAST_CHANGE,
+	SM_TRAFFIC_ERRORS,
+	SM_TRAFFIC_FAILS,
 };
 
 static const struct {
@@ -200,6 +202,14 @@ static const struct {
     [SM_LAST_CHANGE] = {"load_balancer_server_last_change_timestamp_seconds",
                         "gauge",
                         "Unix time of the server's last state change."},
+    [SM_TRAFFIC_ERRORS] = {"load_balancer_server_traffic_errors_total",
+                           "counter",
+                           "Failed connects and greetings of live sessions "
+                           "(passive health)."},
+    [SM_TRAFFIC_FAILS] = {"load_balancer_server_traffic_errors_consecutive",
+                          "gauge",
+                          "Of them in a row now; error_limit of them mark a "
+                          "checked server DOWN."},
 };
 
 static void
@@ -239,6 +249,12 @@ srv_value(struct out *o, enum srv_metric m, const struct pool_snap_server *s)
 		break;
 	case SM_LAST_CHANGE:
 		outf(o, "%lld\n", (long long)s->last_change);
+		break;
+	case SM_TRAFFIC_ERRORS:
+		outf(o, "%" PRIu64 "\n", s->traffic_errors);
+		break;
+	case SM_TRAFFIC_FAILS:
+		outf(o, "%u\n", s->traffic_fails);
 		break;
 	}
 }
@@ -363,6 +379,27 @@ metrics_render(struct out *o, const struct snapshot *s)
 			fe_sample(o, fe_metrics[m].name, &s->frontends[f]);
 			outf(o, "%" PRIu64 "\n",
 			     fe_value(&s->frontends[f], (enum fe_metric)m));
+		}
+	}
+	family(o, "load_balancer_frontend_refused_total", "counter",
+	       "Connections refused at accept, before any server: maxconn "
+	       "and rate (client_limits), deny (deny and allow lists).");
+	for (size_t f = 0; f < s->nfrontends; f++) {
+		const struct snap_frontend *fe = &s->frontends[f];
+		const struct {
+			const char *reason;
+			uint64_t n;
+		} r[] = {{"maxconn", fe->refused_maxconn},
+		         {"rate", fe->refused_rate},
+		         {"deny", fe->refused_deny}};
+
+		for (size_t k = 0; k < ARRAY_SIZE(r); k++) {
+			outf(
+			    o,
+			    "load_balancer_frontend_refused_total{frontend=\"");
+			label(o, fe->conf->name);
+			outf(o, "\",reason=\"%s\"} %" PRIu64 "\n", r[k].reason,
+			     r[k].n);
 		}
 	}
 	for (size_t m = 0; m < ARRAY_SIZE(be_metrics); m++) {

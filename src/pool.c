@@ -27,9 +27,11 @@ struct server {
 	unsigned max_sess; /* highest cur_sess seen */
 	uint64_t total_sess;
 	uint64_t connect_failures;
-	uint64_t bytes_in, bytes_out; /* of its finished sessions */
-	time_t last_change;           /* wall clock of the last state change */
-	uint64_t checks;              /* health checks run */
+	uint64_t traffic_errors;        /* failed connects and greetings */
+	_Atomic unsigned traffic_fails; /* in a row; written under the lock */
+	uint64_t bytes_in, bytes_out;   /* of its finished sessions */
+	time_t last_change; /* wall clock of the last state change */
+	uint64_t checks;    /* health checks run */
 	uint64_t check_failures[HEALTH_STEPS];
 	uint64_t last_check_ms; /* the last check's duration */
 	struct health health;
@@ -641,6 +643,7 @@ inherit(struct server *srv, const struct server *old)
 	srv->total_sess = old->total_sess;
 	srv->max_sess = old->max_sess;
 	srv->connect_failures = old->connect_failures;
+	srv->traffic_errors = old->traffic_errors;
 	srv->bytes_in = old->bytes_in;
 	srv->bytes_out = old->bytes_out;
 	srv->last_change = old->last_change;
@@ -656,6 +659,7 @@ inherit(struct server *srv, const struct server *old)
 		return; /* another machine: checked afresh */
 	srv->cert_not_after = old->cert_not_after;
 	srv->cert_warned = old->cert_warned;
+	atomic_store(&srv->traffic_fails, atomic_load(&old->traffic_fails));
 	if (!srv->checked || !old->checked)
 		return; /* always UP, or checked from now on: as at start */
 	srv->up = old->up;
@@ -667,6 +671,41 @@ inherit(struct server *srv, const struct server *old)
 }
 
 static void run_queue(struct backend *be, struct pool_work *w, bool refuse);
+
+/* The avoided servers as servers of be: a waiter that was not queued
+ * during a reload still names the old objects (the removed ones are
+ * forgotten). */
+static void
+avoid_in(struct pool_waiter *wt, const struct backend *be)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < wt->navoid; i++) {
+		struct server *srv = wt->avoid[i];
+
+		while (srv != NULL && srv->be != be)
+			srv = server_successor(srv);
+		if (srv != NULL)
+			wt->avoid[n++] = srv;
+	}
+	wt->navoid = n;
+}
+
+/* Reload: the avoided servers become their successors (the removed ones
+ * are forgotten). */
+static void
+avoid_successors(struct pool_waiter *wt)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < wt->navoid; i++) {
+		struct server *ns = server_successor(wt->avoid[i]);
+
+		if (ns != NULL)
+			wt->avoid[n++] = ns;
+	}
+	wt->navoid = n;
+}
 
 /* An old backend's clients move to its successor nb, or are turned
  * away when it has none. */
@@ -698,8 +737,7 @@ move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
 			}
 			wt->granted = ns;
 		}
-		wt->avoid =
-		    wt->avoid != NULL ? server_successor(wt->avoid) : NULL;
+		avoid_successors(wt);
 		wt->be = nb;
 		if (nb != NULL)
 			TAILQ_INSERT_TAIL(&nb->granted, wt, link);
@@ -707,8 +745,7 @@ move_waiters(struct backend *ob, struct backend *nb, struct pool_work *w)
 	while ((wt = TAILQ_FIRST(&ob->queue)) != NULL) {
 		TAILQ_REMOVE(&ob->queue, wt, link);
 		ob->queued--;
-		wt->avoid =
-		    wt->avoid != NULL ? server_successor(wt->avoid) : NULL;
+		avoid_successors(wt);
 		if (nb == NULL) {
 			wt->be = NULL;
 			grant(w, wt, NULL);
@@ -805,9 +842,33 @@ pool_install(struct pool *p, struct pool_set *set, struct pool_work *w)
 
 /* --- choice, slots, queue ------------------------------------------------- */
 
-/* One pass of lb_pick over one tier (active or backup servers). */
+static bool
+avoided(const struct pool_waiter *wt, const struct server *srv)
+{
+	for (unsigned i = 0; i < wt->navoid; i++)
+		if (wt->avoid[i] == srv)
+			return true;
+	return false;
+}
+
+void
+pool_waiter_avoid(struct pool_waiter *wt, struct server *srv)
+{
+	if (srv == NULL || avoided(wt, srv))
+		return;
+	if (wt->navoid == POOL_AVOID) {
+		/* The oldest goes. */
+		memmove(&wt->avoid[0], &wt->avoid[1],
+		        (POOL_AVOID - 1) * sizeof(wt->avoid[0]));
+		wt->navoid--;
+	}
+	wt->avoid[wt->navoid++] = srv;
+}
+
+/* One pass of lb_pick over one tier (active or backup servers); avoid:
+ * leave out the servers in wt->avoid. */
 static int
-pick_tier(struct backend *be, bool backup, const struct server *avoid,
+pick_tier(struct backend *be, bool backup, bool avoid,
           const struct pool_waiter *wt)
 {
 	for (size_t i = 0; i < be->nservers; i++) {
@@ -817,7 +878,8 @@ pick_tier(struct backend *be, bool backup, const struct server *avoid,
 		e->weight = srv->weight;
 		e->conns = srv->cur_sess;
 		e->usable = takes_sessions(srv) &&
-		            srv->conf->backup == backup && srv != avoid;
+		            srv->conf->backup == backup &&
+		            !(avoid && avoided(wt, srv));
 		e->room = has_room(srv);
 	}
 	return lb_pick(be->conf->balance, be->lbv, be->nservers, &be->lbst,
@@ -841,12 +903,12 @@ pick(struct backend *be, const struct pool_waiter *wt, struct server **out)
 	if (!active && !backup)
 		return POOL_NONE;
 	/* Backup servers only when no active server takes sessions. */
-	r = pick_tier(be, !active, wt->avoid, wt);
-	if (r == LB_PICK_NONE && wt->avoid != NULL)
-		/* The server that failed is the only candidate: try it
-		 * again.  (When the others are only full, the client
-		 * waits for them in the queue instead.) */
-		r = pick_tier(be, !active, NULL, wt);
+	r = pick_tier(be, !active, true, wt);
+	if (r == LB_PICK_NONE && wt->navoid > 0)
+		/* Only servers that failed are left: try them again.
+		 * (When the others are only full, the client waits for
+		 * them in the queue instead.) */
+		r = pick_tier(be, !active, false, wt);
 	if (r == LB_PICK_NONE)
 		return POOL_NONE;
 	if (r == LB_PICK_FULL)
@@ -905,6 +967,7 @@ pool_assign(struct pool *p, struct backend *be, struct pool_waiter *wt,
 		unlock(p);
 		return POOL_MOVED;
 	}
+	avoid_in(wt, be);
 	r = pick(be, wt, out);
 	if (r == POOL_OK)
 		take(*out);
@@ -992,22 +1055,6 @@ pool_untake(struct pool *p, struct server *srv)
 	unlock(p);
 }
 
-void
-pool_connect_failed(struct pool *p, struct server *srv, bool retry)
-{
-	struct backend *be = srv->be, *n;
-
-	lock(p);
-	newest(srv)->connect_failures++;
-	/* The backend's successor even when the server has none (removed
-	 * by a reload). */
-	while ((n = backend_successor(be)) != NULL)
-		be = n;
-	if (retry)
-		be->retries++;
-	unlock(p);
-}
-
 /* --- operators and checks ------------------------------------------------- */
 
 static void
@@ -1057,6 +1104,7 @@ pool_set_admin(struct pool *p, struct server *srv, enum srv_admin admin,
 			if (admin == SRV_MAINT)
 				w->check_stop = true;
 			else if (old == SRV_MAINT) {
+				atomic_store(&srv->traffic_fails, 0);
 				/* Back from maintenance: UP but unconfirmed,
 				 * checked at once (a failure makes it DOWN
 				 * immediately). */
@@ -1106,6 +1154,86 @@ failure_fields(struct pool_event *ev, const struct check_result *res)
 	ev->duration_ms = res->duration_ms;
 }
 
+/* srv is DOWN now (its health counter says so): the event, and what
+ * follows.  Under the lock. */
+static void
+went_down(struct pool *p, struct server *srv, const struct check_result *res,
+          unsigned failures, const char *by, struct pool_work *w)
+{
+	struct backend *be = srv->be;
+	uint64_t now = p->wall_ms();
+	struct pool_event *ev;
+
+	srv->up = false;
+	srv->down_since_ms = now;
+	srv->last_change = (time_t)(now / 1000);
+	ev = new_event(w, PEV_DOWN, be, srv);
+	failure_fields(ev, res);
+	if (ev != NULL) {
+		ev->failures = failures;
+		ev->by = by;
+	}
+	event_counts(ev, be);
+	if (be->conf->on_marked_down == MD_SHUTDOWN_SESSIONS)
+		w->close = srv;
+	backend_state(be, w);
+	/* Queued clients may now have nowhere to go. */
+	if (be->set == p->cur)
+		run_queue(be, w, true);
+}
+
+void
+pool_session_failed(struct pool *p, struct server *srv,
+                    const struct check_result *res, bool retry,
+                    struct pool_work *w)
+{
+	struct backend *be = srv->be, *n;
+	struct server *s;
+	unsigned fails;
+	int limit;
+
+	lock(p);
+	/* The newest object of the same name: a reload may have replaced
+	 * the one the session used (and its backend, even when the server
+	 * was removed). */
+	s = newest(srv);
+	while ((n = backend_successor(be)) != NULL)
+		be = n;
+	if (retry)
+		be->retries++;
+	if (res == NULL) {
+		/* The balancer's own failure: not the server's count. */
+		unlock(p);
+		return;
+	}
+	if (res->step != NULL && strcmp(res->step, "connect") == 0)
+		s->connect_failures++;
+	s->traffic_errors++;
+	fails = atomic_load(&s->traffic_fails) + 1;
+	atomic_store(&s->traffic_fails, fails);
+	limit = s->be->conf->error_limit;
+	if (limit > 0 && fails >= (unsigned)limit && s->checked && s->up &&
+	    s->admin != SRV_MAINT && s->be->set == p->cur &&
+	    health_force_down(&s->health))
+		went_down(p, s, res, fails, "traffic", w);
+	unlock(p);
+}
+
+void
+pool_session_ok(struct pool *p, struct server *srv)
+{
+	/* Written under the lock only, on the newest object of the name
+	 * (a session may hold an older one across a reload); a stale
+	 * non-zero read just takes the lock once more. */
+	if (atomic_load_explicit(&newest(srv)->traffic_fails,
+	                         memory_order_relaxed) == 0)
+		return;
+	lock(p);
+	atomic_store(&newest(srv)->traffic_fails, 0);
+	atomic_store(&srv->traffic_fails, 0);
+	unlock(p);
+}
+
 void
 pool_check_result(struct pool *p, struct server *srv,
                   const struct check_result *res, struct pool_work *w)
@@ -1143,23 +1271,11 @@ pool_check_result(struct pool *p, struct server *srv,
 		srv->check_failures[step]++;
 	switch (health_result(&srv->health, res->pass)) {
 	case HEALTH_WENT_DOWN:
-		srv->up = false;
-		srv->down_since_ms = now;
-		srv->last_change = (time_t)(now / 1000);
-		ev = new_event(w, PEV_DOWN, be, srv);
-		failure_fields(ev, res);
-		if (ev != NULL)
-			ev->failures = srv->health.fails;
-		event_counts(ev, be);
-		if (be->conf->on_marked_down == MD_SHUTDOWN_SESSIONS)
-			w->close = srv;
-		backend_state(be, w);
-		/* Queued clients may now have nowhere to go. */
-		if (be->set == p->cur)
-			run_queue(be, w, true);
+		went_down(p, srv, res, srv->health.fails, NULL, w);
 		break;
 	case HEALTH_WENT_UP:
 		srv->up = true;
+		atomic_store(&srv->traffic_fails, 0);
 		srv->last_change = (time_t)(now / 1000);
 		if ((ev = new_event(w, PEV_UP, be, srv)) != NULL) {
 			ev->duration_ms = res->duration_ms;
@@ -1291,6 +1407,8 @@ snap_server(struct pool_snap_server *o, const struct server *s)
 	o->limit = limit_of(s);
 	o->total = s->total_sess;
 	o->connect_failures = s->connect_failures;
+	o->traffic_errors = s->traffic_errors;
+	o->traffic_fails = atomic_load(&s->traffic_fails);
 	o->bytes_in = s->bytes_in;
 	o->bytes_out = s->bytes_out;
 	o->checks = s->checks;

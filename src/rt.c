@@ -340,6 +340,13 @@ log_start(struct rt *rt)
 	healthlog_write(rt->hlog, &l);
 }
 
+/* A session's pool work (passive health), on its own thread. */
+static void
+apply_work(void *arg, struct pool_work *w)
+{
+	work_apply(arg, w);
+}
+
 int
 rt_start(struct rt *rt)
 {
@@ -360,6 +367,8 @@ rt_start(struct rt *rt)
 	env.cnt = &rt->cnt;
 	env.main_mb = NULL; /* worker 0's, once made */
 	env.main_mail = &rt->main_mail;
+	env.apply = apply_work;
+	env.apply_arg = &rt->wenv;
 	if (workers_init(&rt->workers, workers_count(g->cfg->global.workers),
 	                 rt->base, &env) < 0 ||
 	    (rt->ctl_mb = mailbox_new(rt->ctl_base, "control")) == NULL)

@@ -26,6 +26,7 @@
  * line (README "Session log") once. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -50,6 +51,13 @@
 #include "sock.h"
 
 #define FDWAIT_STEP_MS 50
+/* The greeting gate looks at most this much of a server's first reply
+ * before it decides (a longer first line is judged by its code). */
+#define GREET_MAX 1024
+/* s->greet_last: a reply code, or one of these. */
+#define GREET_NONE 0
+#define GREET_EOF (-1)
+#define GREET_TIMEOUT (-2)
 
 enum sess_state {
 	S_NEW,        /* accepted by another thread: OP_START follows */
@@ -57,6 +65,7 @@ enum sess_state {
 	S_DEQUEUED,   /* given a result while its timer fired: mail follows */
 	S_FDWAIT,     /* no descriptor for a server socket: try again soon */
 	S_CONNECTING, /* connecting to a server */
+	S_GREETING,   /* connected, reading the server's first line */
 	S_RELAY,      /* relaying bytes */
 	S_REFUSING,   /* writing unavailable_reply, then closing */
 	S_LINGER,     /* reply flushed, write side shut, waiting for EOF */
@@ -85,7 +94,12 @@ struct session {
 	struct bufferevent *cbev;
 	struct event *qev;
 	int cfd, sfd;
-	struct event *cev; /* the server connect in progress */
+	/* The server connect in progress; then (S_GREETING) the watch
+	 * for its first line. */
+	struct event *cev;
+	int greet_last;         /* the last failed greeting (GREET_*) */
+	unsigned greet_fails;   /* attempts that failed at the greeting */
+	unsigned connect_fails; /* attempts that failed to connect */
 	struct relay *relay;
 	struct event *timer;
 	struct sockaddr_storage client;
@@ -101,6 +115,8 @@ struct session {
 	bool waiting_client; /* whose turn: see above */
 	bool turn_unknown;   /* spliced bytes: either side's limit */
 	int retries;
+	struct climit *climit; /* a count of its network is the session's */
+	struct climit_ticket ticket;
 	uint64_t t_accept, t_queue, t_connect, last_activity;
 	uint64_t t_fdwait; /* first descriptor shortage, 0 = none */
 	long long queue_ms, connect_ms;
@@ -124,6 +140,9 @@ static const char *const end_names[] = {
     [END_QUEUE_TIMEOUT] = "queue_timeout",
     [END_CONNECT_FAILED] = "connect_failed",
     [END_SHUTDOWN] = "shutdown",
+    [END_CLIENT_LIMIT] = "client_limit",
+    [END_DENIED] = "denied",
+    [END_GREETING_FAILED] = "greeting_failed",
 };
 
 const char *
@@ -232,13 +251,22 @@ static void
 log_session_line(struct session *s)
 {
 	char client[LB_SOCKADDR_STRLEN];
+	char greet[24] = "";
 
 	if (!s->fe->log_sessions)
 		return;
 	format_sockaddr((struct sockaddr *)&s->client, client, sizeof(client));
+	/* The last failed greeting of a session that retried past one
+	 * (README "Session log"). */
+	if (s->greet_last > 0)
+		snprintf(greet, sizeof(greet), " greeting=%d", s->greet_last);
+	else if (s->greet_last == GREET_EOF)
+		snprintf(greet, sizeof(greet), " greeting=eof");
+	else if (s->greet_last == GREET_TIMEOUT)
+		snprintf(greet, sizeof(greet), " greeting=timeout");
 	log_session("client=%s frontend=%s backend=%s server=%s queue_ms=%lld "
 	            "connect_ms=%lld duration_ms=%llu bytes_in=%llu "
-	            "bytes_out=%llu retries=%d end=%s",
+	            "bytes_out=%llu retries=%d end=%s%s",
 	            client, s->fe->conf->name, backend_conf(s->be)->name,
 	            s->srv != NULL      ? server_conf(s->srv)->name
 	            : s->failed != NULL ? server_conf(s->failed)->name
@@ -247,7 +275,7 @@ log_session_line(struct session *s)
 	            (unsigned long long)(now_ms() - s->t_accept),
 	            (unsigned long long)s->bytes_in,
 	            (unsigned long long)s->bytes_out, s->retries,
-	            session_end_name(s->end));
+	            session_end_name(s->end), greet);
 }
 
 /* A slot given back: its consequences (clients waiting for one) go to
@@ -335,6 +363,10 @@ session_close(struct session *s, enum session_end end)
 	(void)mailbox_cancel(ctx->mb, &s->mail);
 	if (srv != NULL)
 		release_slot(s, srv, s->bytes_in, s->bytes_out);
+	if (s->climit != NULL) {
+		climit_release(s->climit, &s->ticket, now_ms());
+		climit_unref(s->climit);
+	}
 	gen_unref(s->pin_fe);
 	gen_unref(s->pin_be);
 	free(s);
@@ -498,29 +530,73 @@ session_migrate(struct sess_ctx *ctx)
 
 /* --- server choice, queue and connect ---------------------------------- */
 
+/* What a pool call left to do, done on this thread. */
 static void
-connect_failed(struct session *s, int err)
+apply_work(struct session *s, struct pool_work *w)
+{
+	const struct sess_env *env = s->ctx->env;
+
+	if (env->apply != NULL)
+		env->apply(env->apply_arg, w);
+	else
+		session_deliver_grants(w);
+}
+
+/* An attempt on s->srv failed (res: at connect or at the greeting);
+ * blame: the server's doing (passive health counts it), not the
+ * balancer's own.  Another server, within retries, or the
+ * unavailable_reply. */
+static void
+attempt_failed(struct session *s, const struct check_result *res, bool blame)
 {
 	struct server *srv = s->srv;
-	const struct cfg_server *sc = server_conf(srv);
-	char addr[LB_SOCKADDR_STRLEN];
 	bool retry = s->retries < backend_conf(s->be)->retries;
+	bool greeting = strcmp(res->step, "greeting") == 0;
+	struct pool_work w;
 
-	format_sockaddr((const struct sockaddr *)&sc->addr.ss, addr,
-	                sizeof(addr));
-	log_debug("connect to %s/%s (%s) failed: %s", backend_conf(s->be)->name,
-	          sc->name, addr, err != 0 ? strerror(err) : "timeout");
 	drop_server_socket(s);
-	pool_connect_failed(pool_of(s), srv, retry);
+	pool_work_init(&w);
+	pool_session_failed(pool_of(s), srv, blame ? res : NULL, retry, &w);
+	if (greeting)
+		s->greet_fails++;
+	else
+		s->connect_fails++;
 	s->srv = NULL;
 	s->failed = srv;
-	release_slot(s, srv, 0, 0);
+	pool_waiter_avoid(&s->wt, srv);
+	pool_release(pool_of(s), srv, 0, 0, &w);
+	apply_work(s, &w);
 	if (!retry) {
-		session_refuse(s, END_CONNECT_FAILED);
+		session_refuse(s, s->connect_fails == 0 ? END_GREETING_FAILED
+		                                        : END_CONNECT_FAILED);
 		return;
 	}
 	s->retries++;
 	session_assign(s);
+}
+
+static void
+connect_failed(struct session *s, int err, bool blame)
+{
+	const struct cfg_server *sc = server_conf(s->srv);
+	char addr[LB_SOCKADDR_STRLEN], why[128];
+	struct check_result res = {
+	    .step = "connect",
+	    .reason = why,
+	    .duration_ms = now_ms() - s->t_connect,
+	};
+
+	/* As a check says it (README "Health log"): "connection refused",
+	 * "timeout", the errno text in lower case. */
+	snprintf(why, sizeof(why), "%s",
+	         err == ETIMEDOUT || err == 0 ? "timeout" : strerror(err));
+	why[0] = (char)tolower((unsigned char)why[0]);
+
+	format_sockaddr((const struct sockaddr *)&sc->addr.ss, addr,
+	                sizeof(addr));
+	log_debug("connect to %s/%s (%s) failed: %s", backend_conf(s->be)->name,
+	          sc->name, addr, res.reason);
+	attempt_failed(s, &res, blame);
 }
 
 /* The socket for a server connection when the backend has a source:
@@ -615,7 +691,7 @@ connect_cb(evutil_socket_t fd, short what, void *arg)
 	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err != 0) {
-		connect_failed(s, err);
+		connect_failed(s, err, true);
 		return;
 	}
 	server_connected(s);
@@ -677,13 +753,13 @@ session_connect_now(struct session *s)
 	if (atomic_load_explicit(&env->cnt->fd_warned, memory_order_relaxed))
 		atomic_store(&env->cnt->fd_warned, false); /* news next time */
 	if (fd < 0) {
-		connect_failed(s, errno);
+		connect_failed(s, errno, false);
 		return;
 	}
 	s->sfd = fd;
 	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0 &&
 	    errno != EINPROGRESS) {
-		connect_failed(s, errno);
+		connect_failed(s, errno, true);
 		return;
 	}
 	/* Connected now (rare on loopback) or later: either way the
@@ -692,7 +768,7 @@ session_connect_now(struct session *s)
 	s->cev = event_new(s->ctx->base, fd, EV_READ | EV_WRITE, connect_cb, s);
 	if (s->cev == NULL || event_add(s->cev, NULL) < 0) {
 		log_warn("connect to %s: event", a->text);
-		connect_failed(s, ENOMEM);
+		connect_failed(s, ENOMEM, false);
 		return;
 	}
 	arm_timer(s, backend_conf(s->be)->timeout_connect_ms);
@@ -725,7 +801,6 @@ session_assign(struct session *s)
 
 	for (;;) {
 		bc = backend_conf(s->be);
-		s->wt.avoid = s->failed;
 		r = pool_assign(pool_of(s), s->be, &s->wt,
 		                bc->timeout_queue_ms > 0, &srv);
 		if (r != POOL_MOVED)
@@ -891,45 +966,224 @@ static const struct relay_cbs relay_callbacks = {
     .end = relay_end,
 };
 
+/* The relay takes both sockets over: first the PROXY header (unless the
+ * gate sent it); what the server and the client said so far is still in
+ * the kernel and comes next. */
+static void
+start_relay(struct session *s, const uint8_t *hdr, size_t hlen)
+{
+	s->relay = relay_new(s->ctx->relay, s->ctx->base, s->cfd, s->sfd,
+	                     &relay_callbacks, s);
+	if (s->relay == NULL) {
+		log_warn("session: cannot set up the relay");
+		connect_failed(s, ENOMEM, false);
+		return;
+	}
+	s->cfd = s->sfd = -1; /* the relay's now */
+	if (relay_queue(s->relay, true, hdr, hlen) < 0 ||
+	    relay_start(s->relay) < 0) {
+		log_warn("session: cannot start the relay");
+		session_close(s, END_SERVER_CLOSE);
+		return;
+	}
+	s->waiting_client = false; /* the server speaks first */
+	s->last_activity = now_ms();
+	s->state = S_RELAY;
+	arm_timer(s, idle_step(s, idle_limit(s)));
+}
+
+/* --- the greeting gate (README "Greeting gate and passive health") ------- */
+
+/* How long the gate waits for the first line: timeout_greeting, unless
+ * the server's idle limit (timeout_server) is shorter: that one ends the
+ * session as it would without the gate (greet_timeout). */
+static uint64_t
+greet_wait(const struct session *s)
+{
+	const struct cfg_backend *bc = backend_conf(s->be);
+
+	return bc->timeout_greeting_ms < bc->timeout_server_ms
+	           ? bc->timeout_greeting_ms
+	           : bc->timeout_server_ms;
+}
+
+/* The session commits to its server: the server's first line said 2xx or
+ * 5xx, or the client spoke first. */
+static void
+greet_commit(struct session *s)
+{
+	pool_session_ok(pool_of(s), s->srv);
+	if (s->cev != NULL) {
+		event_free(s->cev);
+		s->cev = NULL;
+	}
+	if (s->qev != NULL) {
+		event_free(s->qev);
+		s->qev = NULL;
+	}
+	start_relay(s, NULL, 0);
+}
+
+/* The code of a reply that starts with three digits, else 0. */
+static int
+greet_code(const char *b, size_t len)
+{
+	if (len < 3 || b[0] < '1' || b[0] > '5' || b[1] < '0' || b[1] > '9' ||
+	    b[2] < '0' || b[2] > '9')
+		return 0;
+	return (b[0] - '0') * 100 + (b[1] - '0') * 10 + (b[2] - '0');
+}
+
+/* The server turned the session away (code, a 4xx), closed (GREET_EOF)
+ * or said nothing in time (GREET_TIMEOUT): QUIT when it is still
+ * listening, then another server. */
+static void
+greet_failed(struct session *s, int what, const char *line, size_t n)
+{
+	char reply[128] = "";
+	struct check_result res = {
+	    .step = "greeting",
+	    .duration_ms = now_ms() - s->t_connect,
+	};
+
+	if (what > 0) {
+		size_t i, k = 0;
+
+		/* The text of its first line after the code, for the health
+		 * log (as a check's reply). */
+		for (i = n > 4 ? 4 : n;
+		     i < n && line[i] != '\r' && line[i] != '\n' &&
+		     k < sizeof(reply) - 1;
+		     i++) {
+			char c = line[i];
+
+			reply[k++] = (unsigned char)c < 0x20 ? ' ' : c;
+		}
+		reply[k] = '\0';
+		res.code = what;
+		res.reply = reply;
+	} else
+		res.reason =
+		    what == GREET_EOF ? "connection closed" : "timeout";
+	if (what != GREET_EOF) {
+		static const char quit[] = "QUIT\r\n";
+		char sink[512];
+
+		/* Best effort, never waited for.  What the server still has
+		 * to say is read away first, so that the close is a FIN and
+		 * not a reset that could drop the QUIT. */
+		(void)send(s->sfd, quit, sizeof(quit) - 1,
+		           MSG_NOSIGNAL | MSG_DONTWAIT);
+		for (int i = 0; i < 4; i++)
+			if (recv(s->sfd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+				break;
+	}
+	log_debug("%s/%s: greeting failed: %s", backend_conf(s->be)->name,
+	          server_conf(s->srv)->name, what > 0 ? reply : res.reason);
+	s->greet_last = what;
+	attempt_failed(s, &res, true);
+}
+
+/* The server's first bytes are looked at where they are (MSG_PEEK): on a
+ * commit the relay reads them like any other, nothing is copied.  The
+ * watch is edge-triggered, so a first line that is not complete yet waits
+ * for more bytes (or the close) without spinning. */
+static void
+greet_server_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	char line[GREET_MAX];
+	ssize_t n;
+	int code;
+
+	n = recv(fd, line, sizeof(line), MSG_PEEK | MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		greet_failed(s, GREET_EOF, NULL, 0);
+		return;
+	}
+	code = greet_code(line, (size_t)n);
+	if (memchr(line, '\n', (size_t)n) == NULL && (size_t)n < sizeof(line)) {
+		if (!(what & EV_CLOSED))
+			return; /* the first line is not complete yet */
+		/* Closed after part of a line: a 4xx it managed to send
+		 * still counts as one. */
+		greet_failed(s, code >= 400 && code < 500 ? code : GREET_EOF,
+		             line, (size_t)n);
+		return;
+	}
+	if (code >= 400 && code < 500) {
+		greet_failed(s, code, line, (size_t)n);
+		return;
+	}
+	/* 2xx: the server will serve.  5xx: its decision about this
+	 * client, relayed.  Anything else is no SMTP greeting the gate
+	 * can judge: relayed as a layer-4 relay would. */
+	greet_commit(s);
+}
+
+/* The client spoke (or hung up) before the server's first line: it
+ * commits to this server at once, so that the server sees it as it is
+ * (postscreen's pregreet test). */
+static void
+greet_client_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	greet_commit(arg);
+}
+
 static void
 server_connected(struct session *s)
 {
 	uint8_t hdr[PROXY_HDR_MAX];
 	int hlen = 0;
+	ssize_t n;
 
 	s->connect_ms = (long long)(now_ms() - s->t_connect);
-	event_free(s->cev);
-	s->cev = NULL;
+	/* The connect's event fired and is not pending: the gate reuses
+	 * it, the relay needs it no more. */
 	if (s->qev != NULL) {
 		event_free(s->qev);
 		s->qev = NULL;
 	}
 	if (server_conf(s->srv)->proxy_protocol != PP_NONE &&
 	    (hlen = proxy_header_for(s, s->srv, hdr, sizeof(hdr))) < 0) {
-		connect_failed(s, EPROTO);
-		return;
-	}
-	s->relay = relay_new(s->ctx->relay, s->ctx->base, s->cfd, s->sfd,
-	                     &relay_callbacks, s);
-	if (s->relay == NULL) {
-		log_warn("session: cannot set up the relay");
-		connect_failed(s, ENOMEM);
+		connect_failed(s, EPROTO, false);
 		return;
 	}
 	sock_set_nodelay(s->sfd);
-	s->cfd = s->sfd = -1; /* the relay's now */
-	/* The PROXY header first; what the client sent early is still in
-	 * the kernel and comes next. */
-	if (relay_queue(s->relay, true, hdr, (size_t)hlen) < 0 ||
-	    relay_start(s->relay) < 0) {
-		log_warn("session: cannot start the relay");
-		session_close(s, END_SERVER_CLOSE);
+	if (!backend_conf(s->be)->greeting_gate) {
+		/* Layer 4: connected is committed. */
+		pool_session_ok(pool_of(s), s->srv);
+		event_free(s->cev);
+		s->cev = NULL;
+		start_relay(s, hdr, (size_t)hlen);
 		return;
 	}
-	s->state = S_RELAY;
-	s->waiting_client = false; /* the server speaks first */
-	s->last_activity = now_ms();
-	arm_timer(s, idle_step(s, idle_limit(s)));
+	/* The gate: the PROXY header goes now (a fresh socket takes a few
+	 * hundred bytes at once), then the server's first line is read
+	 * while the client is only watched. */
+	if (hlen > 0 && ((n = send(s->sfd, hdr, (size_t)hlen,
+	                           MSG_NOSIGNAL | MSG_DONTWAIT)) != hlen)) {
+		connect_failed(s, n < 0 ? errno : EPROTO, n < 0);
+		return;
+	}
+	/* The connect's event watches the first line from now on. */
+	if (event_assign(s->cev, s->ctx->base, s->sfd,
+	                 EV_READ | EV_CLOSED | EV_ET | EV_PERSIST,
+	                 greet_server_cb, s) < 0 ||
+	    event_add(s->cev, NULL) < 0 ||
+	    (s->qev = event_new(s->ctx->base, s->cfd, EV_READ | EV_CLOSED,
+	                        greet_client_cb, s)) == NULL ||
+	    event_add(s->qev, NULL) < 0) {
+		log_warn("session: cannot watch the greeting");
+		connect_failed(s, ENOMEM, false);
+		return;
+	}
+	s->state = S_GREETING;
+	arm_timer(s, greet_wait(s));
 }
 
 /* A queued client may hang up while it waits: then its place goes.
@@ -1002,7 +1256,17 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_assign(s);
 		return;
 	case S_CONNECTING:
-		connect_failed(s, ETIMEDOUT);
+		connect_failed(s, ETIMEDOUT, true);
+		return;
+	case S_GREETING:
+		if (backend_conf(s->be)->timeout_greeting_ms <=
+		    backend_conf(s->be)->timeout_server_ms)
+			greet_failed(s, GREET_TIMEOUT, NULL, 0);
+		else
+			/* timeout_server came first: the server's idle
+			 * limit, as without the gate; nothing was relayed
+			 * yet, so the client is told to come back. */
+			session_refuse(s, END_SERVER_TIMEOUT);
 		return;
 	case S_REFUSING:
 		session_close(s, s->end);
@@ -1070,6 +1334,79 @@ session_mail(struct mail *m, unsigned ops, int arg)
 		granted(s);
 }
 
+/* --- admission (README "Client limits") --------------------------------- */
+
+/* Turned away at accept: the reply, the log line, the count; no session
+ * is made (nothing allocated), no server or queue place is taken. */
+static void
+refuse_at_accept(struct frontend *fe, evutil_socket_t fd,
+                 const struct sockaddr *sa, enum session_end end,
+                 const char *reply, atomic_ullong *counter)
+{
+	char client[LB_SOCKADDR_STRLEN], buf[520], sink[512];
+	size_t len = 0;
+
+	atomic_fetch_add(counter, 1);
+	if (reply[0] != '\0') {
+		int n = snprintf(buf, sizeof(buf), "%s\r\n", reply);
+
+		len = n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0;
+		/* A fresh socket's buffer takes one line at once. */
+		if (len > 0 &&
+		    send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			len = 0;
+	}
+	if (fe->log_sessions) {
+		format_sockaddr(sa, client, sizeof(client));
+		log_session("client=%s frontend=%s backend=%s server=- "
+		            "queue_ms=0 connect_ms=-1 duration_ms=0 "
+		            "bytes_in=0 bytes_out=%zu retries=0 end=%s",
+		            client, fe->conf->name, backend_conf(fe->be)->name,
+		            len, session_end_name(end));
+	}
+	/* What the client sent already is read away, so that the close is
+	 * a FIN after the reply, not a reset that could destroy it. */
+	for (int i = 0; i < 4; i++)
+		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
+	(void)shutdown(fd, SHUT_WR);
+	evutil_closesocket(fd);
+}
+
+/* deny / allow, then the client network's limits.  Returns true when the
+ * connection may become a session (*tab and *tk: the count it holds, if
+ * any); false when it was turned away (fd closed). */
+static bool
+admit(struct frontend *fe, evutil_socket_t fd, const struct sockaddr *sa,
+      struct climit **tab, struct climit_ticket *tk)
+{
+	const struct cfg_frontend *fc = fe->conf;
+	struct frontend *newest;
+	enum climit_verdict v;
+
+	*tab = NULL;
+	if ((fc->deny.n > 0 && cidr_list_match(&fc->deny, sa)) ||
+	    (fc->allow.n > 0 && !cidr_list_match(&fc->allow, sa))) {
+		refuse_at_accept(fe, fd, sa, END_DENIED, fc->deny_reply,
+		                 &frontend_newest(fe)->refused_deny);
+		return false;
+	}
+	if (fe->climit == NULL || cidr_list_match(&fc->limits.exempt, sa))
+		return true;
+	v = climit_admit(fe->climit, sa, (unsigned)fc->limits.maxconn,
+	                 (unsigned)fc->limits.rate, now_ms(), tk);
+	if (v == CLIMIT_ADMIT) {
+		climit_ref(fe->climit);
+		*tab = fe->climit;
+		return true;
+	}
+	newest = frontend_newest(fe);
+	refuse_at_accept(fe, fd, sa, END_CLIENT_LIMIT, fc->limits.reply,
+	                 v == CLIMIT_MAXCONN ? &newest->refused_maxconn
+	                                     : &newest->refused_rate);
+	return false;
+}
+
 void
 session_accept(struct sess_ctx *ctx, bool own, struct frontend *fe,
                evutil_socket_t fd, const struct sockaddr *sa, int salen)
@@ -1077,13 +1414,26 @@ session_accept(struct sess_ctx *ctx, bool own, struct frontend *fe,
 	const struct sess_env *env = ctx->env;
 	struct frontend *newest;
 	struct session *s;
+	struct climit *tab = NULL;
+	struct climit_ticket tk;
 
+	if ((fe->conf->deny.n > 0 || fe->conf->allow.n > 0 ||
+	     fe->climit != NULL) &&
+	    !admit(fe, fd, sa, &tab, &tk))
+		return;
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		log_warn("session: calloc");
+		if (tab != NULL) {
+			climit_release(tab, &tk, now_ms());
+			climit_unref(tab);
+		}
 		evutil_closesocket(fd);
 		return;
 	}
 	s->ctx = ctx;
+	s->climit = tab;
+	if (tab != NULL)
+		s->ticket = tk;
 	mail_init(&s->mail, session_mail);
 	s->fe = fe;
 	s->be = fe->be;

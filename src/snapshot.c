@@ -42,6 +42,9 @@ snapshot_take(const struct snap_src *src, struct snapshot *s)
 		o->cur = atomic_load(&fe->cur_sess);
 		o->total = atomic_load(&fe->total_sess);
 		o->refused = atomic_load(&fe->refused);
+		o->refused_maxconn = atomic_load(&fe->refused_maxconn);
+		o->refused_rate = atomic_load(&fe->refused_rate);
+		o->refused_deny = atomic_load(&fe->refused_deny);
 		o->bytes_in = atomic_load(&fe->bytes_in);
 		o->bytes_out = atomic_load(&fe->bytes_out);
 	}

@@ -2,7 +2,8 @@
 tests (REFERENCE.md section 10; needs root): its own main.cf/master.cf in
 a temporary directory, Debian's master.cf without its inet services and
 without chroot, plus one smtpd per entry of `services`, each logging under
-its own syslog_name (its log lines read "NAME/smtpd[PID]: ...").  The log
+its own syslog_name (its log lines read "NAME/smtpd[PID]: ..."), and
+optionally postscreen services in front of their own smtpd.  The log
 goes to DIR/postfix.log (maillog_file = /dev/stdout of `start-fg`).  Every
 process it starts is stopped by `postfix -c DIR/etc stop`, then by PID."""
 
@@ -18,6 +19,10 @@ PFX_NAME = "pfx.test.local"
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 POSTCAT = shutil.which("postcat") or "/usr/sbin/postcat"
 
+# postscreen services (see Postfix.__init__): the settings every one gets first.
+POSTSCREEN_DEFAULTS = ["postscreen_access_list=", "postscreen_greet_wait=2s",
+                       "postscreen_greet_action=enforce", "postscreen_dnsbl_sites="]
+
 # (syslog_name, listen host, extra "-o name=value" settings)
 DEFAULT_SERVICES = [
     ("pfxplain", H, ["smtpd_tls_security_level=none"]),
@@ -28,10 +33,20 @@ DEFAULT_SERVICES = [
 class Postfix:
     """services: list of (name, host, [name=value, ...]); each gets a free
     port: self.ports[name] (and self.p_plain / self.p_tls for the default
-    services).  A host with a colon is IPv6 (inet_protocols = all)."""
+    services).  A host with a colon is IPv6 (inet_protocols = all).
 
-    def __init__(self, tls_cert, tls_key, services=None):
-        self.services = list(services or DEFAULT_SERVICES)
+    postscreen: list of (name, host, [name=value, ...]) run as postscreen
+    on their own free port (self.ports[name]), each handing the clients it
+    lets through to its own `NAME_smtpd pass` smtpd (both log under
+    syslog_name NAME: "NAME/postscreen[PID]" and "NAME/smtpd[PID]"), with
+    the dnsblog and tlsproxy services postscreen needs, as Debian's
+    master.cf has them (commented out).  POSTSCREEN_DEFAULTS come first:
+    no permit_mynetworks (every test client is on 127.0.0.0/8) and a short
+    pregreet wait."""
+
+    def __init__(self, tls_cert, tls_key, services=None, postscreen=None):
+        self.services = list(DEFAULT_SERVICES if services is None else services)
+        self.postscreen = list(postscreen or [])
         self.dir = t.tempdir("lbtest-postfix-")
         os.chmod(self.dir, 0o755)   # the postfix user walks into spool/
         self.etc = os.path.join(self.dir, "etc")
@@ -43,7 +58,7 @@ class Postfix:
         self.log = os.path.join(self.dir, "postfix.log")
         self.ports = {}
         self.hosts = {}
-        for name, host, _ in self.services:
+        for name, host, _ in self.services + self.postscreen:
             self.ports[name] = t.free_port(host)
             self.hosts[name] = host
         self.p_plain = self.ports.get("pfxplain")
@@ -97,6 +112,15 @@ smtpd_tls_loglevel = 1
             out.append("%s inet n - n - - smtpd -o syslog_name=%s%s\n"
                        % (t.addr(host, self.ports[name]), name,
                           "".join(" -o " + s for s in settings)))
+        if self.postscreen:
+            out.append("dnsblog unix - - n - 0 dnsblog\n"
+                       "tlsproxy unix - - n - 0 tlsproxy\n")
+        for name, host, settings in self.postscreen:
+            sets = POSTSCREEN_DEFAULTS + list(settings)
+            out.append("%s inet n - n - 1 postscreen -o syslog_name=%s -o smtpd_service_name=%s_smtpd%s\n"
+                       % (t.addr(host, self.ports[name]), name, name,
+                          "".join(" -o " + s for s in sets)))
+            out.append("%s_smtpd pass - - n - - smtpd -o syslog_name=%s\n" % (name, name))
         with open(os.path.join(self.etc, "master.cf"), "w") as f:
             f.write("".join(out))
 
@@ -130,10 +154,11 @@ smtpd_tls_loglevel = 1
         except OSError:
             return ""
 
-    def lines(self, name=None, *words):
+    def lines(self, name=None, *words, prog="smtpd"):
         """Log lines of smtpd service name (all lines when None) that
-        contain every one of words."""
-        tag = "%s/smtpd[" % name if name else ""
+        contain every one of words; prog="postscreen": the lines of the
+        postscreen service name."""
+        tag = "%s/%s[" % (name, prog) if name else ""
         return [ln for ln in self.text().splitlines()
                 if tag in ln and all(w in ln for w in words)]
 

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lbtest as t  # noqa: E402
 
 H = "127.0.0.1"
-HEADER = ["BACKEND", "SERVER", "ADDRESS", "STATE", "WEIGHT", "CUR", "TOTAL", "LAST CHECK"]
+HEADER = ["BACKEND", "SERVER", "ADDRESS", "STATE", "WEIGHT", "CUR", "TOTAL", "ERRORS", "LAST CHECK"]
 
 
 def start_py(names, name, hc=None, be=None, **kw):
@@ -75,7 +75,7 @@ def test_show():
     t.check(rc == 0, "show servers: exit 0", "rc=%s err=%r" % (rc, err))
     lines = out.splitlines()
     t.check(lines and re.split(r"\s{2,}", lines[0].strip()) == HEADER,
-            "show servers: header BACKEND SERVER ADDRESS STATE WEIGHT CUR TOTAL LAST CHECK",
+            "show servers: header BACKEND SERVER ADDRESS STATE WEIGHT CUR TOTAL ERRORS LAST CHECK",
             repr(lines[:1]))
     rows = {r.get("SERVER"): r for r in t.parse_table(out)}
     t.check(sorted(rows) == ["A", "B", "C"], "one row per server", str(sorted(rows)))

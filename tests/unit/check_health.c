@@ -408,6 +408,92 @@ START_TEST(counter_saturates)
 }
 END_TEST
 
+/* Passive health (README "Greeting gate and passive health"):
+ * health_force_down makes any state DOWN at once; it says whether the
+ * server was UP (the caller's event); rise passes bring it back. */
+START_TEST(force_down)
+{
+	for (int rise = 1; rise <= 6; rise++) {
+		for (int fall = 1; fall <= 6; fall++) {
+			struct health h;
+			char ctx[64];
+
+			snprintf(ctx, sizeof(ctx), "rise %d fall %d", rise,
+			         fall);
+			/* Fully UP. */
+			health_init(&h, rise, fall);
+			for (int k = 0; k < fall + 2; k++)
+				health_result(&h, true);
+			ck_assert_int_eq(h.counter, rise + fall - 1);
+			ck_assert_msg(health_force_down(&h),
+			              "%s: fully UP, force_down not true", ctx);
+			ck_assert_int_eq(h.counter, 0);
+			ck_assert_uint_eq(h.passes, 0);
+			state_is(&h, "DOWN", ctx);
+			/* DOWN already: false, still DOWN. */
+			ck_assert_msg(!health_force_down(&h),
+			              "%s: DOWN, force_down not false", ctx);
+			state_is(&h, "DOWN", ctx);
+			/* A failed check now is no second DOWN. */
+			ck_assert_int_eq(health_result(&h, false), HEALTH_SAME);
+			state_is(&h, "DOWN", ctx);
+			/* rise passes: UP, fully. */
+			for (int k = 1; k < rise; k++) {
+				ck_assert_msg(health_result(&h, true) ==
+				                  HEALTH_SAME,
+				              "%s: pass %d of %d changed the "
+				              "state",
+				              ctx, k, rise);
+				ck_assert(!health_is_up(&h));
+			}
+			ck_assert_msg(health_result(&h, true) == HEALTH_WENT_UP,
+			              "%s: pass %d not UP", ctx, rise);
+			ck_assert_int_eq(h.counter, rise + fall - 1);
+			state_is(&h, "UP", ctx);
+
+			/* Unconfirmed UP (as at start): true. */
+			health_init(&h, rise, fall);
+			ck_assert_msg(health_force_down(&h),
+			              "%s: unconfirmed UP, force_down not true",
+			              ctx);
+			state_is(&h, "DOWN", ctx);
+		}
+	}
+}
+END_TEST
+
+/* On the way down ("UP 1/3") it is still UP: true.  On the way up ("DOWN
+ * 1/2") it is DOWN: false, and the way up starts over. */
+START_TEST(force_down_half_way)
+{
+	struct health h;
+
+	health_init(&h, 2, 3);
+	health_result(&h, true);
+	health_result(&h, true);
+	health_result(&h, false);
+	health_result(&h, false);
+	state_is(&h, "UP 1/3", "going down");
+	ck_assert(health_force_down(&h));
+	state_is(&h, "DOWN", "forced from UP 1/3");
+
+	health_result(&h, true);
+	state_is(&h, "DOWN 1/2", "going up");
+	ck_assert(!health_force_down(&h));
+	state_is(&h, "DOWN", "forced from DOWN 1/2");
+	ck_assert_uint_eq(h.passes, 0);
+	ck_assert_int_eq(health_result(&h, true), HEALTH_SAME);
+	state_is(&h, "DOWN 1/2", "way up again");
+	ck_assert_int_eq(health_result(&h, true), HEALTH_WENT_UP);
+	state_is(&h, "UP", "up");
+	/* Checks after it: fall failures in a row make it DOWN, as
+	 * always. */
+	ck_assert_int_eq(health_result(&h, false), HEALTH_SAME);
+	ck_assert_int_eq(health_result(&h, false), HEALTH_SAME);
+	ck_assert_int_eq(health_result(&h, false), HEALTH_WENT_DOWN);
+}
+END_TEST
+
 START_TEST(state_text_small_buffer)
 {
 	struct health h;
@@ -638,6 +724,8 @@ health_suite(void)
 	tcase_add_test(tc, pass_resets_the_way_down);
 	tcase_add_test(tc, counter_saturates);
 	tcase_add_test(tc, state_text_small_buffer);
+	tcase_add_test(tc, force_down);
+	tcase_add_test(tc, force_down_half_way);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("schedule");

@@ -334,6 +334,80 @@ static const char CFG_K2[] = "backends = ( { name = \"be\"; servers = (\n"
                              "  " SRV("a", "10001", "") "\n"
                                                         "); } );\n";
 
+/* Passive health (README "Greeting gate and passive health"): checked
+ * servers (rise 2, fall 3) in "ph" (error_limit 3, the default, written
+ * out), "sd" (shutdown-sessions, one slot), "q2" (one slot each); servers
+ * without checks in "nochk" (no health_check) and "off" (a: check =
+ * false); error_limit 0 and 1. */
+/* clang-format off */
+static const char CFG_PASSIVE[] =
+    "backends = (\n"
+    " { name = \"ph\"; error_limit = 3; " HCHECK " servers = (\n"
+    "  " SRV("a", "10001", "") ",\n"
+    "  " SRV("b", "10002", "") "\n"
+    " ); },\n"
+    " { name = \"sd\"; on_marked_down = \"shutdown-sessions\"; " HCHECK
+    " servers = ( " SRV("a", "10011", "maxconn = 1;") " ); },\n"
+    " { name = \"q2\"; " HCHECK " servers = (\n"
+    "  " SRV("a", "10021", "maxconn = 1;") ",\n"
+    "  " SRV("b", "10022", "maxconn = 1;") "\n"
+    " ); },\n"
+    " { name = \"nochk\"; servers = (\n"
+    "  " SRV("a", "10031", "") ",\n"
+    "  " SRV("b", "10032", "") "\n"
+    " ); },\n"
+    " { name = \"off\"; " HCHECK " servers = (\n"
+    "  " SRV("a", "10041", "check = false;") ",\n"
+    "  " SRV("b", "10042", "") "\n"
+    " ); },\n"
+    " { name = \"zero\"; error_limit = 0; " HCHECK " servers = (\n"
+    "  " SRV("a", "10051", "") ",\n"
+    "  " SRV("b", "10052", "") "\n"
+    " ); },\n"
+    " { name = \"one\"; error_limit = 1; " HCHECK " servers = (\n"
+    "  " SRV("a", "10061", "") ",\n"
+    "  " SRV("b", "10062", "") "\n"
+    " ); }\n"
+    ");\n";
+
+/* Avoided servers: three (roundrobin) with room, three with one slot
+ * each, ten. */
+static const char CFG_AVOID[] =
+    "backends = (\n"
+    " { name = \"abc\"; servers = (\n"
+    "  " SRV("a", "10001", "") ",\n"
+    "  " SRV("b", "10002", "") ",\n"
+    "  " SRV("c", "10003", "") "\n"
+    " ); },\n"
+    " { name = \"full\"; servers = (\n"
+    "  " SRV("a", "10011", "maxconn = 1;") ",\n"
+    "  " SRV("b", "10012", "maxconn = 1;") ",\n"
+    "  " SRV("c", "10013", "maxconn = 1;") "\n"
+    " ); },\n"
+    " { name = \"ten\"; servers = (\n"
+    "  " SRV("s0", "10020", "") ", " SRV("s1", "10021", "") ",\n"
+    "  " SRV("s2", "10022", "") ", " SRV("s3", "10023", "") ",\n"
+    "  " SRV("s4", "10024", "") ", " SRV("s5", "10025", "") ",\n"
+    "  " SRV("s6", "10026", "") ", " SRV("s7", "10027", "") ",\n"
+    "  " SRV("s8", "10028", "") ", " SRV("s9", "10029", "") "\n"
+    " ); }\n"
+    ");\n";
+/* The same, but "full" lost a and gained d (with room). */
+static const char CFG_AVOID2[] =
+    "backends = (\n"
+    " { name = \"abc\"; servers = (\n"
+    "  " SRV("a", "10001", "") ",\n"
+    "  " SRV("b", "10002", "") ",\n"
+    "  " SRV("c", "10003", "") "\n"
+    " ); },\n"
+    " { name = \"full\"; servers = (\n"
+    "  " SRV("b", "10012", "maxconn = 1;") ",\n"
+    "  " SRV("c", "10013", "maxconn = 1;") ",\n"
+    "  " SRV("d", "10014", "") "\n"
+    " ); }\n"
+    ");\n";
+/* clang-format on */
+
 /* --- helpers ---------------------------------------------------------------
  */
 
@@ -769,6 +843,103 @@ problem_cb(void *arg, const struct cfg_backend *be)
 	pr->names[pr->n++] = be->name;
 }
 
+/* A live session's connect or greeting to s failed (README "Greeting gate
+ * and passive health"), as the session layer reports it; the strings are
+ * literals, so the events that point at them stay valid. */
+static void
+traffic_fail(struct pool *p, struct server *s, const char *step, int code,
+             const char *reply, const char *reason, bool retry,
+             struct pool_work *w)
+{
+	struct check_result r;
+
+	memset(&r, 0, sizeof(r));
+	r.pass = false;
+	r.step = step;
+	r.code = code;
+	r.reply = reply;
+	r.reason = reason;
+	r.duration_ms = 4;
+	pool_work_init(w);
+	pool_session_failed(p, s, &r, retry, w);
+}
+
+/* The server answered "421 4.7.0 busy" instead of a greeting. */
+static void
+greeting_421(struct pool *p, struct server *s, struct pool_work *w)
+{
+	traffic_fail(p, s, "greeting", 421, "421 4.7.0 busy", NULL, true, w);
+}
+
+static void
+connect_refused(struct pool *p, struct server *s, bool retry,
+                struct pool_work *w)
+{
+	traffic_fail(p, s, "connect", 0, NULL, "connection refused", retry, w);
+}
+
+/* A connect failure that must have no consequence but its counters. */
+static void
+connect_failed(struct pool *p, struct server *s, bool retry)
+{
+	struct pool_work w;
+
+	connect_refused(p, s, retry, &w);
+	expect_work_empty(&w, "connect failure");
+}
+
+/* The current set's BE/SRV traffic counters. */
+static void
+traffic_is(struct pool *p, const char *be, const char *srv, uint64_t errors,
+           unsigned fails, const char *ctx)
+{
+	struct pool_snap sn;
+	const struct pool_snap_server *ss;
+
+	snap(p, &sn);
+	ss = snap_srv(&sn, be, srv);
+	ck_assert_msg(ss->traffic_errors == errors &&
+	                  ss->traffic_fails == fails,
+	              "%s: %s/%s traffic_errors %llu traffic_fails %u, want "
+	              "%llu %u",
+	              ctx, be, srv, (unsigned long long)ss->traffic_errors,
+	              ss->traffic_fails, (unsigned long long)errors, fails);
+	pool_snap_free(&sn);
+}
+
+/* A passive DOWN event: by "traffic", the failure that made it. */
+static void
+expect_traffic_down(const struct pool_event *ev, const struct server *s,
+                    unsigned active, const char *step, int code,
+                    const char *reply, const char *reason, unsigned failures,
+                    const char *ctx)
+{
+	expect_srv_event(ev, PEV_DOWN, s, active, 0, ctx);
+	ck_assert_msg(ev->by != NULL && strcmp(ev->by, "traffic") == 0,
+	              "%s: by \"%s\", want \"traffic\"", ctx,
+	              ev->by != NULL ? ev->by : "(null)");
+	ck_assert_msg(ev->step != NULL && strcmp(ev->step, step) == 0,
+	              "%s: step \"%s\", want \"%s\"", ctx,
+	              ev->step != NULL ? ev->step : "(null)", step);
+	ck_assert_int_eq(ev->code, code);
+	ck_assert_str_eq(ev->reply, reply);
+	ck_assert_str_eq(ev->reason, reason);
+	ck_assert_uint_eq(ev->duration_ms, 4);
+	ck_assert_msg(ev->failures == failures, "%s: failures %u, want %u", ctx,
+	              ev->failures, failures);
+}
+
+/* Checks until s is fully UP ("UP", not "UP 1/3"). */
+static void
+fully_up(struct pool *p, struct server *s)
+{
+	struct pool_work w;
+
+	check_pass(p, s, &w);
+	check_pass(p, s, &w);
+	state_is(p, s, "UP", "fully up");
+}
+
 /* --- 1. the queue ------------------------------------------------------- */
 
 START_TEST(queue_oldest_first_and_timeout)
@@ -982,10 +1153,10 @@ START_TEST(release_hands_on_the_slot)
 	pool_snap_free(&sn);
 
 	/* Connect failures and retries. */
-	pool_connect_failed(f.p, a, true);
-	pool_connect_failed(f.p, a, false);
-	pool_connect_failed(f.p, b, true);
-	pool_connect_failed(f.p, b, true);
+	connect_failed(f.p, a, true);
+	connect_failed(f.p, a, false);
+	connect_failed(f.p, b, true);
+	connect_failed(f.p, b, true);
 	snap(f.p, &sn);
 	ck_assert_uint_eq(snap_srv(&sn, "be", "a")->connect_failures, 2);
 	ck_assert_uint_eq(snap_srv(&sn, "be", "b")->connect_failures, 2);
@@ -1882,8 +2053,8 @@ START_TEST(reload_carries_states)
 	waiter(&c);
 	/* d (weight 5, first) is the smooth round robin's first pick. */
 	ck_assert_ptr_eq(take_ok(x.f.p, find_be(x.f.set, "be"), &c, "c"), od);
-	pool_connect_failed(x.f.p, f, true);
-	pool_connect_failed(x.f.p, g, false);
+	connect_failed(x.f.p, f, true);
+	connect_failed(x.f.p, g, false);
 
 	reload(&x, CFG_R2, &w);
 	expect_work_empty(&w, "reload (a reload is not a health event)");
@@ -2264,9 +2435,9 @@ START_TEST(reload_carries_counters)
 	ck_assert_ptr_eq(take_ok(x.f.p, find_be(x.f.set, "be"), &c, "c"), oa);
 	pool_work_init(&w);
 	pool_release(x.f.p, oa, 300, 400, &w);
-	pool_connect_failed(x.f.p, oa, true);
-	pool_connect_failed(x.f.p, oa, true);
-	pool_connect_failed(x.f.p, ob, false);
+	connect_failed(x.f.p, oa, true);
+	connect_failed(x.f.p, oa, true);
+	connect_failed(x.f.p, ob, false);
 
 	reload(&x, CFG_K1, &w);
 	expect_work_empty(&w, "same file again");
@@ -2282,7 +2453,7 @@ START_TEST(reload_carries_counters)
 	pool_snap_free(&sn);
 
 	/* Later through the old pointer: counted on the successor. */
-	pool_connect_failed(x.f.p, oa, true);
+	connect_failed(x.f.p, oa, true);
 	snap(x.f.p, &sn);
 	ck_assert_uint_eq(snap_be(&sn, "be")->retries, 3);
 	ck_assert_uint_eq(snap_srv(&sn, "be", "a")->connect_failures, 3);
@@ -2291,11 +2462,11 @@ START_TEST(reload_carries_counters)
 }
 END_TEST
 
-/* Regression (pool_connect_failed): pool.h says that "everything done
- * later to the old object through this interface (release, retry counts)"
- * moves to the successor.  A retry after a reload on a server the new
- * file removed (so the server has no successor, but its backend has one)
- * was counted on the retired backend, and so never reached the current
+/* Regression (pool_connect_failed, now pool_session_failed): pool.h says that
+ * "everything done later to the old object through this interface (release,
+ * retry counts)" moves to the successor.  A retry after a reload on a server
+ * the new file removed (so the server has no successor, but its backend has
+ * one) was counted on the retired backend, and so never reached the current
  * backend's retries counter (/metrics). */
 START_TEST(reload_retry_on_removed_server)
 {
@@ -2306,11 +2477,11 @@ START_TEST(reload_retry_on_removed_server)
 
 	fx_open(&x.f, CFG_K1);
 	ob = find_srv(x.f.p, "be/b");
-	pool_connect_failed(x.f.p, ob, true);
+	connect_failed(x.f.p, ob, true);
 	reload(&x, CFG_K2, &w);
 	ck_assert_ptr_null(server_successor(ob));
 	/* A session that was connecting to b retries. */
-	pool_connect_failed(x.f.p, ob, true);
+	connect_failed(x.f.p, ob, true);
 	snap(x.f.p, &sn);
 	ck_assert_msg(snap_be(&sn, "be")->retries == 2,
 	              "retry on a removed server after reload: "
@@ -2373,6 +2544,652 @@ START_TEST(find_server)
 	ck_assert_ptr_null(pool_find_server(empty, "be/a", err, sizeof(err)));
 	ck_assert_str_eq(err, "no backend 'be'");
 	pool_free(empty);
+}
+END_TEST
+
+/* --- 9. passive health (README "Greeting gate and passive health") ------ */
+
+/* error_limit consecutive failures of live sessions mark a checked server
+ * DOWN at once (one event, by=traffic); rise passing checks bring it back;
+ * a session that commits starts the count again. */
+START_TEST(passive_down_after_error_limit)
+{
+	struct fx f;
+	struct backend *ph;
+	struct server *a, *b;
+	struct pool_work w;
+	struct pool_snap sn;
+	const struct pool_snap_server *ss;
+	bool a_picked = false;
+
+	fx_open(&f, CFG_PASSIVE);
+	ph = find_be(f.set, "ph");
+	a = find_srv(f.p, "ph/a");
+	b = find_srv(f.p, "ph/b");
+	fully_up(f.p, a);
+	fully_up(f.p, b);
+
+	/* error_limit - 1 failures: counted, still UP, no event. */
+	greeting_421(f.p, a, &w);
+	expect_work_empty(&w, "failure 1");
+	traffic_is(f.p, "ph", "a", 1, 1, "failure 1");
+	greeting_421(f.p, a, &w);
+	expect_work_empty(&w, "failure 2");
+	traffic_is(f.p, "ph", "a", 2, 2, "failure 2");
+	state_is(f.p, a, "UP", "after 2 failures");
+	snap(f.p, &sn);
+	ss = snap_srv(&sn, "ph", "a");
+	ck_assert_msg(ss->takes && ss->up,
+	              "2 failures: a still takes sessions");
+	ck_assert_uint_eq(ss->connect_failures, 0);
+	ck_assert_uint_eq(snap_be(&sn, "ph")->retries, 2);
+	pool_snap_free(&sn);
+
+	/* The error_limit-th: DOWN, exactly one event. */
+	fake_now_ms = T0_MS + 4000;
+	greeting_421(f.p, a, &w);
+	expect_events(&w, "failure 3", 1, PEV_DOWN);
+	expect_traffic_down(&w.events[0], a, 1, "greeting", 421,
+	                    "421 4.7.0 busy", "", 3, "failure 3");
+	ck_assert_msg(w.close == NULL, "on_marked_down none: nothing to close");
+	ck_assert_ptr_null(w.grants);
+	state_is(f.p, a, "DOWN", "after 3 failures");
+	snap(f.p, &sn);
+	ss = snap_srv(&sn, "ph", "a");
+	ck_assert_int_eq(ss->state, SRV_STATE_DOWN);
+	ck_assert_msg(!ss->takes && !ss->up && ss->checked, "a: DOWN");
+	ck_assert_uint_eq(ss->traffic_errors, 3);
+	ck_assert_uint_eq(ss->traffic_fails, 3);
+	ck_assert_uint_eq(ss->last_change, (T0_MS + 4000) / 1000);
+	/* Live traffic is not a health check. */
+	ck_assert_uint_eq(ss->checks, 2);
+	ck_assert_uint_eq(ss->check_failures[health_step_index("greeting")], 0);
+	ck_assert_uint_eq(snap_be(&sn, "ph")->active, 1);
+	ck_assert_uint_eq(snap_be(&sn, "ph")->takes, 1);
+	pool_snap_free(&sn);
+	for (int i = 0; i < 4; i++)
+		ck_assert_ptr_eq(pick_release(f.p, ph, "a DOWN"), b);
+
+	/* Failures while DOWN: counted, no second event. */
+	greeting_421(f.p, a, &w);
+	expect_work_empty(&w, "failure while DOWN");
+	traffic_is(f.p, "ph", "a", 4, 4, "failure while DOWN");
+
+	/* rise passing checks: UP, the count starts over. */
+	fake_now_ms = T0_MS + 14000;
+	check_pass(f.p, a, &w);
+	ck_assert_uint_eq(w.nevents, 0);
+	state_is(f.p, a, "DOWN 1/2", "pass 1 of 2");
+	check_pass(f.p, a, &w);
+	expect_events(&w, "pass 2 of 2", 1, PEV_UP);
+	expect_srv_event(&w.events[0], PEV_UP, a, 2, 0, "a up");
+	ck_assert_uint_eq(w.events[0].downtime_s, 10);
+	state_is(f.p, a, "UP", "up again");
+	traffic_is(f.p, "ph", "a", 4, 0, "up again");
+	for (int i = 0; i < 2; i++)
+		a_picked |= pick_release(f.p, ph, "a UP again") == a;
+	ck_assert_msg(a_picked, "a UP again takes sessions");
+
+	/* A session that commits resets the count: 2, ok, then 3 more. */
+	greeting_421(f.p, a, &w);
+	greeting_421(f.p, a, &w);
+	expect_work_empty(&w, "2 failures");
+	traffic_is(f.p, "ph", "a", 6, 2, "2 failures");
+	pool_session_ok(f.p, a);
+	traffic_is(f.p, "ph", "a", 6, 0, "session committed");
+	greeting_421(f.p, a, &w);
+	expect_work_empty(&w, "failure 1 after commit");
+	greeting_421(f.p, a, &w);
+	expect_work_empty(&w, "failure 2 after commit");
+	state_is(f.p, a, "UP", "2 failures after commit");
+	greeting_421(f.p, a, &w);
+	expect_events(&w, "failure 3 after commit", 1, PEV_DOWN);
+	expect_traffic_down(&w.events[0], a, 1, "greeting", 421,
+	                    "421 4.7.0 busy", "", 3, "failure 3 after commit");
+	/* pool_session_ok without failures: nothing changes. */
+	pool_session_ok(f.p, b);
+	traffic_is(f.p, "ph", "b", 0, 0, "b committed");
+	state_is(f.p, b, "UP", "b");
+	fx_close(&f);
+}
+END_TEST
+
+/* Connect failures count too, in the same run as greeting failures, and
+ * also as connect_failures (greeting failures do not); the event carries
+ * the reason. */
+START_TEST(passive_connect_failures)
+{
+	struct fx f;
+	struct server *a, *na;
+	struct pool_work w;
+	struct pool_snap sn;
+
+	fx_open(&f, CFG_PASSIVE);
+	a = find_srv(f.p, "ph/a");
+	na = find_srv(f.p, "nochk/a");
+
+	connect_refused(f.p, na, true, &w);
+	expect_work_empty(&w, "nochk connect 1");
+	connect_refused(f.p, na, false, &w);
+	expect_work_empty(&w, "nochk connect 2");
+	greeting_421(f.p, na, &w);
+	expect_work_empty(&w, "nochk greeting");
+	snap(f.p, &sn);
+	ck_assert_uint_eq(snap_srv(&sn, "nochk", "a")->connect_failures, 2);
+	ck_assert_uint_eq(snap_srv(&sn, "nochk", "a")->traffic_errors, 3);
+	ck_assert_uint_eq(snap_srv(&sn, "nochk", "a")->traffic_fails, 3);
+	ck_assert_uint_eq(snap_be(&sn, "nochk")->retries, 2);
+	pool_snap_free(&sn);
+
+	/* ph/a: connect, greeting, connect: DOWN at the third. */
+	connect_refused(f.p, a, true, &w);
+	expect_work_empty(&w, "ph connect 1");
+	greeting_421(f.p, a, &w);
+	expect_work_empty(&w, "ph greeting 2");
+	traffic_fail(f.p, a, "connect", 0, NULL, "timeout", true, &w);
+	expect_events(&w, "ph connect 3", 1, PEV_DOWN);
+	expect_traffic_down(&w.events[0], a, 1, "connect", 0, "", "timeout", 3,
+	                    "connect 3");
+	snap(f.p, &sn);
+	ck_assert_uint_eq(snap_srv(&sn, "ph", "a")->connect_failures, 2);
+	ck_assert_uint_eq(snap_srv(&sn, "ph", "a")->traffic_errors, 3);
+	ck_assert_int_eq(snap_srv(&sn, "ph", "a")->state, SRV_STATE_DOWN);
+	pool_snap_free(&sn);
+	fx_close(&f);
+}
+END_TEST
+
+/* on_marked_down = shutdown-sessions: the work closes the server's
+ * sessions; queued clients are handled as for a DOWN a check made: turned
+ * away when no server is left, left waiting when another one is only
+ * full. */
+START_TEST(passive_down_shutdown_and_queue)
+{
+	struct fx f;
+	struct backend *sd, *q2;
+	struct server *a, *qa, *qb, *s = NULL;
+	struct pool_waiter c1, c2, c3, w1, w2;
+	struct pool_work w;
+
+	fx_open(&f, CFG_PASSIVE);
+	sd = find_be(f.set, "sd");
+	q2 = find_be(f.set, "q2");
+	a = find_srv(f.p, "sd/a");
+	qa = find_srv(f.p, "q2/a");
+	qb = find_srv(f.p, "q2/b");
+	waiter(&c1);
+	waiter(&w1);
+	ck_assert_ptr_eq(take_ok(f.p, sd, &c1, "c1"), a);
+	expect_pick(f.p, sd, &w1, true, POOL_QUEUED, "w1");
+
+	greeting_421(f.p, a, &w);
+	greeting_421(f.p, a, &w);
+	expect_work_empty(&w, "sd/a 2 failures");
+	ck_assert_int_eq(w1.state, WAITER_QUEUED);
+	greeting_421(f.p, a, &w);
+	expect_events(&w, "sd/a 3 failures", 2, PEV_DOWN, PEV_BACKEND_DOWN);
+	expect_traffic_down(&w.events[0], a, 0, "greeting", 421,
+	                    "421 4.7.0 busy", "", 3, "sd/a down");
+	expect_be_event(&w.events[1], PEV_BACKEND_DOWN, sd, 0, 0, "sd down");
+	ck_assert_msg(w.close == a,
+	              "on_marked_down = shutdown-sessions: close a's sessions");
+	expect_grants(&w, "sd/a down", 1, &w1, NULL);
+	ck_assert_int_eq(pool_claim(f.p, &w1, &s), CLAIM_NO_SERVER);
+	ck_assert_ptr_null(s);
+	release(f.p, a, &w); /* the caller closes c1's session */
+	expect_work_empty(&w, "c1 closed");
+	check_pass(f.p, a, &w);
+	check_pass(f.p, a, &w);
+	expect_events(&w, "sd/a up", 2, PEV_UP, PEV_BACKEND_UP);
+	ck_assert_ptr_null(w.close);
+	traffic_is(f.p, "sd", "a", 3, 0, "sd/a up");
+
+	/* q2: b is only full, the waiter keeps waiting for it. */
+	waiter(&c2);
+	waiter(&c3);
+	waiter(&w2);
+	ck_assert_ptr_eq(take_ok(f.p, q2, &c2, "c2"), qa);
+	ck_assert_ptr_eq(take_ok(f.p, q2, &c3, "c3"), qb);
+	expect_pick(f.p, q2, &w2, true, POOL_QUEUED, "w2");
+	greeting_421(f.p, qa, &w);
+	greeting_421(f.p, qa, &w);
+	greeting_421(f.p, qa, &w);
+	expect_events(&w, "q2/a down", 1, PEV_DOWN);
+	ck_assert_ptr_null(w.close);
+	ck_assert_ptr_null(w.grants);
+	ck_assert_int_eq(w2.state, WAITER_QUEUED);
+	release(f.p, qa, &w); /* c2 ends: a is DOWN, nothing to give */
+	expect_work_empty(&w, "c2 ends");
+	release(f.p, qb, &w); /* c3 ends: its slot goes to w2 */
+	expect_grants(&w, "c3 ends", 1, &w2, qb);
+	ck_assert_int_eq(pool_claim(f.p, &w2, &s), CLAIM_SERVER);
+	ck_assert_ptr_eq(s, qb);
+	release(f.p, qb, &w);
+	fx_close(&f);
+}
+END_TEST
+
+/* Servers without checks (no health_check; check = false): failures are
+ * only counted. */
+START_TEST(passive_unchecked_only_counts)
+{
+	static const char *const specs[][2] = {{"nochk", "a"}, {"off", "a"}};
+	struct fx f;
+
+	fx_open(&f, CFG_PASSIVE);
+	for (size_t i = 0; i < ARRAY_SIZE(specs); i++) {
+		char spec[32], ctx[64];
+		struct backend *be = find_be(f.set, specs[i][0]);
+		struct server *a;
+		struct pool_work w;
+		struct pool_snap sn;
+		const struct pool_snap_server *ss;
+		bool a_picked = false;
+
+		snprintf(spec, sizeof(spec), "%s/%s", specs[i][0], specs[i][1]);
+		a = find_srv(f.p, spec);
+		ck_assert_msg(!server_checked(a), "%s is not checked", spec);
+		for (unsigned k = 1; k <= 10; k++) {
+			snprintf(ctx, sizeof(ctx), "%s failure %u", spec, k);
+			if (k % 2)
+				greeting_421(f.p, a, &w);
+			else
+				connect_refused(f.p, a, true, &w);
+			expect_work_empty(&w, ctx);
+		}
+		snap(f.p, &sn);
+		ss = snap_srv(&sn, specs[i][0], specs[i][1]);
+		ck_assert_msg(ss->takes && ss->up, "%s: still takes sessions",
+		              spec);
+		ck_assert_int_eq(ss->state, SRV_STATE_UP);
+		ck_assert_uint_eq(ss->traffic_errors, 10);
+		ck_assert_uint_eq(ss->traffic_fails, 10);
+		ck_assert_uint_eq(ss->connect_failures, 5);
+		pool_snap_free(&sn);
+		state_is(f.p, a, "UP", spec);
+		for (int k = 0; k < 2; k++)
+			a_picked |= pick_release(f.p, be, spec) == a;
+		ck_assert_msg(a_picked, "%s still takes sessions", spec);
+		pool_session_ok(f.p, a);
+		traffic_is(f.p, specs[i][0], specs[i][1], 10, 0, spec);
+	}
+	fx_close(&f);
+}
+END_TEST
+
+/* error_limit = 0: never DOWN by traffic; error_limit = 1: at the first
+ * failure. */
+START_TEST(passive_error_limit_zero_and_one)
+{
+	struct fx f;
+	struct server *z, *o;
+	struct pool_work w;
+
+	fx_open(&f, CFG_PASSIVE);
+	z = find_srv(f.p, "zero/a");
+	o = find_srv(f.p, "one/a");
+	fully_up(f.p, z);
+	for (int k = 0; k < 20; k++) {
+		greeting_421(f.p, z, &w);
+		expect_work_empty(&w, "error_limit 0");
+	}
+	state_is(f.p, z, "UP", "error_limit 0");
+	traffic_is(f.p, "zero", "a", 20, 20, "error_limit 0");
+
+	connect_refused(f.p, o, true, &w);
+	expect_events(&w, "error_limit 1", 1, PEV_DOWN);
+	expect_traffic_down(&w.events[0], o, 1, "connect", 0, "",
+	                    "connection refused", 1, "error_limit 1");
+	state_is(f.p, o, "DOWN", "error_limit 1");
+	fx_close(&f);
+}
+END_TEST
+
+/* res NULL: the balancer's own failure (no descriptor, ...): only the
+ * backend's retries move; it neither counts against the server nor
+ * breaks its run of failures. */
+START_TEST(passive_own_failure_not_counted)
+{
+	struct fx f;
+	struct server *a;
+	struct pool_work w;
+	struct pool_snap sn;
+
+	fx_open(&f, CFG_PASSIVE);
+	a = find_srv(f.p, "ph/a");
+	pool_work_init(&w);
+	pool_session_failed(f.p, a, NULL, true, &w);
+	expect_work_empty(&w, "own failure, retry");
+	pool_work_init(&w);
+	pool_session_failed(f.p, a, NULL, false, &w);
+	expect_work_empty(&w, "own failure, no retry");
+	snap(f.p, &sn);
+	ck_assert_uint_eq(snap_be(&sn, "ph")->retries, 1);
+	ck_assert_uint_eq(snap_srv(&sn, "ph", "a")->traffic_errors, 0);
+	ck_assert_uint_eq(snap_srv(&sn, "ph", "a")->traffic_fails, 0);
+	ck_assert_uint_eq(snap_srv(&sn, "ph", "a")->connect_failures, 0);
+	pool_snap_free(&sn);
+
+	/* failure, failure, own failures, failure: DOWN at the third. */
+	greeting_421(f.p, a, &w);
+	greeting_421(f.p, a, &w);
+	for (int k = 0; k < 5; k++) {
+		pool_work_init(&w);
+		pool_session_failed(f.p, a, NULL, true, &w);
+		expect_work_empty(&w, "own failure between");
+	}
+	traffic_is(f.p, "ph", "a", 2, 2, "own failures between");
+	greeting_421(f.p, a, &w);
+	expect_events(&w, "third failure", 1, PEV_DOWN);
+	snap(f.p, &sn);
+	ck_assert_uint_eq(snap_be(&sn, "ph")->retries, 9);
+	pool_snap_free(&sn);
+	fx_close(&f);
+}
+END_TEST
+
+/* An operator's maintenance is not overridden by traffic, and a server a
+ * check made DOWN is not made DOWN again. */
+START_TEST(passive_maint_and_down_untouched)
+{
+	struct fx f;
+	struct server *a, *b;
+	struct pool_work w;
+
+	fx_open(&f, CFG_PASSIVE);
+	a = find_srv(f.p, "ph/a");
+	b = find_srv(f.p, "ph/b");
+	set_admin(f.p, a, SRV_MAINT, &w);
+	for (int k = 0; k < 5; k++) {
+		greeting_421(f.p, a, &w);
+		expect_work_empty(&w, "failure in maintenance");
+	}
+	state_is(f.p, a, "MAINT", "maint");
+	traffic_is(f.p, "ph", "a", 5, 5, "maint");
+
+	check_fail(f.p, b, &w); /* unconfirmed: DOWN at once */
+	expect_events(&w, "b check down", 2, PEV_DOWN, PEV_BACKEND_DOWN);
+	ck_assert_msg(w.events[0].by == NULL,
+	              "a check's DOWN is not by=traffic (by \"%s\")",
+	              w.events[0].by);
+	for (int k = 0; k < 5; k++) {
+		greeting_421(f.p, b, &w);
+		expect_work_empty(&w, "failure while DOWN");
+	}
+	state_is(f.p, b, "DOWN", "b");
+	traffic_is(f.p, "ph", "b", 5, 5, "b DOWN");
+	fx_close(&f);
+}
+END_TEST
+
+/* Through the objects a reload replaced: counted on the successor, which
+ * goes DOWN; a commit through the old object resets the successor's
+ * count. */
+START_TEST(passive_after_reload)
+{
+	struct fx2 x;
+	struct pool_work w;
+	struct backend *nph;
+	struct server *oa, *na, *nb;
+	struct pool_snap sn;
+
+	fx_open(&x.f, CFG_PASSIVE);
+	oa = find_srv(x.f.p, "ph/a");
+	greeting_421(x.f.p, oa, &w);
+	reload(&x, CFG_PASSIVE, &w);
+	expect_work_empty(&w, "reload");
+	nph = find_be(x.set2, "ph");
+	na = backend_find_server(nph, "a");
+	nb = backend_find_server(nph, "b");
+	ck_assert_ptr_eq(server_successor(oa), na);
+	snap(x.f.p, &sn);
+	ck_assert_uint_eq(snap_srv(&sn, "ph", "a")->traffic_errors, 1);
+	pool_snap_free(&sn);
+
+	/* A session still on the old a commits, two on the new a fail:
+	 * the commit came first, the count is 2. */
+	pool_session_ok(x.f.p, oa);
+	greeting_421(x.f.p, na, &w);
+	greeting_421(x.f.p, oa, &w);
+	expect_work_empty(&w, "2 failures after reload");
+	traffic_is(x.f.p, "ph", "a", 3, 2, "2 failures after reload");
+	snap(x.f.p, &sn);
+	ck_assert_uint_eq(snap_be(&sn, "ph")->retries, 3);
+	pool_snap_free(&sn);
+
+	/* The third, through the old object: the new a goes DOWN. */
+	greeting_421(x.f.p, oa, &w);
+	expect_events(&w, "3rd failure, old a", 1, PEV_DOWN);
+	expect_traffic_down(&w.events[0], na, 1, "greeting", 421,
+	                    "421 4.7.0 busy", "", 3, "new a down");
+	state_is(x.f.p, na, "DOWN", "new a");
+	ck_assert_ptr_eq(pick_release(x.f.p, nph, "new a DOWN"), nb);
+	ck_assert_ptr_eq(pick_release(x.f.p, nph, "new a DOWN"), nb);
+	check_pass(x.f.p, na, &w);
+	check_pass(x.f.p, na, &w);
+	expect_events(&w, "new a up", 1, PEV_UP);
+	traffic_is(x.f.p, "ph", "a", 4, 0, "new a up");
+
+	/* Two failures on the new a, then a session that was still on the
+	 * old a commits: the run is broken. */
+	greeting_421(x.f.p, na, &w);
+	greeting_421(x.f.p, na, &w);
+	pool_session_ok(x.f.p, oa);
+	traffic_is(x.f.p, "ph", "a", 6, 0, "commit through the old a");
+	greeting_421(x.f.p, na, &w);
+	expect_work_empty(&w, "1 failure after the commit");
+	state_is(x.f.p, na, "UP", "1 failure after the commit");
+	fx2_close(&x);
+}
+END_TEST
+
+/* --- 10. avoided servers (pool_waiter_avoid) ----------------------------- */
+
+START_TEST(avoid_skips_failed_servers)
+{
+	struct fx f;
+	struct backend *abc, *full;
+	struct server *a, *b, *c, *fa, *fb, *fc, *s = NULL;
+	struct pool_waiter wt, c1, w1;
+	struct pool_work w;
+	bool seen[3] = {false, false, false};
+
+	fx_open(&f, CFG_AVOID);
+	abc = find_be(f.set, "abc");
+	full = find_be(f.set, "full");
+	a = find_srv(f.p, "abc/a");
+	b = find_srv(f.p, "abc/b");
+	c = find_srv(f.p, "abc/c");
+	fa = find_srv(f.p, "full/a");
+	fb = find_srv(f.p, "full/b");
+	fc = find_srv(f.p, "full/c");
+
+	waiter(&wt);
+	ck_assert_uint_eq(wt.navoid, 0);
+	pool_waiter_avoid(&wt, a);
+	pool_waiter_avoid(&wt, b);
+	pool_waiter_avoid(&wt, a); /* already avoided */
+	pool_waiter_avoid(&wt, NULL);
+	ck_assert_uint_eq(wt.navoid, 2);
+	for (int k = 0; k < 6; k++) {
+		s = take_ok(f.p, abc, &wt, "a and b avoided");
+		ck_assert_msg(s == c, "a and b avoided: pick %d is %s, want c",
+		              k, name_of(s));
+		release(f.p, s, &w);
+	}
+	/* All avoided: one of them all the same. */
+	pool_waiter_avoid(&wt, c);
+	ck_assert_uint_eq(wt.navoid, 3);
+	for (int k = 0; k < 6; k++) {
+		s = take_ok(f.p, abc, &wt, "all avoided");
+		seen[0] |= s == a;
+		seen[1] |= s == b;
+		seen[2] |= s == c;
+		release(f.p, s, &w);
+	}
+	ck_assert_msg(seen[0] || seen[1] || seen[2], "all avoided: no pick");
+
+	/* The one left is only full: wait for it, rather than take an
+	 * avoided server with room. */
+	waiter(&c1);
+	pool_waiter_avoid(&c1, fa);
+	pool_waiter_avoid(&c1, fb);
+	ck_assert_ptr_eq(take_ok(f.p, full, &c1, "c1"), fc);
+	waiter(&w1);
+	pool_waiter_avoid(&w1, fa);
+	pool_waiter_avoid(&w1, fb);
+	expect_pick(f.p, full, &w1, false, POOL_FULL, "w1, no queue");
+	expect_pick(f.p, full, &w1, true, POOL_QUEUED, "w1");
+	release(f.p, fc, &w);
+	expect_grants(&w, "c1 ends", 1, &w1, fc);
+	ck_assert_int_eq(pool_claim(f.p, &w1, &s), CLAIM_SERVER);
+	ck_assert_ptr_eq(s, fc);
+	release(f.p, fc, &w);
+	fx_close(&f);
+}
+END_TEST
+
+/* Only the last POOL_AVOID avoided servers are kept (the oldest go). */
+START_TEST(avoid_keeps_the_last_ones)
+{
+	struct fx f;
+	struct backend *ten;
+	struct server *sv[10];
+	struct pool_waiter wt;
+	struct pool_work w;
+	bool seen0 = false, seen1 = false;
+
+	ck_assert_int_eq(POOL_AVOID, 8);
+	fx_open(&f, CFG_AVOID);
+	ten = find_be(f.set, "ten");
+	ck_assert_uint_eq(backend_nservers(ten), 10);
+	waiter(&wt);
+	for (size_t i = 0; i < 10; i++) {
+		sv[i] = backend_server(ten, i);
+		pool_waiter_avoid(&wt, sv[i]);
+		ck_assert_uint_eq(wt.navoid,
+		                  i + 1 < POOL_AVOID ? i + 1 : POOL_AVOID);
+	}
+	for (size_t i = 0; i < POOL_AVOID; i++)
+		ck_assert_msg(wt.avoid[i] == sv[i + 2],
+		              "avoid[%zu] is %s, want s%zu", i,
+		              name_of(wt.avoid[i]), i + 2);
+	/* s0 and s1 were forgotten: they are the candidates. */
+	for (int k = 0; k < 8; k++) {
+		struct server *s = take_ok(f.p, ten, &wt, "ten");
+
+		ck_assert_msg(s == sv[0] || s == sv[1],
+		              "pick %d is %s, want s0 or s1", k, name_of(s));
+		seen0 |= s == sv[0];
+		seen1 |= s == sv[1];
+		release(f.p, s, &w);
+	}
+	ck_assert_msg(seen0 && seen1, "roundrobin over s0 and s1");
+	fx_close(&f);
+}
+END_TEST
+
+/* A reload: the avoided servers of a waiting client become their
+ * successors (a removed one is forgotten). */
+START_TEST(avoid_follows_reload)
+{
+	struct fx2 x;
+	struct pool_work w;
+	struct backend *ofull, *nfull;
+	struct server *oa, *ob, *oc, *nb, *nc, *s = NULL;
+	struct pool_waiter c1, w1;
+
+	fx_open(&x.f, CFG_AVOID);
+	ofull = find_be(x.f.set, "full");
+	oa = find_srv(x.f.p, "full/a");
+	ob = find_srv(x.f.p, "full/b");
+	oc = find_srv(x.f.p, "full/c");
+	waiter(&c1);
+	waiter(&w1);
+	pool_waiter_avoid(&c1, oa);
+	pool_waiter_avoid(&c1, ob);
+	ck_assert_ptr_eq(take_ok(x.f.p, ofull, &c1, "c1"), oc);
+	pool_waiter_avoid(&w1, oa);
+	pool_waiter_avoid(&w1, ob);
+	expect_pick(x.f.p, ofull, &w1, true, POOL_QUEUED, "w1");
+
+	/* The same names again. */
+	reload(&x, CFG_AVOID, &w);
+	expect_work_empty(&w, "reload: c is still full");
+	nfull = find_be(x.set2, "full");
+	nb = backend_find_server(nfull, "b");
+	nc = backend_find_server(nfull, "c");
+	ck_assert_ptr_eq(w1.be, nfull);
+	ck_assert_uint_eq(w1.navoid, 2);
+	ck_assert_ptr_eq(w1.avoid[0], backend_find_server(nfull, "a"));
+	ck_assert_ptr_eq(w1.avoid[1], nb);
+	release(x.f.p, oc, &w); /* c1 ends, through the old c */
+	expect_grants(&w, "c1 ends", 1, &w1, nc);
+	ck_assert_int_eq(pool_claim(x.f.p, &w1, &s), CLAIM_SERVER);
+	ck_assert_ptr_eq(s, nc);
+	release(x.f.p, nc, &w);
+	fx2_close(&x);
+
+	/* a removed, d added: a is forgotten, and w1 gets d at once. */
+	fx_open(&x.f, CFG_AVOID);
+	ofull = find_be(x.f.set, "full");
+	oa = find_srv(x.f.p, "full/a");
+	ob = find_srv(x.f.p, "full/b");
+	oc = find_srv(x.f.p, "full/c");
+	waiter(&c1);
+	waiter(&w1);
+	pool_waiter_avoid(&c1, oa);
+	pool_waiter_avoid(&c1, ob);
+	ck_assert_ptr_eq(take_ok(x.f.p, ofull, &c1, "c1"), oc);
+	pool_waiter_avoid(&w1, oa);
+	pool_waiter_avoid(&w1, ob);
+	expect_pick(x.f.p, ofull, &w1, true, POOL_QUEUED, "w1");
+	reload(&x, CFG_AVOID2, &w);
+	nfull = find_be(x.set2, "full");
+	expect_grants(&w, "reload: d has room", 1, &w1,
+	              backend_find_server(nfull, "d"));
+	ck_assert_uint_eq(w1.navoid, 1);
+	ck_assert_ptr_eq(w1.avoid[0], backend_find_server(nfull, "b"));
+	ck_assert_int_eq(pool_claim(x.f.p, &w1, &s), CLAIM_SERVER);
+	release(x.f.p, s, &w);
+	release(x.f.p, oc, &w);
+	fx2_close(&x);
+}
+END_TEST
+
+/* A client that is not waiting when the reload comes (its connect failed
+ * and it is about to choose again: pool_assign gives POOL_MOVED, it moves
+ * to the backend's successor) still avoids the servers that failed it:
+ * their successors. */
+START_TEST(avoid_idle_waiter_after_reload)
+{
+	struct fx2 x;
+	struct pool_work w;
+	struct backend *oabc, *nabc;
+	struct server *oa, *ob, *nc, *s = NULL;
+	struct pool_waiter wt;
+
+	fx_open(&x.f, CFG_AVOID);
+	oabc = find_be(x.f.set, "abc");
+	oa = find_srv(x.f.p, "abc/a");
+	ob = find_srv(x.f.p, "abc/b");
+	waiter(&wt);
+	pool_waiter_avoid(&wt, oa);
+	pool_waiter_avoid(&wt, ob);
+	reload(&x, CFG_AVOID, &w);
+	nabc = find_be(x.set2, "abc");
+	nc = backend_find_server(nabc, "c");
+	expect_pick(x.f.p, oabc, &wt, true, POOL_MOVED, "old backend");
+	ck_assert_ptr_eq(backend_successor(oabc), nabc);
+	for (int k = 0; k < 6; k++) {
+		s = take_ok(x.f.p, nabc, &wt, "after reload");
+		ck_assert_msg(s == nc,
+		              "a and b avoided before the reload: pick %d "
+		              "after it is %s, want c",
+		              k, name_of(s));
+		release(x.f.p, s, &w);
+	}
+	fx2_close(&x);
 }
 END_TEST
 
@@ -2518,6 +3335,24 @@ pool_suite(void)
 
 	tc = tcase_create("find");
 	tcase_add_test(tc, find_server);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("passive");
+	tcase_add_test(tc, passive_down_after_error_limit);
+	tcase_add_test(tc, passive_connect_failures);
+	tcase_add_test(tc, passive_down_shutdown_and_queue);
+	tcase_add_test(tc, passive_unchecked_only_counts);
+	tcase_add_test(tc, passive_error_limit_zero_and_one);
+	tcase_add_test(tc, passive_own_failure_not_counted);
+	tcase_add_test(tc, passive_maint_and_down_untouched);
+	tcase_add_test(tc, passive_after_reload);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("avoid");
+	tcase_add_test(tc, avoid_skips_failed_servers);
+	tcase_add_test(tc, avoid_keeps_the_last_ones);
+	tcase_add_test(tc, avoid_follows_reload);
+	tcase_add_test(tc, avoid_idle_waiter_after_reload);
 	suite_add_tcase(s, tc);
 
 	/* Defects these tests found, fixed in pool.c. */
