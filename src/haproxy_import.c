@@ -1,5 +1,5 @@
 /* load-balancer --import-haproxy: an HAProxy configuration -> the
- * equivalent libconfig configuration (SPEC sections 2 and 3).
+ * equivalent libconfig configuration (README "Configuration reference").
  *
  * Two steps.  The reader goes through the file line by line and fills a
  * model: the global settings and one struct proxy per frontend, backend,
@@ -7,9 +7,11 @@
  * directives came (so that the output reads in the same order as the input
  * and carried-over comments land next to their neighbours).  Then the
  * backends' per-server settings that are per-backend here (health check
- * parameters, on-marked-down, PROXY protocol) are folded, and the writer
- * prints the model.  Nothing is written when the input has an error, so a
- * half translation never ends up in a file.
+ * parameters, on-marked-down, PROXY protocol, observe) are folded, the
+ * frontends' tcp-request rules become client limits and address lists
+ * where they can, and the writer prints the model.  Nothing is written
+ * when the input has an error, so a half translation never ends up in a
+ * file.
  *
  * What is translated, dropped or reported, and why: README.md, "Coming from
  * HAProxy", "--import-haproxy". */
@@ -74,6 +76,71 @@ struct hserver {
 
 enum target { T_NONE, T_FE, T_BE, T_SRV };
 
+/* A list of strings (CIDRs), owned. */
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+/* acl NAME CRITERION [FLAGS] [OPERATOR] [VALUE...]: one line (lines of
+ * the same name add up). */
+struct hacl {
+	char *name;
+	int line;
+	int n;
+	char **w; /* from the criterion on */
+};
+
+/* tcp-request connection|session|content ACTION [ARGS] [if|unless COND],
+ * in the order evaluated by HAProxy: connection rules at accept, then
+ * session rules, then content rules, each in the order written. */
+enum phase { PH_CONNECTION, PH_SESSION, PH_CONTENT, PH_N };
+
+struct hrule {
+	int line;
+	enum phase phase;
+	int n;
+	char **w;   /* the words after "tcp-request PHASE" */
+	char *disp; /* the line as written, for messages */
+	bool reported;
+};
+
+/* stick-table type T size S [expire E] [store ...]: only what client
+ * limits need. */
+struct htable {
+	int line; /* 0: none */
+	char *disp;
+	char *type;
+	long long size;
+	char *size_text;
+	bool conn_cur;
+	uint64_t period_ms; /* conn_rate(PERIOD); 0: not stored */
+	char *period_text;
+	/* Options reported when the table is translated. */
+	char *xwhat[4];
+	const char *xwhy[4];
+	int nx;
+	int nusers; /* frontends whose limits read it */
+	bool used;
+};
+
+/* What a frontend's client_limits, allow and deny become. */
+struct limits_out {
+	bool on;
+	long long maxconn, rate, table_size;
+	int prefix6;
+	char period[32];
+	char *maxconn_note, *rate_note, *period_note, *prefix6_note;
+	char *table_note, *exempt_note;
+	struct strlist exempt;
+	bool exempt_set;
+	int exempt_line;
+	struct proxy *tp; /* the proxy whose stick-table is read */
+	struct strlist allow, deny;
+	int allow_line;
+	bool allow_set;
+};
+
 #define CAP_FE 1u
 #define CAP_BE 2u
 
@@ -94,6 +161,16 @@ struct proxy {
 	struct comments fe_c, be_c, srv_tail;
 	enum target last;
 	int use_backend_line;
+	/* Client limits, allow and deny (README "Client limits"), read as
+	 * written and translated by fold_client_limits. */
+	struct hacl *acls;
+	size_t nacls;
+	struct hrule *rules;
+	size_t nrules;
+	struct htable table;
+	int inspect_line;
+	char *inspect_disp;
+	struct limits_out lim;
 	/* Set by the folding step. */
 	bool emit_fe, emit_be;
 	/* timeout_queue, proxy_protocol, on_marked_down */
@@ -378,6 +455,20 @@ drop_pending(struct imp *im)
 	free(im->pend);
 	im->pend = NULL;
 	im->npend = 0;
+}
+
+/* Move the comments of c to the end of to. */
+static void
+comments_move(struct imp *im, struct comments *to, struct comments *c)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		to->v = xreallocarray(to->v, to->n + 1, sizeof(*to->v));
+		to->v[to->n].text = c->v[i].text;
+		to->v[to->n++].seq = im->seq++;
+	}
+	free(c->v);
+	c->v = NULL;
+	c->n = 0;
 }
 
 /* Where a directive of the current section puts its comments. */
@@ -847,9 +938,59 @@ is_section(const char *w)
 }
 
 static void
+words_free(char **w, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(w[i]);
+	free(w);
+}
+
+static void
+strlist_free(struct strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void
+limits_free(struct limits_out *lo)
+{
+	free(lo->maxconn_note);
+	free(lo->rate_note);
+	free(lo->period_note);
+	free(lo->prefix6_note);
+	free(lo->table_note);
+	free(lo->exempt_note);
+	strlist_free(&lo->exempt);
+	strlist_free(&lo->allow);
+	strlist_free(&lo->deny);
+}
+
+static void
 proxy_free(struct proxy *p)
 {
 	free(p->name);
+	for (size_t i = 0; i < p->nacls; i++) {
+		free(p->acls[i].name);
+		words_free(p->acls[i].w, p->acls[i].n);
+	}
+	free(p->acls);
+	for (size_t i = 0; i < p->nrules; i++) {
+		words_free(p->rules[i].w, p->rules[i].n);
+		free(p->rules[i].disp);
+	}
+	free(p->rules);
+	free(p->table.disp);
+	free(p->table.type);
+	free(p->table.size_text);
+	free(p->table.period_text);
+	for (int i = 0; i < p->table.nx; i++)
+		free(p->table.xwhat[i]);
+	free(p->inspect_disp);
+	limits_free(&p->lim);
 	slots_free(&p->fe);
 	slots_free(&p->be);
 	slots_free(&p->srvdef);
@@ -1413,6 +1554,9 @@ enum srv_act {
 	SO_OMD,
 	SO_CHECK_PP,
 	SO_SOURCE,
+	SO_OBSERVE,
+	SO_ERROR_LIMIT,
+	SO_ON_ERROR,
 	SO_DROP, /* no meaning here */
 	SO_NO,   /* cannot translate: why */
 };
@@ -1454,9 +1598,9 @@ static const struct srvopt {
     {"pool-purge-delay", 1, SO_DROP, NULL},
     {"max-reuse", 1, SO_DROP, NULL},
     {"on-marked-up", 1, SO_NO, "no action when a server comes up"},
-    {"on-error", 1, SO_NO, "checks count failures only: fall"},
-    {"error-limit", 1, SO_NO, "checks count failures only: fall"},
-    {"observe", 1, SO_NO, "only health checks mark servers down"},
+    {"observe", 1, SO_OBSERVE, NULL},
+    {"error-limit", 1, SO_ERROR_LIMIT, NULL},
+    {"on-error", 1, SO_ON_ERROR, NULL},
     {"port", 1, SO_NO, "checks go to the server's own address and port"},
     {"addr", 1, SO_NO, "checks go to the server's own address and port"},
     {"slowstart", 1, SO_NO,
@@ -1511,6 +1655,14 @@ static const struct srvopt {
     {"proto", 1, SO_NO, "the relay is plain TCP"},
     {"check-proto", 1, SO_NO, "the relay is plain TCP"},
 };
+
+/* backends[].error_limit: at most this many here. */
+#define ERROR_LIMIT_MAX 1000
+/* HAProxy's error-limit when observe is set without one. */
+#define HAP_ERROR_LIMIT_DEFAULT "10"
+
+static const char *const on_error_modes[] = {"fastinter", "fail-check",
+                                             "sudden-death", "mark-down", NULL};
 
 /* Server options from word first on, into o (a server or default-server);
  * who names it in messages. */
@@ -1647,6 +1799,50 @@ server_options(struct imp *im, int first, struct slots *o, const char *who)
 			i += n + 1;
 			continue;
 		}
+		case SO_OBSERVE:
+			/* Passive health (README "Greeting gate"): folded
+			 * into the backend's error_limit. */
+			if (streq(hl->w[i + 1], "layer4")) {
+				slot_put(im, o, ".observe", V_BOOL, "true",
+				         im->line);
+			} else if (streq(hl->w[i + 1], "layer7")) {
+				char *what = join_words(hl, i, 2);
+				char *why = xasprintf(
+				    "%s: HTTP responses only, not meaningful "
+				    "in TCP mode; error_limit counts failed "
+				    "connects and greetings (observe layer4)",
+				    who);
+
+				untranslated(im, im->line, what, why);
+				free(what);
+				free(why);
+				slot_del(o, ".observe");
+			} else {
+				error_at(im, im->line,
+				         "%s: observe: unknown mode \"%s\" "
+				         "(layer4 or layer7)",
+				         who, hl->w[i + 1]);
+				return;
+			}
+			break;
+		case SO_ERROR_LIMIT:
+			if (arg_int(im, so->name, i, i + 1, 1, ERROR_LIMIT_MAX,
+			            &v)) {
+				snprintf(buf, sizeof(buf), "%lld", v);
+				slot_put(im, o, ".error_limit", V_NUM, buf,
+				         im->line);
+			}
+			break;
+		case SO_ON_ERROR:
+			if (!in_list(hl->w[i + 1], on_error_modes)) {
+				error_at(im, im->line,
+				         "%s: on-error: unknown mode \"%s\"",
+				         who, hl->w[i + 1]);
+				return;
+			}
+			slot_put(im, o, ".on_error", V_STR, hl->w[i + 1],
+			         im->line);
+			break;
 		case SO_DROP:
 			break;
 		case SO_NO: {
@@ -2007,6 +2203,256 @@ proxy_log(struct imp *im)
 	free(words);
 }
 
+/* --- proxies: acl, stick-table, tcp-request ------------------------------- */
+
+/* These are read as written; fold_client_limits translates what has a
+ * meaning here (README "Client limits") and reports the rest. */
+
+static char **
+words_dup(const struct hline *hl, int first)
+{
+	char **w = xreallocarray(NULL, (size_t)(hl->n - first + 1), sizeof(*w));
+
+	for (int i = first; i < hl->n; i++)
+		w[i - first] = xstrdup(hl->w[i]);
+	return w;
+}
+
+static const char *const in_defaults =
+    "in a defaults section: write it in the frontend";
+
+/* acl NAME CRITERION [FLAGS] [OPERATOR] [VALUE...] */
+static void
+proxy_acl(struct imp *im, struct proxy *p)
+{
+	const struct hline *hl = im->hl;
+	struct hacl *a;
+
+	if (p->defaults) {
+		skip_line(im, in_defaults);
+		return;
+	}
+	if (hl->n < 3) {
+		skip_line(im, "expected acl NAME CRITERION [VALUES]");
+		return;
+	}
+	p->acls = xreallocarray(p->acls, p->nacls + 1, sizeof(*p->acls));
+	a = &p->acls[p->nacls++];
+	a->name = xstrdup(hl->w[1]);
+	a->line = im->line;
+	a->n = hl->n - 2;
+	a->w = words_dup(hl, 2);
+}
+
+/* HAProxy's table size: a count with an optional k, m or g (2^10, 2^20,
+ * 2^30). */
+static bool
+hap_size(const char *s, long long *out)
+{
+	long long v = 0, mult = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return false;
+	for (; isdigit((unsigned char)*s); s++) {
+		if (v > 99999999999LL)
+			return false;
+		v = v * 10 + (*s - '0');
+	}
+	if (*s == 'k' || *s == 'K')
+		mult = 1LL << 10;
+	else if (*s == 'm' || *s == 'M')
+		mult = 1LL << 20;
+	else if (*s == 'g' || *s == 'G')
+		mult = 1LL << 30;
+	else if (*s != '\0')
+		return false;
+	if (mult > 1 && s[1] != '\0')
+		return false;
+	*out = v * mult;
+	return true;
+}
+
+static void
+table_clear(struct htable *t)
+{
+	free(t->disp);
+	free(t->type);
+	free(t->size_text);
+	free(t->period_text);
+	for (int i = 0; i < t->nx; i++)
+		free(t->xwhat[i]);
+	memset(t, 0, sizeof(*t));
+}
+
+/* "store A,B(x),C": the data types client limits read. */
+static const char *
+table_store(struct htable *t, const char *list)
+{
+	const char *p = list;
+
+	while (*p != '\0') {
+		const char *e = p;
+		int depth = 0;
+		size_t n;
+
+		while (*e != '\0' && (depth > 0 || *e != ',')) {
+			if (*e == '(')
+				depth++;
+			else if (*e == ')' && depth > 0)
+				depth--;
+			e++;
+		}
+		n = (size_t)(e - p);
+		if (n == 8 && strncmp(p, "conn_cur", 8) == 0) {
+			t->conn_cur = true;
+		} else if (n > 11 && strncmp(p, "conn_rate(", 10) == 0 &&
+		           p[n - 1] == ')') {
+			char period[32];
+			uint64_t ms;
+
+			if (n - 11 >= sizeof(period))
+				return "conn_rate: bad period";
+			memcpy(period, p + 10, n - 11);
+			period[n - 11] = '\0';
+			if (hap_time(period, &ms) != 0 || ms == 0)
+				return "conn_rate: bad period";
+			t->period_ms = ms;
+			free(t->period_text);
+			t->period_text = xstrdup(period);
+		}
+		/* Other data types are read by rules that are reported. */
+		p = *e == ',' ? e + 1 : e;
+	}
+	return NULL;
+}
+
+/* stick-table type T [len N] size S [expire E] [nopurge] [peers P]
+ *             [store D[,D...]]... */
+static void
+proxy_stick_table(struct imp *im, struct proxy *p)
+{
+	const struct hline *hl = im->hl;
+	struct htable *t = &p->table;
+	const char *why = NULL;
+
+	if (p->defaults) {
+		skip_line(im, in_defaults);
+		return;
+	}
+	if (t->line != 0) {
+		skip_line(im, "one stick-table per section, as in HAProxy");
+		return;
+	}
+	t->line = im->line;
+	t->disp = xstrdup(hl->disp);
+	for (int i = 1; i < hl->n && why == NULL;) {
+		const char *k = hl->w[i];
+		bool arg = i + 1 < hl->n;
+
+		if (streq(k, "type") && arg) {
+			free(t->type);
+			t->type = xstrdup(hl->w[i + 1]);
+			i += 2;
+			if (i + 1 < hl->n && streq(hl->w[i], "len"))
+				i += 2;
+		} else if (streq(k, "size") && arg) {
+			if (!hap_size(hl->w[i + 1], &t->size) || t->size < 1)
+				why = "bad size";
+			free(t->size_text);
+			t->size_text = xstrdup(hl->w[i + 1]);
+			i += 2;
+		} else if (streq(k, "expire") && arg) {
+			/* Client networks are evicted when the table is full
+			 * (table_size), the idle ones first. */
+			i += 2;
+		} else if (streq(k, "store") && arg) {
+			why = table_store(t, hl->w[i + 1]);
+			i += 2;
+		} else if ((streq(k, "peers") || streq(k, "srvkey") ||
+		            streq(k, "write-to")) &&
+		           arg) {
+			if (t->nx < (int)ARRAY_SIZE(t->xwhat)) {
+				t->xwhat[t->nx] = join_words(hl, i, 2);
+				t->xwhy[t->nx++] =
+				    streq(k, "peers")
+				        ? "each load-balancer counts its own "
+				          "clients: the counts are not shared "
+				          "between nodes"
+				        : "no stick tables here";
+			}
+			i += 2;
+		} else if (streq(k, "nopurge") || streq(k, "recv-only")) {
+			if (t->nx < (int)ARRAY_SIZE(t->xwhat)) {
+				t->xwhat[t->nx] = xstrdup(k);
+				t->xwhy[t->nx++] =
+				    streq(k, "nopurge")
+				        ? "when the table is full, the client "
+				          "network idle the longest is evicted"
+				        : "no stick tables here";
+			}
+			i++;
+		} else {
+			why = "an option unknown to this translator";
+		}
+	}
+	if (why == NULL && (t->type == NULL || t->size == 0))
+		why = "expected type and size";
+	if (why != NULL) {
+		skip_line(im, why);
+		table_clear(t);
+	}
+}
+
+/* tcp-request inspect-delay T | tcp-request PHASE ACTION ... */
+static void
+proxy_tcp_request(struct imp *im, struct proxy *p)
+{
+	static const char *const phases[PH_N] = {"connection", "session",
+	                                         "content"};
+	const struct hline *hl = im->hl;
+	struct hrule *r;
+	int ph;
+
+	if (hl->n < 2) {
+		skip_line(im, NULL);
+		return;
+	}
+	if (p->defaults) {
+		skip_line(im, in_defaults);
+		return;
+	}
+	if (streq(hl->w[1], "inspect-delay")) {
+		p->inspect_line = im->line;
+		free(p->inspect_disp);
+		p->inspect_disp = xstrdup(hl->disp);
+		return;
+	}
+	for (ph = 0; ph < PH_N; ph++)
+		if (streq(hl->w[1], phases[ph]))
+			break;
+	if (ph == PH_N) {
+		skip_line(im, NULL);
+		return;
+	}
+	if (ph != PH_CONTENT && !(p->cap & CAP_FE)) {
+		skip_line(im,
+		          "HAProxy allows it in frontends and listens only");
+		return;
+	}
+	if (hl->n < 3) {
+		skip_line(im, "expected an action");
+		return;
+	}
+	p->rules = xreallocarray(p->rules, p->nrules + 1, sizeof(*p->rules));
+	r = &p->rules[p->nrules++];
+	memset(r, 0, sizeof(*r));
+	r->line = im->line;
+	r->phase = (enum phase)ph;
+	r->n = hl->n - 2;
+	r->w = words_dup(hl, 2);
+	r->disp = xstrdup(hl->disp);
+}
+
 static void
 proxy_directive(struct imp *im)
 {
@@ -2125,6 +2571,12 @@ proxy_directive(struct imp *im)
 		skip_line(im, "tcp and smtp checks only");
 	} else if (streq(k, "disabled")) {
 		skip_line(im, "a disabled section: leave it out of the file");
+	} else if (streq(k, "acl")) {
+		proxy_acl(im, p);
+	} else if (streq(k, "stick-table")) {
+		proxy_stick_table(im, p);
+	} else if (streq(k, "tcp-request")) {
+		proxy_tcp_request(im, p);
 	} else if (in_list(k, silent)) {
 		/* No meaning here: see README. */
 	} else {
@@ -2320,6 +2772,113 @@ warn_omd(struct imp *im, const struct proxy *p)
 	        p->name, names, n == 1 ? "does" : "do");
 }
 
+/* A line reported once only (a default-server line shared by servers). */
+static bool
+line_once(int **lines, size_t *n, int line)
+{
+	for (size_t i = 0; i < *n; i++)
+		if ((*lines)[i] == line)
+			return false;
+	*lines = xreallocarray(*lines, *n + 1, sizeof(**lines));
+	(*lines)[(*n)++] = line;
+	return true;
+}
+
+/* "observe layer4 [error-limit N] [on-error MODE]" of the checked servers
+ * -> the backend's error_limit (README "Greeting gate").  HAProxy counts each
+ * server's consecutive failed connections of live traffic and, after
+ * error-limit of them (10 by default), does what on-error says (fail-check by
+ * default).  error_limit counts failed connects and greetings and marks a
+ * checked server DOWN, which is on-error mark-down; other modes are reported.
+ * It is one setting per backend here: when the servers disagree, the smallest
+ * limit is used, with a warning.  Servers without "check" are left aside, as
+ * HAProxy only observes checked servers. */
+static void
+fold_error_limit(struct imp *im, struct proxy *p)
+{
+	const struct hserver *first = NULL, *best_s = NULL;
+	long long v0 = -1, best = 0;
+	int differ_line = 0, *lines = NULL;
+	size_t nlines = 0;
+	char list[256] = "", buf[32];
+	struct slot *sl;
+
+	for (size_t i = 0; i < p->nservers; i++) {
+		const struct hserver *s = &p->servers[i];
+		const char *c = slot_val(&s->o, "check");
+		const struct slot *obs = slot_find(&s->o, ".observe");
+		const struct slot *oe = slot_find(&s->o, ".on_error");
+		const char *el = slot_val(&s->o, ".error_limit");
+		long long v = 0;
+		char item[96];
+
+		if (c == NULL || !streq(c, "true"))
+			continue;
+		if (obs != NULL)
+			v = atoll(el != NULL ? el : HAP_ERROR_LIMIT_DEFAULT);
+		if (first == NULL) {
+			first = s;
+			v0 = v;
+		} else if (v != v0 && differ_line == 0) {
+			differ_line = s->line;
+		}
+		if (v > 0 && (best == 0 || v < best)) {
+			best = v;
+			best_s = s;
+		}
+		if (v > 0)
+			snprintf(item, sizeof(item), "%s%s %lld",
+			         list[0] != '\0' ? ", " : "", s->name, v);
+		else
+			snprintf(item, sizeof(item), "%s%s none",
+			         list[0] != '\0' ? ", " : "", s->name);
+		strncat(list, item, sizeof(list) - strlen(list) - 1);
+		if (obs == NULL)
+			continue;
+		if (oe == NULL) {
+			if (line_once(&lines, &nlines, obs->line))
+				warn_at(im, obs->line,
+				        "observe layer4 without on-error is "
+				        "on-error fail-check in HAProxy (the "
+				        "failures count as one failed check); "
+				        "error_limit marks the server DOWN at "
+				        "once, as on-error mark-down does");
+		} else if (!streq(oe->val, "mark-down") &&
+		           line_once(&lines, &nlines, oe->line)) {
+			char *what = xasprintf("on-error %s", oe->val);
+
+			untranslated(
+			    im, oe->line, what,
+			    streq(oe->val, "fastinter")
+			        ? "HAProxy only checks the server sooner; "
+			          "error_limit marks the server DOWN at once, "
+			          "as on-error mark-down does"
+			    : streq(oe->val, "fail-check")
+			        ? "HAProxy counts one failed check; "
+			          "error_limit marks the server DOWN at once, "
+			          "as on-error mark-down does"
+			        : "HAProxy leaves the server one failed check "
+			          "from DOWN; error_limit marks it DOWN at "
+			          "once, as on-error mark-down does");
+			free(what);
+		}
+	}
+	free(lines);
+	if (best == 0)
+		return;
+	if (differ_line != 0)
+		warn_at(im, differ_line,
+		        "servers of backend \"%s\" disagree on observe layer4 "
+		        "error-limit (%s): error_limit is one setting for the "
+		        "backend here, the smallest, %lld, is used",
+		        p->name, list, best);
+	snprintf(buf, sizeof(buf), "%lld", best);
+	sl = slot_put(im, &p->derived, "error_limit", V_NUM, buf, best_s->line);
+	sl->note = slot_find(&best_s->o, ".error_limit") != NULL
+	               ? "observe layer4 error-limit"
+	               : "observe layer4: HAProxy's default error-limit";
+}
+
 static void
 fold_backend(struct imp *im, struct proxy *p)
 {
@@ -2370,6 +2929,7 @@ fold_backend(struct imp *im, struct proxy *p)
 		if (nomd < p->nservers)
 			warn_omd(im, p);
 	}
+	fold_error_limit(im, p);
 
 	if (nchecked == 0) {
 		const struct slot *t = slot_find(&p->be, ".hc_type");
@@ -2430,6 +2990,1220 @@ fold_backend(struct imp *im, struct proxy *p)
 	}
 }
 
+/* --- client limits, allow and deny ----------------------------------------
+ *
+ * HAProxy writes per-client limits and address lists as tcp-request rules
+ * over acls and a stick-table:
+ *
+ *   stick-table type ip size 100k expire 30s store conn_cur,conn_rate(10s)
+ *   acl trusted src 192.0.2.0/24
+ *   tcp-request connection reject if !internal          -> allow
+ *   tcp-request connection reject if blocked            -> deny
+ *   tcp-request connection track-sc0 src
+ *   tcp-request connection reject if { sc0_conn_cur gt 10 } !trusted
+ *                                   -> client_limits.maxconn, exempt
+ *
+ * fold_client_limits follows the rules in HAProxy's order (connection,
+ * session, then content rules, each in the order written) and translates
+ * those that have a meaning here (README "Client limits"); every other
+ * rule is reported.  HAProxy closes a rejected connection; here the
+ * client gets client_limits.reply or deny_reply first, which a comment in
+ * the output says. */
+
+/* client_limits.maxconn and rate: at most this much here. */
+#define CLIENT_LIMIT_MAX 1000000
+/* client_limits.table_size: at most this many here. */
+#define TABLE_SIZE_MAX 10000000
+/* client_limits.period: at least this long here. */
+#define PERIOD_MIN_MS 100
+/* track-sc0 .. track-sc9 (HAProxy has 3 by default). */
+#define SC_MAX 10
+#define COND_TERMS_MAX 8
+
+/* An IP address or prefix in HAProxy's acl syntax (a.b.c.d, a.b.c.d/len,
+ * a.b.c.d/m.m.m.m, IPv6, IPv6/len), read into family, bytes and prefix
+ * length, masked.  *bare: no prefix length was written. */
+static bool
+cidr_read(const char *in, int *family, unsigned char a[16], int *bits,
+          bool *bare)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(in, '/');
+	size_t n = slash != NULL ? (size_t)(slash - in) : strlen(in);
+	int max;
+
+	if (n == 0 || n >= sizeof(addr))
+		return false;
+	memcpy(addr, in, n);
+	addr[n] = '\0';
+	memset(a, 0, 16);
+	if (inet_pton(AF_INET, addr, a) == 1) {
+		*family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, a) == 1) {
+		*family = AF_INET6;
+		max = 128;
+	} else {
+		return false;
+	}
+	*bare = slash == NULL;
+	*bits = max;
+	if (slash != NULL) {
+		unsigned char m[4];
+		long long v;
+
+		if (parse_count(slash + 1, &v) && v <= max) {
+			*bits = (int)v;
+		} else if (*family == AF_INET &&
+		           inet_pton(AF_INET, slash + 1, m) == 1) {
+			uint32_t mask = (uint32_t)m[0] << 24 |
+			                (uint32_t)m[1] << 16 |
+			                (uint32_t)m[2] << 8 | m[3];
+			int b = 0;
+
+			while (b < 32 && (mask & (1u << (31 - b))))
+				b++;
+			if (b < 32 && (mask << b) != 0)
+				return false; /* not contiguous */
+			*bits = b;
+		} else {
+			return false;
+		}
+	}
+	for (int i = 0; i < max / 8; i++) {
+		int keep = *bits - i * 8;
+
+		if (keep <= 0)
+			a[i] = 0;
+		else if (keep < 8)
+			a[i] &= (unsigned char)(0xff << (8 - keep));
+	}
+	return true;
+}
+
+/* The same, written as load-balancer reads it: "192.0.2.7",
+ * "192.0.2.0/24", "2001:db8::/32". */
+static bool
+cidr_text(const char *in, char *out, size_t len)
+{
+	unsigned char a[16];
+	char addr[INET6_ADDRSTRLEN];
+	int family, bits;
+	bool bare;
+
+	if (!cidr_read(in, &family, a, &bits, &bare) ||
+	    inet_ntop(family, a, addr, sizeof(addr)) == NULL)
+		return false;
+	if (bare)
+		snprintf(out, len, "%s", addr);
+	else
+		snprintf(out, len, "%s/%d", addr, bits);
+	return true;
+}
+
+/* Two prefixes share an address. */
+static bool
+cidr_overlap(const char *x, const char *y)
+{
+	unsigned char a[16], b[16];
+	int fa, fb, ba, bb, bits;
+	bool bare;
+
+	if (!cidr_read(x, &fa, a, &ba, &bare) ||
+	    !cidr_read(y, &fb, b, &bb, &bare) || fa != fb)
+		return false;
+	bits = ba < bb ? ba : bb;
+	for (int i = 0; i < 16 && bits > 0; i++, bits -= 8) {
+		unsigned char m =
+		    bits >= 8 ? 0xff : (unsigned char)(0xff << (8 - bits));
+
+		if ((a[i] & m) != (b[i] & m))
+			return false;
+	}
+	return true;
+}
+
+static bool
+strlist_has(const struct strlist *l, const char *s)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (streq(l->v[i], s))
+			return true;
+	return false;
+}
+
+static void
+strlist_add(struct strlist *l, const char *s)
+{
+	if (strlist_has(l, s))
+		return;
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n++] = xstrdup(s);
+}
+
+static void
+strlist_add_all(struct strlist *l, const struct strlist *from, size_t n)
+{
+	for (size_t i = 0; i < n && i < from->n; i++)
+		strlist_add(l, from->v[i]);
+}
+
+/* The same set of strings. */
+static bool
+strlist_same(const struct strlist *a, const struct strlist *b)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!strlist_has(b, a->v[i]))
+			return false;
+	for (size_t i = 0; i < b->n; i++)
+		if (!strlist_has(a, b->v[i]))
+			return false;
+	return true;
+}
+
+/* One term of a condition: an acl, by name or anonymous ({ ... }),
+ * possibly negated. */
+enum tkind { TM_SRC, TM_COUNT, TM_OTHER };
+
+struct term {
+	enum tkind kind;
+	bool neg;
+	struct strlist cidrs; /* TM_SRC */
+	bool rate;            /* TM_COUNT: conn_rate, else conn_cur */
+	int sc;               /* TM_COUNT: the counter; -1 for src_* */
+	char *tname;          /* TM_COUNT: a table argument, or NULL */
+	bool ge;              /* TM_COUNT: ge, else gt */
+	long long value;      /* TM_COUNT */
+	char *text;           /* TM_COUNT: as written, for notes */
+	char *why;            /* TM_OTHER */
+};
+
+static void
+term_free(struct term *t)
+{
+	strlist_free(&t->cidrs);
+	free(t->tname);
+	free(t->text);
+	free(t->why);
+}
+
+static void
+term_other(struct term *t, char *why)
+{
+	term_free(t);
+	memset(t, 0, sizeof(*t));
+	t->kind = TM_OTHER;
+	t->why = why;
+}
+
+/* A counter of the client's address: sc_conn_cur(N[,T]),
+ * sc_conn_rate(N[,T]), scN_conn_cur[(T)], scN_conn_rate[(T)],
+ * src_conn_cur[(T)], src_conn_rate[(T)]. */
+static bool
+counter_fetch(const char *c, bool *rate, int *sc, char **tname)
+{
+	const char *rest, *args = NULL;
+	bool need_sc = false;
+	size_t n;
+
+	*tname = NULL;
+	if (has_prefix(c, "src_")) {
+		*sc = -1;
+		rest = c + 4;
+	} else if (has_prefix(c, "sc_")) {
+		need_sc = true;
+		rest = c + 3;
+	} else if (has_prefix(c, "sc") && isdigit((unsigned char)c[2]) &&
+	           c[3] == '_') {
+		*sc = c[2] - '0';
+		rest = c + 4;
+	} else {
+		return false;
+	}
+	if (has_prefix(rest, "conn_cur")) {
+		*rate = false;
+		rest += 8;
+	} else if (has_prefix(rest, "conn_rate")) {
+		*rate = true;
+		rest += 9;
+	} else {
+		return false;
+	}
+	if (*rest == '(') {
+		n = strlen(rest);
+		if (n < 3 || rest[n - 1] != ')')
+			return false;
+		args = rest + 1;
+	} else if (*rest != '\0') {
+		return false;
+	}
+	if (need_sc) {
+		long long v;
+		const char *comma;
+		char num[8];
+
+		if (args == NULL)
+			return false;
+		comma = strchr(args, ',');
+		n = comma != NULL ? (size_t)(comma - args)
+		                  : strlen(args) - 1; /* without ')' */
+		if (n == 0 || n >= sizeof(num))
+			return false;
+		memcpy(num, args, n);
+		num[n] = '\0';
+		if (!parse_count(num, &v) || v >= SC_MAX)
+			return false;
+		*sc = (int)v;
+		args = comma != NULL ? comma + 1 : NULL;
+	}
+	if (args != NULL) {
+		n = strlen(args) - 1;
+		if (n == 0)
+			return false;
+		*tname = xcalloc(n + 1, 1);
+		memcpy(*tname, args, n);
+	}
+	return true;
+}
+
+/* An acl's words (criterion, flags, operator, values) -> a term. */
+static void
+classify(const char *const *w, int n, struct term *t)
+{
+	const char *c = w[0];
+	int i = 1;
+
+	memset(t, 0, sizeof(*t));
+	if (streq(c, "src")) {
+		t->kind = TM_SRC;
+		for (; i < n && w[i][0] == '-'; i++) {
+			if (streq(w[i], "--")) {
+				i++;
+				break;
+			}
+			if (streq(w[i], "-n"))
+				continue;
+			if (streq(w[i], "-m") && i + 1 < n &&
+			    streq(w[i + 1], "ip")) {
+				i++;
+				continue;
+			}
+			term_other(t,
+			           xstrdup(streq(w[i], "-f")
+			                       ? "addresses read from a file "
+			                         "(-f): write them in the acl"
+			                       : "src with match flags other "
+			                         "than -m ip"));
+			return;
+		}
+		if (i == n) {
+			term_other(t, xstrdup("src without an address"));
+			return;
+		}
+		for (; i < n; i++) {
+			char buf[INET6_ADDRSTRLEN + 8];
+
+			if (!cidr_text(w[i], buf, sizeof(buf))) {
+				term_other(t, xasprintf("src %s: an address "
+				                        "or CIDR only (no host "
+				                        "names)",
+				                        w[i]));
+				return;
+			}
+			strlist_add(&t->cidrs, buf);
+		}
+		return;
+	}
+	if (counter_fetch(c, &t->rate, &t->sc, &t->tname)) {
+		t->kind = TM_COUNT;
+		if (i + 1 < n && streq(w[i], "-m") && streq(w[i + 1], "int"))
+			i += 2;
+		if (i + 2 == n && (streq(w[i], "gt") || streq(w[i], "ge")) &&
+		    parse_count(w[i + 1], &t->value)) {
+			t->ge = streq(w[i], "ge");
+			t->text = xasprintf("%s %s %s", c, w[i], w[i + 1]);
+			return;
+		}
+		term_other(t, xasprintf("%s: only \"gt N\" or \"ge N\" is a "
+		                        "limit",
+		                        c));
+		return;
+	}
+	if (streq(c, "req_len") || streq(c, "req.len"))
+		term_other(t, xasprintf("%s: client bytes are not inspected; "
+		                        "those sent before the greeting reach "
+		                        "the server, whose pregreet test "
+		                        "(postscreen) sees them (README "
+		                        "\"Greeting gate\")",
+		                        c));
+	else if (has_prefix(c, "sc") || has_prefix(c, "src_") ||
+	         has_prefix(c, "table_"))
+		term_other(t, xasprintf("%s: only the conn_cur and conn_rate "
+		                        "counters of the client's address "
+		                        "translate (client_limits)",
+		                        c));
+	else
+		term_other(t, xasprintf("%s: only src addresses and "
+		                        "conn_cur/conn_rate counters "
+		                        "translate",
+		                        c));
+}
+
+/* A named acl used on line `line`: its lines add up (any matches),
+ * those after the rule too, but HAProxy needs the first one before. */
+static void
+resolve_acl(const struct proxy *p, const char *name, int line, struct term *t)
+{
+	size_t nlines = 0;
+
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < p->nacls; i++) {
+		const struct hacl *a = &p->acls[i];
+		struct term one;
+
+		if (!streq(a->name, name))
+			continue;
+		if (nlines == 0 && a->line > line) {
+			term_other(t, xasprintf("acl %s is defined after this "
+			                        "rule (line %d), which HAProxy "
+			                        "refuses",
+			                        name, a->line));
+			return;
+		}
+		classify((const char *const *)a->w, a->n, &one);
+		if (nlines++ == 0) {
+			*t = one;
+			continue;
+		}
+		if (t->kind == TM_SRC && one.kind == TM_SRC) {
+			strlist_add_all(&t->cidrs, &one.cidrs, one.cidrs.n);
+			term_free(&one);
+			continue;
+		}
+		term_free(&one);
+		if (t->kind != TM_OTHER)
+			term_other(t, xasprintf("acl %s: several lines "
+			                        "that are not all src "
+			                        "addresses (line %d)",
+			                        name, a->line));
+	}
+	if (t->kind == TM_OTHER && t->why != NULL &&
+	    !has_prefix(t->why, "acl "))
+		term_other(t, xasprintf("acl %s: %s", name, t->why));
+	if (nlines > 0)
+		return;
+	if (streq(name, "LOCALHOST")) { /* HAProxy's predefined acl */
+		t->kind = TM_SRC;
+		strlist_add(&t->cidrs, "127.0.0.0/8");
+		return;
+	}
+	term_other(t, xasprintf("no acl named \"%s\"", name));
+}
+
+/* if|unless TERM...: terms all true (and), "!" negates; "||" and "or"
+ * are not translated. */
+struct cond {
+	bool unless;
+	int n;
+	struct term t[COND_TERMS_MAX];
+	char *why; /* the condition cannot be translated as a whole */
+};
+
+static void
+cond_free(struct cond *c)
+{
+	for (int i = 0; i < c->n; i++)
+		term_free(&c->t[i]);
+	free(c->why);
+}
+
+static void
+read_cond(const struct proxy *p, int line, char **w, int n, struct cond *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->unless = streq(w[0], "unless");
+	for (int i = 1; i < n;) {
+		struct term *t;
+		bool neg = false;
+		const char *name = w[i];
+
+		if (streq(w[i], "||") || streq(w[i], "or")) {
+			c->why = xstrdup("a condition with \"or\"");
+			return;
+		}
+		if (streq(w[i], "!")) {
+			neg = true;
+			if (++i == n) {
+				c->why =
+				    xstrdup("a \"!\" with nothing after it");
+				return;
+			}
+			name = w[i];
+		} else if (name[0] == '!') {
+			neg = true;
+			name++;
+		}
+		if (c->n == COND_TERMS_MAX) {
+			c->why = xstrdup("too many terms");
+			return;
+		}
+		t = &c->t[c->n++];
+		if (streq(name, "{")) {
+			int end = i + 1;
+
+			while (end < n && !streq(w[end], "}"))
+				end++;
+			if (end == n || end == i + 1) {
+				memset(t, 0, sizeof(*t));
+				c->why = xstrdup("an unterminated { } acl");
+				return;
+			}
+			classify((const char *const *)&w[i + 1], end - i - 1,
+			         t);
+			i = end + 1;
+		} else {
+			resolve_acl(p, name, line, t);
+			i++;
+		}
+		t->neg = neg;
+	}
+	if (c->n == 0)
+		c->why = xstrdup("an empty condition");
+}
+
+enum ract { RA_TRACK, RA_ACCEPT, RA_REJECT, RA_OTHER };
+
+/* One tcp-request rule, read. */
+struct prule {
+	struct hrule *r;
+	enum ract act;
+	bool has_cond;
+	struct cond c;
+	int sc;           /* RA_TRACK */
+	struct proxy *tp; /* RA_TRACK: whose stick-table */
+	char *why;        /* cannot be translated */
+	/* Set while walking the rules. */
+	size_t nacc; /* accept exemptions of its phase in force */
+	bool valid_track;
+	struct strlist texempt; /* RA_TRACK: addresses never tracked */
+	int texempt_lines[2];   /* RA_TRACK: the rules that say so */
+};
+
+/* The proxy whose stick-table HAProxy calls name. */
+static struct proxy *
+find_table(const struct imp *im, const char *name)
+{
+	for (size_t i = 0; i < im->npx; i++)
+		if (im->px[i]->table.line != 0 && streq(im->px[i]->name, name))
+			return im->px[i];
+	return NULL;
+}
+
+static void
+read_rule(const struct imp *im, struct proxy *p, struct hrule *r,
+          struct prule *pr)
+{
+	char **w = r->w;
+	const char *a = w[0];
+	int ci = 1; /* where the condition starts */
+
+	memset(pr, 0, sizeof(*pr));
+	pr->r = r;
+	if (streq(a, "accept")) {
+		pr->act = RA_ACCEPT;
+	} else if (streq(a, "reject")) {
+		pr->act = RA_REJECT;
+	} else if (has_prefix(a, "track-sc") && isdigit((unsigned char)a[8]) &&
+	           a[9] == '\0') {
+		const char *tname = NULL;
+
+		pr->act = RA_TRACK;
+		pr->sc = a[8] - '0';
+		if (r->n < 2) {
+			pr->why = xstrdup("track-sc without a key");
+			return;
+		}
+		ci = 2;
+		if (ci + 1 < r->n && streq(w[ci], "table")) {
+			tname = w[ci + 1];
+			ci += 2;
+		}
+		if (has_prefix(w[1], "src,ipmask(")) {
+			pr->why =
+			    xstrdup("networks: client_limits counts "
+			            "networks of prefix4 and prefix6 bits, "
+			            "set them instead");
+			return;
+		}
+		if (!streq(w[1], "src")) {
+			pr->why = xasprintf("tracks %s: only the client's "
+			                    "address (src) is a client network",
+			                    w[1]);
+			return;
+		}
+		pr->tp = tname != NULL        ? find_table(im, tname)
+		         : p->table.line != 0 ? p
+		                              : NULL;
+		if (pr->tp == NULL) {
+			pr->why = tname != NULL
+			              ? xasprintf("no stick-table named \"%s\"",
+			                          tname)
+			              : xstrdup("no stick-table in this "
+			                        "section");
+			return;
+		}
+		if (!streq(pr->tp->table.type, "ip") &&
+		    !streq(pr->tp->table.type, "ipv6")) {
+			pr->why = xasprintf("a stick-table of type %s: ip or "
+			                    "ipv6 only",
+			                    pr->tp->table.type);
+			return;
+		}
+	} else {
+		pr->act = RA_OTHER;
+		pr->why = xstrdup(
+		    streq(a, "silent-drop")
+		        ? "no silent drop: refused clients get "
+		          "client_limits.reply or deny_reply"
+		    : streq(a, "expect-proxy")
+		        ? "PROXY headers from clients are not read"
+		    : has_prefix(a, "sc-") || has_prefix(a, "set-") ||
+		            has_prefix(a, "unset-") || streq(a, "capture")
+		        ? "no counters, variables or captures here: "
+		          "client_limits counts the sessions of each "
+		          "client network"
+		        : "only accept, reject and track-sc rules translate");
+		return;
+	}
+	if (ci < r->n) {
+		if (!streq(w[ci], "if") && !streq(w[ci], "unless")) {
+			pr->why = xasprintf("unexpected \"%s\"", w[ci]);
+			return;
+		}
+		pr->has_cond = true;
+		read_cond(p, r->line, &w[ci], r->n - ci, &pr->c);
+	}
+}
+
+/* The condition is one src acl; *inside: true when it holds for the
+ * addresses of the acl (if A, unless !A), false when it holds for the
+ * others (if !A, unless A). */
+static const struct term *
+one_src(const struct prule *pr, bool *inside)
+{
+	const struct term *t;
+
+	if (!pr->has_cond || pr->c.why != NULL || pr->c.n != 1 ||
+	    pr->c.t[0].kind != TM_SRC)
+		return NULL;
+	t = &pr->c.t[0];
+	*inside = t->neg == pr->c.unless;
+	return t;
+}
+
+/* Why the condition is not translated: the first term's reason, or the
+ * condition's. */
+static const char *
+cond_why(const struct prule *pr)
+{
+	if (pr->c.why != NULL)
+		return pr->c.why;
+	for (int i = 0; i < pr->c.n; i++)
+		if (pr->c.t[i].kind == TM_OTHER)
+			return pr->c.t[i].why;
+	return NULL;
+}
+
+struct walk {
+	struct prule *pr;
+	size_t *order; /* indices in pr, in HAProxy's order */
+	size_t n;
+	struct strlist acc[PH_N]; /* addresses an accept rule lets through */
+	int acc_line[PH_N];
+};
+
+static void
+rule_report(struct imp *im, struct prule *pr, const char *why)
+{
+	untranslated(im, pr->r->line, pr->r->disp, why);
+	pr->r->reported = true;
+}
+
+/* The first track rule, before position pos (or anywhere when pos is the
+ * end), that counts sc (sc >= 0) or fills tp's table (sc < 0). */
+static const struct prule *
+find_track(const struct walk *wk, size_t pos, int sc, const struct proxy *tp,
+           size_t *at)
+{
+	for (size_t k = 0; k < pos && k < wk->n; k++) {
+		const struct prule *pr = &wk->pr[wk->order[k]];
+
+		if (!pr->valid_track)
+			continue;
+		if ((sc >= 0 && pr->sc == sc) || (sc < 0 && pr->tp == tp)) {
+			*at = k;
+			return pr;
+		}
+	}
+	return NULL;
+}
+
+/* A limit term at position pos -> the number of sessions allowed (in a
+ * period for a rate), the track rule that counts them, and tp.  NULL
+ * with *why when it does not translate.
+ *
+ * When the counter is read matters.  Tracking a connection counts it at
+ * once: HAProxy's documentation says of sc_conn_cur that "this number is
+ * automatically incremented when tracking begins", and a tracked
+ * connection counts in conn_rate from then on.  So after
+ * "track-sc0 src", "reject if { sc0_conn_cur gt 10 }" sees the new
+ * connection already counted: it refuses the 11th concurrent one and
+ * allows 10, which is maxconn = 10 (client_limits refuses a client
+ * network that already holds maxconn sessions); "ge 10" allows 9.
+ * src_conn_cur and src_conn_rate read the table without tracking: before
+ * the track rule the new connection is not counted yet, so "gt 10"
+ * allows 11 and "ge 10" allows 10.  (HAProxy's documented example
+ * "reject if { src_conn_rate gt 10 }" before "track-sc0 src" also does
+ * not count the refused connections, as client_limits does.) */
+static const struct prule *
+limit_value(const struct imp *im, struct proxy *p, const struct walk *wk,
+            size_t pos, const struct term *t, long long *v, struct proxy **tpp,
+            bool *counted, char **why)
+{
+	const struct prule *tr;
+	struct proxy *tp;
+	size_t at = 0;
+
+	if (t->sc >= 0) {
+		tr = find_track(wk, pos, t->sc, NULL, &at);
+		if (tr == NULL) {
+			*why = xasprintf("sc%d is not tracked before this "
+			                 "rule: the condition never holds in "
+			                 "HAProxy",
+			                 t->sc);
+			return NULL;
+		}
+		tp = tr->tp;
+		if (t->tname != NULL && !streq(t->tname, tp->name)) {
+			*why = xasprintf("reads table \"%s\", not the one "
+			                 "sc%d counts in (\"%s\")",
+			                 t->tname, t->sc, tp->name);
+			return NULL;
+		}
+		*counted = true;
+	} else {
+		tp = t->tname != NULL     ? find_table(im, t->tname)
+		     : p->table.line != 0 ? p
+		                          : NULL;
+		if (tp == NULL) {
+			*why = t->tname != NULL
+			           ? xasprintf("no stick-table named \"%s\"",
+			                       t->tname)
+			           : xstrdup("no stick-table in this section");
+			return NULL;
+		}
+		tr = find_track(wk, wk->n, -1, tp, &at);
+		if (tr == NULL) {
+			*why = xstrdup("no track-sc rule counts the clients "
+			               "in that stick-table: the condition "
+			               "never holds in HAProxy");
+			return NULL;
+		}
+		*counted = at < pos;
+	}
+	if (t->rate ? tp->table.period_ms == 0 : !tp->table.conn_cur) {
+		*why = xasprintf("the stick-table of line %d does not store "
+		                 "%s: the condition never holds in HAProxy",
+		                 tp->table.line,
+		                 t->rate ? "conn_rate" : "conn_cur");
+		return NULL;
+	}
+	if (t->rate && tp->table.period_ms < PERIOD_MIN_MS) {
+		*why = xasprintf("conn_rate(%s): client_limits.period is at "
+		                 "least %dms",
+		                 tp->table.period_text, PERIOD_MIN_MS);
+		return NULL;
+	}
+	*v = t->value + (*counted ? 0 : 1) - (t->ge ? 1 : 0);
+	if (*v < 1) {
+		*why = xstrdup("refuses every client: a limit of 0 here is "
+		               "no limit");
+		return NULL;
+	}
+	if (*v > CLIENT_LIMIT_MAX) {
+		*why = xasprintf("at most %d here", CLIENT_LIMIT_MAX);
+		return NULL;
+	}
+	*tpp = tp;
+	return tr;
+}
+
+/* "not limited by HAProxy: line 25" (or "lines 25, 27"), from the
+ * non-zero lines, each once, in order. */
+static char *
+exempt_note(const int *lines, int n)
+{
+	char buf[96] = "";
+	int v[8], k = 0;
+
+	for (int i = 0; i < n && k < (int)ARRAY_SIZE(v); i++) {
+		int j = k;
+		bool dup = lines[i] == 0;
+
+		for (int m = 0; m < k; m++)
+			dup = dup || v[m] == lines[i];
+		if (dup)
+			continue;
+		while (j > 0 && v[j - 1] > lines[i]) {
+			v[j] = v[j - 1];
+			j--;
+		}
+		v[j] = lines[i];
+		k++;
+	}
+	for (int i = 0; i < k; i++) {
+		char num[16];
+
+		snprintf(num, sizeof(num), "%s%d", i > 0 ? ", " : "", v[i]);
+		strncat(buf, num, sizeof(buf) - strlen(buf) - 1);
+	}
+	return xasprintf("not limited by HAProxy: line%s %s", k > 1 ? "s" : "",
+	                 buf);
+}
+
+/* reject if { COUNTER gt|ge N } [!SRC-ACL]: a client limit. */
+static void
+reject_limit(struct imp *im, struct proxy *p, struct walk *wk, size_t pos,
+             const struct term *cnt, const struct term *ex)
+{
+	struct prule *pr = &wk->pr[wk->order[pos]];
+	struct limits_out *lo = &p->lim;
+	const struct prule *tr;
+	struct proxy *tp = NULL;
+	struct strlist exempt = {NULL, 0};
+	char *why = NULL, *note;
+	long long v = 0;
+	bool counted = false;
+
+	tr = limit_value(im, p, wk, pos, cnt, &v, &tp, &counted, &why);
+	if (tr == NULL) {
+		rule_report(im, pr, why);
+		free(why);
+		return;
+	}
+	/* Those HAProxy lets through: the acl of the rule, an accept rule
+	 * before it, or a track rule that does not count them. */
+	if (ex != NULL)
+		strlist_add_all(&exempt, &ex->cidrs, ex->cidrs.n);
+	strlist_add_all(&exempt, &wk->acc[pr->r->phase], pr->nacc);
+	strlist_add_all(&exempt, &tr->texempt, tr->texempt.n);
+	if (lo->exempt_set && !strlist_same(&exempt, &lo->exempt)) {
+		why = xasprintf("exempts other addresses than the rule of "
+		                "line %d: client_limits.exempt is one list",
+		                lo->exempt_line);
+		rule_report(im, pr, why);
+		free(why);
+		strlist_free(&exempt);
+		return;
+	}
+	if (cnt->rate && lo->rate > 0) {
+		char period[32];
+
+		fmt_duration(tp->table.period_ms, period, sizeof(period));
+		if (!streq(period, lo->period)) {
+			rule_report(im, pr,
+			            "a second rate over another period: "
+			            "client_limits has one period");
+			strlist_free(&exempt);
+			return;
+		}
+	}
+	if (!lo->exempt_set) {
+		int lines[4] = {ex != NULL ? pr->r->line : 0,
+		                pr->nacc > 0 ? wk->acc_line[pr->r->phase] : 0,
+		                tr->texempt_lines[0], tr->texempt_lines[1]};
+
+		lo->exempt_set = true;
+		lo->exempt_line = pr->r->line;
+		lo->exempt = exempt;
+		if (exempt.n > 0)
+			lo->exempt_note = exempt_note(lines, 4);
+	} else {
+		strlist_free(&exempt);
+	}
+	if (lo->tp == NULL) {
+		lo->tp = tp;
+	} else if (lo->tp != tp) {
+		warn_at(im, pr->r->line,
+		        "the client limits read two stick-tables (lines %d "
+		        "and %d): table_size and the prefixes follow the "
+		        "first",
+		        lo->tp->table.line, tp->table.line);
+	}
+	note = xasprintf("line %d: %s%s", pr->r->line, cnt->text,
+	                 counted ? ""
+	                         : ", read before track-sc counts the "
+	                           "connection");
+	lo->on = true;
+	if (!cnt->rate) {
+		if (lo->maxconn > 0) {
+			warn_at(im, pr->r->line,
+			        "two limits on concurrent sessions: the "
+			        "smaller, %lld, is used",
+			        v < lo->maxconn ? v : lo->maxconn);
+			if (v >= lo->maxconn) {
+				free(note);
+				return;
+			}
+		}
+		lo->maxconn = v;
+		free(lo->maxconn_note);
+		lo->maxconn_note = note;
+		return;
+	}
+	if (lo->rate > 0) {
+		warn_at(im, pr->r->line,
+		        "two limits on the session rate: the smaller, %lld, "
+		        "is used",
+		        v < lo->rate ? v : lo->rate);
+		if (v >= lo->rate) {
+			free(note);
+			return;
+		}
+	}
+	lo->rate = v;
+	free(lo->rate_note);
+	lo->rate_note = note;
+	if (counted) {
+		/* The connection was counted by track-sc before the rule
+		 * refused it. */
+		char *more = xasprintf("%s; HAProxy counted the refused "
+		                       "connections too",
+		                       lo->rate_note);
+
+		free(lo->rate_note);
+		lo->rate_note = more;
+	}
+	fmt_duration(tp->table.period_ms, lo->period, sizeof(lo->period));
+	free(lo->period_note);
+	lo->period_note = xasprintf("line %d: conn_rate(%s)", tp->table.line,
+	                            tp->table.period_text);
+}
+
+/* reject if SRC-ACL (deny) or reject if !SRC-ACL (allow). */
+static void
+reject_list(struct imp *im, struct proxy *p, struct walk *wk, size_t pos,
+            const struct term *t, bool inside)
+{
+	struct prule *pr = &wk->pr[wk->order[pos]];
+	const struct strlist *acc = &wk->acc[pr->r->phase];
+	struct limits_out *lo = &p->lim;
+	struct strlist allow = {NULL, 0};
+
+	if (inside) {
+		/* deny: an accept rule before it lets its addresses through,
+		 * which a deny list cannot say. */
+		for (size_t i = 0; i < t->cidrs.n; i++)
+			for (size_t j = 0; j < pr->nacc; j++)
+				if (cidr_overlap(t->cidrs.v[i], acc->v[j])) {
+					char *why = xasprintf(
+					    "%s is let through by the accept "
+					    "rule of line %d first",
+					    t->cidrs.v[i],
+					    wk->acc_line[pr->r->phase]);
+
+					rule_report(im, pr, why);
+					free(why);
+					return;
+				}
+		strlist_add_all(&lo->deny, &t->cidrs, t->cidrs.n);
+		return;
+	}
+	/* allow: what an accept rule let through before stays allowed. */
+	strlist_add_all(&allow, &t->cidrs, t->cidrs.n);
+	strlist_add_all(&allow, acc, pr->nacc);
+	if (lo->allow_set && !strlist_same(&allow, &lo->allow)) {
+		char *why = xasprintf("a second list of allowed addresses "
+		                      "(the first: line %d): allow is one "
+		                      "list",
+		                      lo->allow_line);
+
+		rule_report(im, pr, why);
+		free(why);
+		strlist_free(&allow);
+		return;
+	}
+	if (lo->allow_set) {
+		strlist_free(&allow);
+		return;
+	}
+	lo->allow_set = true;
+	lo->allow_line = pr->r->line;
+	lo->allow = allow;
+}
+
+static void
+walk_reject(struct imp *im, struct proxy *p, struct walk *wk, size_t pos)
+{
+	struct prule *pr = &wk->pr[wk->order[pos]];
+	const struct term *cnt = NULL, *ex = NULL, *t;
+	bool inside, other = false;
+
+	if (!pr->has_cond) {
+		rule_report(im, pr, "refuses every client");
+		return;
+	}
+	if (cond_why(pr) != NULL) {
+		rule_report(im, pr, cond_why(pr));
+		return;
+	}
+	if ((t = one_src(pr, &inside)) != NULL) {
+		reject_list(im, p, wk, pos, t, inside);
+		return;
+	}
+	for (int i = 0; i < pr->c.n && !other; i++) {
+		t = &pr->c.t[i];
+		if (t->kind == TM_COUNT && !t->neg && cnt == NULL)
+			cnt = t;
+		else if (t->kind == TM_SRC && t->neg && ex == NULL)
+			ex = t;
+		else
+			other = true;
+	}
+	if (cnt == NULL || other || pr->c.unless) {
+		rule_report(im, pr,
+		            "only \"if\" with one counter limit, and at most "
+		            "one negated src acl (the exempt addresses), "
+		            "translates to client_limits");
+		return;
+	}
+	reject_limit(im, p, wk, pos, cnt, ex);
+}
+
+/* The first pass: accept and track rules, in HAProxy's order. */
+static void
+walk_first(struct imp *im, struct walk *wk)
+{
+	int blocked[PH_N] = {0};
+	bool tracked[SC_MAX] = {false};
+
+	for (size_t k = 0; k < wk->n; k++) {
+		struct prule *pr = &wk->pr[wk->order[k]];
+		enum phase ph = pr->r->phase;
+		const struct term *t;
+		bool inside = false;
+		char *why;
+
+		pr->nacc = wk->acc[ph].n;
+		if (blocked[ph] != 0) {
+			why = xasprintf("after the accept rule of line %d, "
+			                "which is not translated",
+			                blocked[ph]);
+			rule_report(im, pr, why);
+			free(why);
+			continue;
+		}
+		if (pr->why != NULL) {
+			rule_report(im, pr, pr->why);
+			continue;
+		}
+		t = one_src(pr, &inside);
+		if (pr->act == RA_ACCEPT) {
+			if (t != NULL && inside) {
+				strlist_add_all(&wk->acc[ph], &t->cidrs,
+				                t->cidrs.n);
+				wk->acc_line[ph] = pr->r->line;
+				continue;
+			}
+			rule_report(im, pr,
+			            pr->has_cond && cond_why(pr) != NULL
+			                ? cond_why(pr)
+			                : "only \"accept if SRC-ACL\" "
+			                  "translates (to exempt addresses)");
+			blocked[ph] = pr->r->line;
+			continue;
+		}
+		if (pr->act != RA_TRACK)
+			continue;
+		if (pr->has_cond && (t == NULL || inside)) {
+			rule_report(im, pr,
+			            cond_why(pr) != NULL
+			                ? cond_why(pr)
+			                : "tracks only some clients: only "
+			                  "\"if !SRC-ACL\" (exempt addresses) "
+			                  "translates");
+			continue;
+		}
+		if (tracked[pr->sc]) {
+			why = xasprintf("sc%d is tracked already: HAProxy "
+			                "keeps the first",
+			                pr->sc);
+			rule_report(im, pr, why);
+			free(why);
+			continue;
+		}
+		tracked[pr->sc] = true;
+		pr->valid_track = true;
+		if (t != NULL) {
+			strlist_add_all(&pr->texempt, &t->cidrs, t->cidrs.n);
+			pr->texempt_lines[0] = pr->r->line;
+		}
+		if (pr->nacc > 0) {
+			strlist_add_all(&pr->texempt, &wk->acc[ph], pr->nacc);
+			pr->texempt_lines[1] = wk->acc_line[ph];
+		}
+	}
+}
+
+static int
+phase_cmp(const struct hrule *a, const struct hrule *b)
+{
+	if (a->phase != b->phase)
+		return a->phase < b->phase ? -1 : 1;
+	return a->line < b->line ? -1 : a->line > b->line;
+}
+
+/* A frontend's (or listen's) tcp-request rules -> client_limits, allow,
+ * deny; what cannot be translated is reported. */
+static void
+fold_client_limits(struct imp *im, struct proxy *p)
+{
+	struct limits_out *lo = &p->lim;
+	struct walk wk;
+	bool content_reported = false;
+
+	memset(&wk, 0, sizeof(wk));
+	wk.n = p->nrules;
+	wk.pr = xreallocarray(NULL, wk.n + 1, sizeof(*wk.pr));
+	wk.order = xreallocarray(NULL, wk.n + 1, sizeof(*wk.order));
+	for (size_t i = 0; i < wk.n; i++) {
+		size_t j = i;
+
+		read_rule(im, p, &p->rules[i], &wk.pr[i]);
+		/* Insertion sort: a handful of rules. */
+		while (j > 0 && phase_cmp(&p->rules[wk.order[j - 1]],
+		                          &p->rules[i]) > 0) {
+			wk.order[j] = wk.order[j - 1];
+			j--;
+		}
+		wk.order[j] = i;
+	}
+	walk_first(im, &wk);
+	for (size_t k = 0; k < wk.n; k++) {
+		struct prule *pr = &wk.pr[wk.order[k]];
+
+		if (pr->act == RA_REJECT && !pr->r->reported)
+			walk_reject(im, p, &wk, k);
+	}
+	for (size_t i = 0; i < wk.n; i++) {
+		if (wk.pr[i].r->reported && wk.pr[i].r->phase == PH_CONTENT)
+			content_reported = true;
+		cond_free(&wk.pr[i].c);
+		free(wk.pr[i].why);
+		strlist_free(&wk.pr[i].texempt);
+	}
+	for (int ph = 0; ph < PH_N; ph++)
+		strlist_free(&wk.acc[ph]);
+	free(wk.pr);
+	free(wk.order);
+	/* Content inspection only matters to the rules that need it. */
+	if (p->inspect_line != 0 && content_reported)
+		untranslated(im, p->inspect_line, p->inspect_disp,
+		             "no content inspection here: the rules that "
+		             "would use it are reported");
+	if (!lo->on)
+		return;
+	/* The comments of a section that only holds the stick-table go
+	 * with the frontend that reads it. */
+	if (lo->tp->cap == CAP_BE && !lo->tp->emit_be) {
+		comments_move(im, &p->fe_c, &lo->tp->lead);
+		comments_move(im, &p->fe_c, &lo->tp->be_c);
+	}
+	lo->tp->table.used = true;
+	lo->tp->table.nusers++;
+	lo->table_size = lo->tp->table.size;
+	if (lo->table_size > TABLE_SIZE_MAX) {
+		warn_at(im, lo->tp->table.line,
+		        "stick-table size %s: client_limits.table_size is at "
+		        "most %d",
+		        lo->tp->table.size_text, TABLE_SIZE_MAX);
+		lo->table_size = TABLE_SIZE_MAX;
+	}
+	lo->table_note = xasprintf("line %d: size %s", lo->tp->table.line,
+	                           lo->tp->table.size_text);
+	if (streq(lo->tp->table.type, "ipv6")) {
+		/* HAProxy keys the full address (IPv4 ones mapped). */
+		lo->prefix6 = 128;
+		lo->prefix6_note = xasprintf("line %d: type ipv6, one entry "
+		                             "per address",
+		                             lo->tp->table.line);
+	} else {
+		bool v6 = false;
+
+		for (size_t i = 0; i < p->nbinds; i++)
+			if (p->binds[i][0] == '[')
+				v6 = true;
+		if (v6)
+			warn_at(im, lo->tp->table.line,
+			        "stick-table type ip holds IPv4 addresses "
+			        "only, so HAProxy did not limit IPv6 "
+			        "clients; here they are limited per /64 "
+			        "(client_limits.prefix6)");
+	}
+}
+
+/* Rules of a section that has no frontend here. */
+static void
+report_rules(struct imp *im, struct proxy *p, const char *why)
+{
+	for (size_t i = 0; i < p->nrules; i++)
+		untranslated(im, p->rules[i].line, p->rules[i].disp, why);
+	if (p->inspect_line != 0 && p->nrules > 0)
+		untranslated(im, p->inspect_line, p->inspect_disp, why);
+}
+
+/* Stick-tables no translated limit reads, and the options of those
+ * read. */
+static void
+report_tables(struct imp *im)
+{
+	for (size_t i = 0; i < im->npx; i++) {
+		struct htable *t = &im->px[i]->table;
+
+		if (t->line == 0)
+			continue;
+		if (!t->used) {
+			untranslated(im, t->line, t->disp,
+			             "no stick tables here: client_limits "
+			             "counts the sessions of each client "
+			             "network; only conn_cur and conn_rate "
+			             "limits on src translate");
+			continue;
+		}
+		for (int k = 0; k < t->nx; k++)
+			untranslated(im, t->line, t->xwhat[k], t->xwhy[k]);
+		if (t->nusers > 1)
+			warn_at(im, t->line,
+			        "stick-table of \"%s\" read by %d frontends: "
+			        "HAProxy counted their clients together; "
+			        "here each frontend counts its own",
+			        im->px[i]->name, t->nusers);
+	}
+}
+
+/* A frontend or listen names this backend (default_backend). */
+static bool
+backend_named(const struct imp *im, const char *name)
+{
+	for (size_t i = 0; i < im->npx; i++) {
+		const char *b = slot_val(&im->px[i]->fe, "backend");
+
+		if ((im->px[i]->cap & CAP_FE) && b != NULL && streq(b, name))
+			return true;
+	}
+	return false;
+}
+
 /* Decide what each proxy becomes and check the references. */
 static void
 fold(struct imp *im)
@@ -2439,9 +4213,12 @@ fold(struct imp *im)
 		const struct slot *b = slot_find(&p->fe, "backend");
 		bool own_backend = b != NULL && !b->inherited;
 
-		if (p->cap == CAP_BE)
-			p->emit_be = true;
-		else if (p->cap == (CAP_FE | CAP_BE))
+		/* A backend that only holds a stick-table for frontends'
+		 * track-sc rules is not a backend here. */
+		if (p->cap == CAP_BE) {
+			p->emit_be = p->nservers > 0 || p->table.line == 0 ||
+			             backend_named(im, p->name);
+		} else if (p->cap == (CAP_FE | CAP_BE))
 			p->emit_be = p->nservers > 0 || !own_backend;
 	}
 	for (size_t i = 0; i < im->npx; i++) {
@@ -2494,9 +4271,33 @@ fold(struct imp *im)
 			        "without it too",
 			        p->name);
 	}
-	for (size_t i = 0; i < im->npx; i++)
-		if (im->px[i]->emit_be)
-			fold_backend(im, im->px[i]);
+	for (size_t i = 0; i < im->npx; i++) {
+		struct proxy *p = im->px[i];
+
+		if (p->emit_fe)
+			fold_client_limits(im, p);
+		else if (p->cap == CAP_FE || p->nbinds > 0)
+			report_rules(im, p, "the frontend is left out");
+		else
+			report_rules(
+			    im, p,
+			    "client_limits, allow and deny are set per "
+			    "frontend here: write the rule in the "
+			    "frontend");
+	}
+	report_tables(im);
+	for (size_t i = 0; i < im->npx; i++) {
+		struct proxy *p = im->px[i];
+
+		if (p->emit_be)
+			fold_backend(im, p);
+		else if (p->cap == CAP_BE) {
+			/* A stick-table holder nobody reads: its comments
+			 * stay comments, at the top. */
+			comments_move(im, &im->top_c, &p->lead);
+			comments_move(im, &im->top_c, &p->be_c);
+		}
+	}
 }
 
 /* --- writing ---------------------------------------------------------------
@@ -2670,6 +4471,80 @@ write_global(struct imp *im, FILE *out)
 }
 
 static void
+put_note(FILE *out, const char *note)
+{
+	if (note != NULL)
+		fprintf(out, "  # %s", note);
+	putc('\n', out);
+}
+
+static void
+put_list(FILE *out, int indent, const char *key, const struct strlist *l,
+         const char *note)
+{
+	fprintf(out, "%*s%s = [ ", indent, "", key);
+	for (size_t i = 0; i < l->n; i++) {
+		if (i > 0)
+			fputs(", ", out);
+		put_string(out, l->v[i]);
+	}
+	fputs(" ];", out);
+	put_note(out, note);
+}
+
+/* client_limits, allow and deny, after the frontend's other keys (README
+ * "Client limits"). */
+static void
+write_limits(const struct proxy *p, FILE *out)
+{
+	const struct limits_out *lo = &p->lim;
+
+	if (lo->on) {
+		put_comment(out, 4,
+		            "HAProxy closed the connections its tcp-request "
+		            "rules rejected;");
+		put_comment(out, 4,
+		            "here they get client_limits.reply (a 421: the "
+		            "client retries later).");
+		fputs("    client_limits = {\n", out);
+		if (lo->maxconn > 0) {
+			fprintf(out, "      maxconn = %lld;", lo->maxconn);
+			put_note(out, lo->maxconn_note);
+		}
+		if (lo->rate > 0) {
+			fprintf(out, "      rate = %lld;", lo->rate);
+			put_note(out, lo->rate_note);
+			fputs("      period = ", out);
+			put_string(out, lo->period);
+			putc(';', out);
+			put_note(out, lo->period_note);
+		}
+		if (lo->prefix6 > 0) {
+			fprintf(out, "      prefix6 = %d;", lo->prefix6);
+			put_note(out, lo->prefix6_note);
+		}
+		if (lo->exempt.n > 0)
+			put_list(out, 6, "exempt", &lo->exempt,
+			         lo->exempt_note);
+		fprintf(out, "      table_size = %lld;", lo->table_size);
+		put_note(out, lo->table_note);
+		fputs("    };\n", out);
+	}
+	if (lo->allow.n > 0 || lo->deny.n > 0) {
+		put_comment(out, 4,
+		            "HAProxy closed these connections; here they get "
+		            "deny_reply");
+		put_comment(out, 4,
+		            "(by default \"554 5.7.1 Access denied\", a "
+		            "permanent refusal).");
+	}
+	if (lo->allow.n > 0)
+		put_list(out, 4, "allow", &lo->allow, NULL);
+	if (lo->deny.n > 0)
+		put_list(out, 4, "deny", &lo->deny, NULL);
+}
+
+static void
 write_frontend(const struct proxy *p, FILE *out, bool last)
 {
 	struct item *it;
@@ -2699,6 +4574,7 @@ write_frontend(const struct proxy *p, FILE *out, bool last)
 			fputs(" ];\n", out);
 		}
 	}
+	write_limits(p, out);
 	/* A listen's comments all went to its backend part when it has one;
 	 * without one they are printed here. */
 	if (!p->emit_be && (p->cap & CAP_BE)) {

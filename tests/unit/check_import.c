@@ -1,6 +1,7 @@
-/* Unit tests for haproxy_import.c (load-balancer --import-haproxy, SPEC
- * section 2): the seed's two HAProxy configurations and a mail pool with
- * the directives people commonly write, each against a golden output
+/* Unit tests for haproxy_import.c (load-balancer --import-haproxy, README
+ * "--import-haproxy"): the seed's two HAProxy configurations, a mail pool
+ * with the directives people commonly write and one with client limits,
+ * allow and deny lists and passive health, each against a golden output
  * compared byte for byte and loaded by the real configuration loader;
  * every class of malformed input; and the translation rules one by one. */
 #include "config.h"
@@ -229,12 +230,46 @@ START_TEST(mail_pool)
 }
 END_TEST
 
+START_TEST(limits)
+{
+	golden(
+	    "haproxy-limits",
+	    "haproxy-limits.cfg:29: cannot translate: tcp-request "
+	    "inspect-delay 5s (no content inspection here: the rules that "
+	    "would use it are reported)\n"
+	    "haproxy-limits.cfg:30: cannot translate: tcp-request content "
+	    "reject if { req_len gt 0 } (req_len: client bytes are not "
+	    "inspected; those sent before the greeting reach the server, "
+	    "whose pregreet test (postscreen) sees them (README \"Greeting "
+	    "gate\"))\n"
+	    "haproxy-limits.cfg:51: cannot translate: on-error fail-check "
+	    "(HAProxy counts one failed check; error_limit marks the server "
+	    "DOWN at once, as on-error mark-down does)\n"
+	    "haproxy-limits.cfg:51: warning: servers of backend \"filters\" "
+	    "disagree on observe layer4 error-limit (f1 5, f2 5, f3 3): "
+	    "error_limit is one setting for the backend here, the smallest, "
+	    "3, is used\n"
+	    "haproxy-limits.cfg:54: warning: observe layer4 without on-error "
+	    "is on-error fail-check in HAProxy (the failures count as one "
+	    "failed check); error_limit marks the server DOWN at once, as "
+	    "on-error mark-down does\n"
+	    "haproxy-limits.cfg:55: cannot translate: observe layer7 (server "
+	    "s2: HTTP responses only, not meaningful in TCP mode; "
+	    "error_limit counts failed connects and greetings (observe "
+	    "layer4))\n"
+	    "haproxy-limits.cfg:55: warning: servers of backend "
+	    "\"submission\" disagree on observe layer4 error-limit (s1 10, "
+	    "s2 none): error_limit is one setting for the backend here, the "
+	    "smallest, 10, is used\n");
+}
+END_TEST
+
 /* The golden outputs are valid configurations for the real loader. */
 START_TEST(goldens_load)
 {
-	static const char *const files[] = {"haproxy-seed-nontransparent.conf",
-	                                    "haproxy-seed-transparent.conf",
-	                                    "haproxy-mail-pool.conf", NULL};
+	static const char *const files[] = {
+	    "haproxy-seed-nontransparent.conf", "haproxy-seed-transparent.conf",
+	    "haproxy-mail-pool.conf", "haproxy-limits.conf", NULL};
 
 	for (size_t i = 0; files[i] != NULL; i++) {
 		char path[512];
@@ -288,6 +323,45 @@ START_TEST(seed_meaning)
 		ck_assert_int_eq(be->servers[i].maxconn, 0);
 	}
 	ck_assert_str_eq(be->servers[2].addr.text, "10.10.10.3:25");
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+/* The limits file's meaning, checked on the loaded configuration. */
+START_TEST(limits_meaning)
+{
+	struct cfg_diag d;
+	struct cfg *cfg;
+	const struct cfg_frontend *fe;
+
+	cfg_diag_init(&d);
+	cfg = cfg_load_file(DATA "haproxy-limits.conf", &d);
+	ck_assert_msg(cfg != NULL && d.nerrors == 0, "first error: %s",
+	              d.n > 0 ? d.msgs[0] : "-");
+	ck_assert_uint_eq(cfg->nfrontends, 2);
+	fe = &cfg->frontends[0];
+	ck_assert_str_eq(fe->name, "smtp-in");
+	ck_assert_int_eq(fe->limits.maxconn, 10);
+	ck_assert_int_eq(fe->limits.rate, 30);
+	ck_assert_uint_eq(fe->limits.period_ms, 10000);
+	ck_assert_int_eq(fe->limits.prefix4, 32);
+	ck_assert_int_eq(fe->limits.prefix6, 128);
+	ck_assert_int_eq(fe->limits.table_size, 102400);
+	ck_assert_uint_eq(fe->limits.exempt.n, 2);
+	ck_assert_uint_eq(fe->deny.n, 3);
+	ck_assert_uint_eq(fe->allow.n, 0);
+	fe = &cfg->frontends[1];
+	ck_assert_str_eq(fe->name, "submission");
+	ck_assert_int_eq(fe->limits.maxconn, 5);
+	ck_assert_int_eq(fe->limits.rate, 0);
+	ck_assert_int_eq(fe->limits.table_size, 1024);
+	ck_assert_uint_eq(fe->allow.n, 2);
+	ck_assert_uint_eq(fe->deny.n, 0);
+	/* The stick-table holder is no backend. */
+	ck_assert_ptr_null(cfg_find_backend(cfg, "per_source"));
+	ck_assert_int_eq(cfg_find_backend(cfg, "filters")->error_limit, 3);
+	ck_assert_int_eq(cfg_find_backend(cfg, "submission")->error_limit, 10);
 	cfg_free(cfg);
 	cfg_diag_free(&d);
 }
@@ -629,6 +703,500 @@ START_TEST(on_marked_down)
 }
 END_TEST
 
+/* observe layer4 [error-limit N] [on-error MODE] -> the backend's
+ * error_limit (README "Greeting gate"). */
+START_TEST(passive_health)
+{
+	struct result r;
+
+	r = run(FE "backend pool\n"
+	           "  server a 127.0.0.1:10025 check observe layer4 "
+	           "error-limit 5 on-error mark-down\n"
+	           "  server b 127.0.0.1:10026 check observe layer4 "
+	           "error-limit 5 on-error mark-down\n");
+	loads(&r);
+	has(&r, "    error_limit = 5;  # observe layer4 error-limit\n"
+	        "    health_check = {\n");
+	lacks(&r, "observe =");
+	same(r.diag, "");
+	result_free(&r);
+
+	/* HAProxy's default error-limit is 10; default-server sets it
+	 * for the servers that follow. */
+	r = run(FE "backend pool\n"
+	           "  default-server check observe layer4 on-error mark-down\n"
+	           "  server a 127.0.0.1:10025\n");
+	loads(&r);
+	has(&r, "error_limit = 10;  # observe layer4: HAProxy's default "
+	        "error-limit\n");
+	same(r.diag, "");
+	result_free(&r);
+
+	/* Without on-error HAProxy fails one check: said once, at the line
+	 * that set observe. */
+	r = run(FE "backend pool\n"
+	           "  default-server check observe layer4 error-limit 4\n"
+	           "  server a 127.0.0.1:10025\n"
+	           "  server b 127.0.0.1:10026\n");
+	loads(&r);
+	has(&r, "error_limit = 4;");
+	same(r.diag, "t.cfg:5: warning: observe layer4 without on-error is "
+	             "on-error fail-check in HAProxy (the failures count as "
+	             "one failed check); error_limit marks the server DOWN "
+	             "at once, as on-error mark-down does\n");
+	result_free(&r);
+
+	/* Other modes are reported; servers that disagree: the smallest. */
+	r = run(FE "backend pool\n"
+	           "  server a 127.0.0.1:10025 check observe layer4 "
+	           "error-limit 8 on-error fastinter\n"
+	           "  server b 127.0.0.1:10026 check observe layer4 "
+	           "error-limit 6 on-error sudden-death\n"
+	           "  server c 127.0.0.1:10027 check\n");
+	loads(&r);
+	has(&r, "error_limit = 6;");
+	says(&r, "t.cfg:5: cannot translate: on-error fastinter (HAProxy "
+	         "only checks the server sooner; error_limit marks the "
+	         "server DOWN at once");
+	says(&r, "t.cfg:6: cannot translate: on-error sudden-death (HAProxy "
+	         "leaves the server one failed check from DOWN");
+	says(&r, "t.cfg:6: warning: servers of backend \"pool\" disagree on "
+	         "observe layer4 error-limit (a 8, b 6, c none): error_limit "
+	         "is one setting for the backend here, the smallest, 6, is "
+	         "used\n");
+	result_free(&r);
+
+	/* layer7 is HTTP; servers without check are not observed; error-limit
+	 * and on-error alone do nothing in HAProxy. */
+	r = run(FE "backend pool\n"
+	           "  server a 127.0.0.1:10025 check observe layer7\n"
+	           "  server b 127.0.0.1:10026 observe layer4 on-error "
+	           "mark-down\n"
+	           "  server c 127.0.0.1:10027 check error-limit 2 on-error "
+	           "mark-down\n");
+	loads(&r);
+	lacks(&r, "error_limit =");
+	same(r.diag, "t.cfg:5: cannot translate: observe layer7 (server a: "
+	             "HTTP responses only, not meaningful in TCP mode; "
+	             "error_limit counts failed connects and greetings "
+	             "(observe layer4))\n");
+	result_free(&r);
+
+	r = run(FE "backend pool\n"
+	           "  server a 127.0.0.1:10025 check observe layer4 "
+	           "error-limit 0 on-error mark-down\n");
+	loads(&r);
+	says(&r, "t.cfg:5: cannot translate: error-limit 0 (at least 1 "
+	         "here)");
+	has(&r, "error_limit = 10;");
+	result_free(&r);
+
+	refused(FE "backend pool\n  server a 127.0.0.1:10025 observe "
+	           "layer5\n",
+	        "t.cfg:5: server a: observe: unknown mode \"layer5\"");
+	refused(FE "backend pool\n  server a 127.0.0.1:10025 on-error "
+	           "reboot\n",
+	        "t.cfg:5: server a: on-error: unknown mode \"reboot\"");
+}
+END_TEST
+
+#define POOL "backend pool\n  server a 127.0.0.1:10025\n"
+#define FRONT "frontend in\n  bind 127.0.0.1:2525\n"
+
+/* The client_limits group written for one set of rules. */
+static struct result
+limits_of(const char *rules)
+{
+	char *text = NULL;
+	struct result r;
+
+	ck_assert_int_ge(
+	    asprintf(&text, FRONT "%s  default_backend pool\n" POOL, rules), 0);
+	r = run(text);
+	free(text);
+	return r;
+}
+
+/* stick-table + track-sc + reject if { counter gt|ge N } ->
+ * client_limits (README "Client limits").  track-sc counts the new
+ * connection before the rules after it run, so "gt 10" allows 10. */
+START_TEST(client_limits)
+{
+	struct result r;
+
+	r = limits_of("  stick-table type ip size 100k expire 30s store "
+	              "conn_cur,conn_rate(10s)\n"
+	              "  tcp-request connection track-sc0 src\n"
+	              "  tcp-request connection reject if { sc0_conn_cur gt "
+	              "10 }\n"
+	              "  tcp-request connection reject if { sc0_conn_rate gt "
+	              "20 }\n");
+	loads(&r);
+	has(&r, "    backend = \"pool\";\n"
+	        "    # HAProxy closed the connections its tcp-request rules "
+	        "rejected;\n"
+	        "    # here they get client_limits.reply (a 421: the client "
+	        "retries later).\n"
+	        "    client_limits = {\n"
+	        "      maxconn = 10;  # line 5: sc0_conn_cur gt 10\n"
+	        "      rate = 20;  # line 6: sc0_conn_rate gt 20; HAProxy "
+	        "counted the refused connections too\n"
+	        "      period = \"10s\";  # line 3: conn_rate(10s)\n"
+	        "      table_size = 102400;  # line 3: size 100k\n"
+	        "    };\n  }\n");
+	same(r.diag, "");
+	result_free(&r);
+
+	/* ge: one less; sc_conn_cur(0); content rules; size 1m; ipv6 keys
+	 * whole addresses. */
+	r = limits_of("  stick-table type ipv6 size 1m store conn_cur\n"
+	              "  tcp-request content track-sc0 src\n"
+	              "  tcp-request content reject if { sc_conn_cur(0) ge 10 "
+	              "}\n");
+	loads(&r);
+	has(&r, "      maxconn = 9;  # line 5: sc_conn_cur(0) ge 10\n"
+	        "      prefix6 = 128;  # line 3: type ipv6, one entry per "
+	        "address\n"
+	        "      table_size = 1048576;  # line 3: size 1m\n");
+	lacks(&r, "rate =");
+	same(r.diag, "");
+	result_free(&r);
+
+	/* src_conn_* read before the track rule: the new connection is not
+	 * counted yet, so "gt 10" allows 11 (HAProxy's documented example,
+	 * which does not count the refused connections either). */
+	r = limits_of("  stick-table type ip size 20 store conn_rate(1m)\n"
+	              "  tcp-request connection reject if { src_conn_rate gt "
+	              "10 }\n"
+	              "  tcp-request connection track-sc1 src\n");
+	loads(&r);
+	has(&r, "      rate = 11;  # line 4: src_conn_rate gt 10, read "
+	        "before track-sc counts the connection\n"
+	        "      period = \"1m\";  # line 3: conn_rate(1m)\n"
+	        "      table_size = 20;  # line 3: size 20\n");
+	result_free(&r);
+	r = limits_of("  stick-table type ip size 20 store conn_cur\n"
+	              "  tcp-request connection track-sc1 src\n"
+	              "  tcp-request connection reject if { src_conn_cur ge 3 "
+	              "}\n");
+	loads(&r);
+	has(&r, "      maxconn = 2;  # line 5: src_conn_cur ge 3\n");
+	result_free(&r);
+
+	/* A table in a backend of its own (table NAME): that backend is
+	 * left out. */
+	r = run(FRONT "  tcp-request connection track-sc0 src table st\n"
+	              "  tcp-request connection reject if { sc0_conn_cur gt 4 "
+	              "}\n  default_backend pool\n"
+	              "backend st\n  stick-table type ip size 1k store "
+	              "conn_cur\n" POOL);
+	loads(&r);
+	has(&r, "maxconn = 4;");
+	has(&r, "table_size = 1024;  # line 7: size 1k\n");
+	lacks(&r, "\"st\"");
+	same(r.diag, "");
+	result_free(&r);
+}
+END_TEST
+
+/* Exempt addresses: a negated src acl in the rule, an accept rule before
+ * it, or a track rule that skips them. */
+START_TEST(client_limits_exempt)
+{
+	struct result r;
+
+	r = limits_of("  stick-table type ip size 1k store conn_cur\n"
+	              "  acl trusted src 192.0.2.0/24 198.51.100.7\n"
+	              "  tcp-request connection track-sc0 src\n"
+	              "  tcp-request connection reject if { sc0_conn_cur gt 5 "
+	              "} !trusted\n");
+	loads(&r);
+	has(&r, "      exempt = [ \"192.0.2.0/24\", \"198.51.100.7\" ];  # "
+	        "not limited by HAProxy: line 6\n");
+	same(r.diag, "");
+	result_free(&r);
+
+	r = limits_of("  stick-table type ip size 1k store conn_cur\n"
+	              "  acl trusted src 192.0.2.0/24\n"
+	              "  tcp-request connection accept if trusted\n"
+	              "  tcp-request connection track-sc0 src\n"
+	              "  tcp-request connection reject if { sc0_conn_cur gt 5 "
+	              "}\n");
+	loads(&r);
+	has(&r, "      exempt = [ \"192.0.2.0/24\" ];  # not limited by "
+	        "HAProxy: line 5\n");
+	same(r.diag, "");
+	result_free(&r);
+
+	r = limits_of("  stick-table type ip size 1k store conn_cur\n"
+	              "  acl trusted src 192.0.2.0/24\n"
+	              "  tcp-request connection track-sc0 src unless trusted\n"
+	              "  tcp-request connection reject if { sc0_conn_cur gt 5 "
+	              "}\n");
+	loads(&r);
+	has(&r, "      exempt = [ \"192.0.2.0/24\" ];  # not limited by "
+	        "HAProxy: line 5\n");
+	result_free(&r);
+
+	/* One exempt list: a rule that exempts others is reported. */
+	r = limits_of("  stick-table type ip size 1k store "
+	              "conn_cur,conn_rate(10s)\n"
+	              "  acl a src 192.0.2.1\n  acl b src 192.0.2.2\n"
+	              "  tcp-request connection track-sc0 src\n"
+	              "  tcp-request connection reject if { sc0_conn_cur gt 5 "
+	              "} !a\n"
+	              "  tcp-request connection reject if { sc0_conn_rate gt 9 "
+	              "} !b\n");
+	loads(&r);
+	has(&r, "maxconn = 5;");
+	lacks(&r, "rate =");
+	same(r.diag, "t.cfg:8: cannot translate: tcp-request connection "
+	             "reject if { sc0_conn_rate gt 9 } !b (exempts other "
+	             "addresses than the rule of line 7: "
+	             "client_limits.exempt is one list)\n");
+	result_free(&r);
+}
+END_TEST
+
+/* What does not map is reported, with the line; the rest is kept. */
+START_TEST(client_limits_reported)
+{
+	struct result r;
+
+	r = limits_of(
+	    "  stick-table type ip size 1k store conn_cur,gpc0,"
+	    "http_req_rate(10s)\n"
+	    "  tcp-request connection reject if { sc0_conn_cur gt 5 }\n"
+	    "  tcp-request connection track-sc0 src\n"
+	    "  tcp-request connection reject if { sc0_get_gpc0 gt 0 }\n"
+	    "  tcp-request connection reject if { sc0_conn_cur gt 0 }\n"
+	    "  tcp-request connection reject if { sc0_conn_cur lt 5 }\n"
+	    "  tcp-request connection silent-drop if { sc0_conn_cur gt 50 }\n"
+	    "  tcp-request connection reject if { sc0_conn_cur gt 5 } { "
+	    "dst_port 25 }\n"
+	    "  tcp-request connection reject if { sc1_conn_cur gt 5 }\n"
+	    "  tcp-request connection reject\n"
+	    "  tcp-request connection reject if { src_http_req_rate gt 10 }\n"
+	    "  tcp-request connection track-sc2 src,ipmask(24)\n"
+	    "  tcp-request connection reject if { sc0_conn_cur gt 20 }\n");
+	loads(&r);
+	has(&r, "maxconn = 20;  # line 15");
+	same(r.diag,
+	     "t.cfg:4: cannot translate: tcp-request connection reject if { "
+	     "sc0_conn_cur gt 5 } (sc0 is not tracked before this rule: the "
+	     "condition never holds in HAProxy)\n"
+	     "t.cfg:6: cannot translate: tcp-request connection reject if { "
+	     "sc0_get_gpc0 gt 0 } (sc0_get_gpc0: only the conn_cur and "
+	     "conn_rate counters of the client's address translate "
+	     "(client_limits))\n"
+	     "t.cfg:7: cannot translate: tcp-request connection reject if { "
+	     "sc0_conn_cur gt 0 } (refuses every client: a limit of 0 here "
+	     "is no limit)\n"
+	     "t.cfg:8: cannot translate: tcp-request connection reject if { "
+	     "sc0_conn_cur lt 5 } (sc0_conn_cur: only \"gt N\" or \"ge N\" "
+	     "is a limit)\n"
+	     "t.cfg:9: cannot translate: tcp-request connection silent-drop "
+	     "if { sc0_conn_cur gt 50 } (no silent drop: refused clients "
+	     "get client_limits.reply or deny_reply)\n"
+	     "t.cfg:10: cannot translate: tcp-request connection reject if { "
+	     "sc0_conn_cur gt 5 } { dst_port 25 } (dst_port: only src "
+	     "addresses and conn_cur/conn_rate counters translate)\n"
+	     "t.cfg:11: cannot translate: tcp-request connection reject if { "
+	     "sc1_conn_cur gt 5 } (sc1 is not tracked before this rule: the "
+	     "condition never holds in HAProxy)\n"
+	     "t.cfg:12: cannot translate: tcp-request connection reject "
+	     "(refuses every client)\n"
+	     "t.cfg:13: cannot translate: tcp-request connection reject if { "
+	     "src_http_req_rate gt 10 } (src_http_req_rate: only the "
+	     "conn_cur and conn_rate counters of the client's address "
+	     "translate (client_limits))\n"
+	     "t.cfg:14: cannot translate: tcp-request connection track-sc2 "
+	     "src,ipmask(24) (networks: client_limits counts networks of "
+	     "prefix4 and prefix6 bits, set them instead)\n");
+	result_free(&r);
+
+	/* A rate the table does not store; a table of strings; no table. */
+	r = limits_of("  stick-table type ip size 1k store conn_cur\n"
+	              "  tcp-request connection track-sc0 src\n"
+	              "  tcp-request connection reject if { sc0_conn_rate gt "
+	              "5 }\n");
+	loads(&r);
+	lacks(&r, "client_limits = {");
+	same(r.diag, "t.cfg:3: cannot translate: stick-table type ip size 1k "
+	             "store conn_cur (no stick tables here: client_limits "
+	             "counts the sessions of each client network; only "
+	             "conn_cur and conn_rate limits on src translate)\n"
+	             "t.cfg:5: cannot translate: tcp-request connection "
+	             "reject if { sc0_conn_rate gt 5 } (the stick-table of "
+	             "line 3 does not store conn_rate: the condition never "
+	             "holds in HAProxy)\n");
+	result_free(&r);
+	r = limits_of("  stick-table type string size 1k store conn_cur\n"
+	              "  tcp-request connection track-sc0 src\n"
+	              "  tcp-request connection reject if { sc0_conn_cur gt "
+	              "5 }\n");
+	loads(&r);
+	says(&r, "t.cfg:4: cannot translate: tcp-request connection "
+	         "track-sc0 src (a stick-table of type string: ip or ipv6 "
+	         "only)\n");
+	result_free(&r);
+	r = limits_of("  tcp-request connection track-sc0 src\n");
+	loads(&r);
+	same(r.diag, "t.cfg:3: cannot translate: tcp-request connection "
+	             "track-sc0 src (no stick-table in this section)\n");
+	result_free(&r);
+
+	/* peers and nopurge of a translated table; type ip behind an IPv6
+	 * address. */
+	r = run("frontend in\n  bind [::]:2525\n"
+	        "  stick-table type ip size 1k store conn_cur peers p nopurge\n"
+	        "  tcp-request connection track-sc0 src\n"
+	        "  tcp-request connection reject if { sc0_conn_cur gt 3 }\n"
+	        "  default_backend pool\n" POOL);
+	loads(&r);
+	has(&r, "maxconn = 3;");
+	same(r.diag, "t.cfg:3: warning: stick-table type ip holds IPv4 "
+	             "addresses only, so HAProxy did not limit IPv6 clients; "
+	             "here they are limited per /64 (client_limits.prefix6)\n"
+	             "t.cfg:3: cannot translate: peers p (each load-balancer "
+	             "counts its own clients: the counts are not shared "
+	             "between nodes)\n"
+	             "t.cfg:3: cannot translate: nopurge (when the table is "
+	             "full, the client network idle the longest is "
+	             "evicted)\n");
+	result_free(&r);
+
+	/* An accept rule that is not translated: the rules after it in its
+	 * phase are reported too. */
+	r = limits_of("  stick-table type ip size 1k store conn_cur\n"
+	              "  tcp-request connection accept if { dst_port 25 }\n"
+	              "  tcp-request connection track-sc0 src\n"
+	              "  tcp-request connection reject if { sc0_conn_cur gt "
+	              "5 }\n");
+	loads(&r);
+	lacks(&r, "client_limits = {");
+	says(&r, "t.cfg:4: cannot translate: tcp-request connection accept if "
+	         "{ dst_port 25 } (dst_port: only src addresses");
+	says(&r, "t.cfg:6: cannot translate: tcp-request connection reject "
+	         "if { sc0_conn_cur gt 5 } (after the accept rule of line 4, "
+	         "which is not translated)\n");
+	result_free(&r);
+}
+END_TEST
+
+/* acl NAME src ... + reject if !NAME -> allow, reject if NAME -> deny
+ * (README "Client limits"). */
+START_TEST(allow_deny)
+{
+	struct result r;
+
+	r = limits_of("  acl internal src 10.0.0.0/8 192.168.0.0/255.255.0.0\n"
+	              "  acl internal src 2001:db8::/32\n"
+	              "  acl bad src 192.0.2.66 198.51.100.9/24\n"
+	              "  tcp-request connection reject if !internal\n"
+	              "  tcp-request content reject if bad\n"
+	              "  tcp-request content reject if { src 203.0.113.1 }\n");
+	loads(&r);
+	has(&r, "    # HAProxy closed these connections; here they get "
+	        "deny_reply\n"
+	        "    # (by default \"554 5.7.1 Access denied\", a permanent "
+	        "refusal).\n"
+	        "    allow = [ \"10.0.0.0/8\", \"192.168.0.0/16\", "
+	        "\"2001:db8::/32\" ];\n"
+	        "    deny = [ \"192.0.2.66\", \"198.51.100.0/24\", "
+	        "\"203.0.113.1\" ];\n  }\n");
+	lacks(&r, "client_limits = {");
+	same(r.diag, "");
+	result_free(&r);
+
+	/* unless; HAProxy's predefined LOCALHOST. */
+	r = limits_of("  tcp-request connection reject unless LOCALHOST\n");
+	loads(&r);
+	has(&r, "allow = [ \"127.0.0.0/8\" ];");
+	result_free(&r);
+
+	/* An accept rule before: its addresses stay allowed; a deny it
+	 * would skip is reported. */
+	r = limits_of("  acl ours src 192.0.2.0/24\n"
+	              "  acl lan src 10.0.0.0/8\n"
+	              "  tcp-request connection accept if ours\n"
+	              "  tcp-request connection reject if !lan\n"
+	              "  tcp-request connection reject if { src 192.0.2.9 }\n");
+	loads(&r);
+	has(&r, "allow = [ \"10.0.0.0/8\", \"192.0.2.0/24\" ];");
+	lacks(&r, "deny = [");
+	same(r.diag, "t.cfg:7: cannot translate: tcp-request connection "
+	             "reject if { src 192.0.2.9 } (192.0.2.9 is let through "
+	             "by the accept rule of line 5 first)\n");
+	result_free(&r);
+
+	/* What is not an address list is reported. */
+	r = limits_of("  acl f src -f /etc/haproxy/bad.lst\n"
+	              "  acl h src mx.example.net\n"
+	              "  acl x src 10.0.0.1\n  acl y src 10.0.0.2\n"
+	              "  acl m src 10.0.0.3\n  acl m dst 10.0.0.4\n"
+	              "  tcp-request connection reject if f\n"
+	              "  tcp-request connection reject if h\n"
+	              "  tcp-request connection reject if x || y\n"
+	              "  tcp-request connection reject if x y\n"
+	              "  tcp-request connection reject if m\n"
+	              "  tcp-request connection reject if later\n"
+	              "  tcp-request connection reject if !x\n"
+	              "  tcp-request connection reject if !y\n"
+	              "  acl later src 10.0.0.5\n");
+	loads(&r);
+	has(&r, "allow = [ \"10.0.0.1\" ];");
+	same(r.diag,
+	     "t.cfg:9: cannot translate: tcp-request connection reject if f "
+	     "(acl f: addresses read from a file (-f): write them in the "
+	     "acl)\n"
+	     "t.cfg:10: cannot translate: tcp-request connection reject if h "
+	     "(acl h: src mx.example.net: an address or CIDR only (no host "
+	     "names))\n"
+	     "t.cfg:11: cannot translate: tcp-request connection reject if x "
+	     "|| y (a condition with \"or\")\n"
+	     "t.cfg:12: cannot translate: tcp-request connection reject if x "
+	     "y (only \"if\" with one counter limit, and at most one negated "
+	     "src acl (the exempt addresses), translates to client_limits)\n"
+	     "t.cfg:13: cannot translate: tcp-request connection reject if m "
+	     "(acl m: several lines that are not all src addresses (line "
+	     "8))\n"
+	     "t.cfg:14: cannot translate: tcp-request connection reject if "
+	     "later (acl later is defined after this rule (line 17), which "
+	     "HAProxy refuses)\n"
+	     "t.cfg:16: cannot translate: tcp-request connection reject if "
+	     "!y (a second list of allowed addresses (the first: line 15): "
+	     "allow is one list)\n");
+	result_free(&r);
+
+	/* Rules outside a frontend. */
+	r = run("defaults\n  tcp-request connection reject if { src 10.0.0.1 "
+	        "}\n" FRONT "  default_backend pool\n"
+	        "backend pool\n  tcp-request content reject if { src 10.0.0.1 "
+	        "}\n  tcp-request connection reject\n"
+	        "  server a 127.0.0.1:10025\n");
+	loads(&r);
+	lacks(&r, "deny = [");
+	same(r.diag,
+	     "t.cfg:2: cannot translate: tcp-request connection reject if { "
+	     "src 10.0.0.1 } (in a defaults section: write it in the "
+	     "frontend)\n"
+	     "t.cfg:7: cannot translate: tcp-request content reject if { src "
+	     "10.0.0.1 } (client_limits, allow and deny are set per frontend "
+	     "here: write the rule in the frontend)\n"
+	     "t.cfg:8: cannot translate: tcp-request connection reject "
+	     "(HAProxy allows it in frontends and listens only)\n");
+	result_free(&r);
+
+	/* Commented-out rules stay comments. */
+	r = limits_of("#  tcp-request connection reject if { src 10.0.0.1 }\n");
+	loads(&r);
+	has(&r, "# tcp-request connection reject if { src 10.0.0.1 }\n");
+	lacks(&r, "deny = [");
+	result_free(&r);
+}
+END_TEST
+
 START_TEST(global_directives)
 {
 	struct result r =
@@ -799,8 +1367,10 @@ import_suite(void)
 	tcase_add_test(tc, seed_nontransparent);
 	tcase_add_test(tc, seed_transparent);
 	tcase_add_test(tc, mail_pool);
+	tcase_add_test(tc, limits);
 	tcase_add_test(tc, goldens_load);
 	tcase_add_test(tc, seed_meaning);
+	tcase_add_test(tc, limits_meaning);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("malformed");
@@ -819,6 +1389,11 @@ import_suite(void)
 	tcase_add_test(tc, health_checks);
 	tcase_add_test(tc, server_options);
 	tcase_add_test(tc, on_marked_down);
+	tcase_add_test(tc, passive_health);
+	tcase_add_test(tc, client_limits);
+	tcase_add_test(tc, client_limits_exempt);
+	tcase_add_test(tc, client_limits_reported);
+	tcase_add_test(tc, allow_deny);
 	tcase_add_test(tc, global_directives);
 	tcase_add_test(tc, defaults_and_listen);
 	tcase_add_test(tc, binds_and_source);
