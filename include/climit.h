@@ -1,10 +1,13 @@
-/* Client limits (README "Client limits"): CIDR prefixes for the allow,
- * deny and exempt lists, and the table of client networks that counts,
- * per network, its current sessions and its new sessions in a sliding
- * window.
+/* Client limits (README "Client limits, allow and deny lists"): CIDR
+ * prefixes for the allow, deny and exempt lists, and the table of client
+ * networks that counts, per network, its current sessions and its new
+ * sessions in a sliding window.
  *
  * Pure: no event loop, no socket I/O, no logging.  Addresses are read and
- * written with libevent's evutil (evutil_inet_pton, evutil_inet_ntop).
+ * written with libevent's evutil (evutil_inet_pton, evutil_inet_ntop);
+ * cidr_parse checks their syntax first, since libevent 2.1's parser is lax
+ * ("4294967297.0.0.0" is 1.0.0.0 to it): it takes what the C library's
+ * inet_pton takes.
  *
  * IPv4-mapped IPv6 (::ffff:a.b.c.d, the way a dual-stack listener on [::]
  * reports an IPv4 client) is IPv4 everywhere in this module: such a client
@@ -61,7 +64,9 @@ bool cidr_list_match(const struct cidr_list *l, const struct sockaddr *sa);
  * same struct cidr. */
 void cidr_format(const struct cidr *c, char *buf, size_t len);
 
-/* --- the table of client networks (README "Client limits") ----------------
+/* --- the table of client networks ------------------------------------------
+ *
+ * README "Client limits, allow and deny lists".
  *
  * Per client network (the client's address cut to prefix4 or prefix6
  * bits): its current sessions, its new sessions in the last period_ms (a

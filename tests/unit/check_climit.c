@@ -1,6 +1,6 @@
 /* Unit tests for climit.c: CIDR prefixes and the table of client networks
- * (include/climit.h is the contract; README "Client limits" gives the
- * semantics).
+ * (include/climit.h is the contract; README "Client limits, allow and deny
+ * lists" gives the semantics).
  *
  * No event loop: the table is plain data behind a lock taken inside each
  * function, so the tests drive it directly with a fake clock (now_ms is
@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -307,10 +308,14 @@ START_TEST(table_new_and_same)
 	climit_unref(t);
 	climit_unref(NULL);
 
+	errno = 0;
 	ck_assert_ptr_null(climit_new(0, 32, 64, 1000));
+	ck_assert_int_eq(errno, EINVAL);
 	ck_assert_ptr_null(climit_new(CLIMIT_TABLE_MAX + 1, 32, 64, 1000));
 	ck_assert_ptr_null(climit_new(10, 33, 64, 1000));
+	errno = 0;
 	ck_assert_ptr_null(climit_new(10, 32, 129, 1000));
+	ck_assert_int_eq(errno, EINVAL);
 	t = climit_new(1, 0, 0, 0);
 	ck_assert_ptr_nonnull(t);
 	climit_unref(t);
