@@ -836,8 +836,11 @@ session_assign(struct session *s)
 		return;
 	case POOL_NONE:
 	case POOL_MOVED:
-		session_refuse(s, s->retries > 0 ? END_CONNECT_FAILED
-		                                 : END_NO_SERVER);
+		/* After failed attempts (passive health may have taken the
+		 * last servers out): how they failed. */
+		session_refuse(s, s->retries == 0         ? END_NO_SERVER
+		                  : s->connect_fails == 0 ? END_GREETING_FAILED
+		                                          : END_CONNECT_FAILED);
 		return;
 	}
 }
