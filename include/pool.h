@@ -87,6 +87,12 @@ void pool_waiter_init(struct pool_waiter *wt, const struct sockaddr *client);
 /* srv failed this client: avoid it (the owner's call, while the waiter is
  * idle, i.e. not in pool_assign's queue). */
 void pool_waiter_avoid(struct pool_waiter *wt, struct server *srv);
+/* The idle waiter's session moves to be, a backend that succeeded its
+ * own (reload): the avoided servers become be's servers of the same
+ * names, the removed ones are forgotten.  Call it while the old objects
+ * are still held (before the session lets its generation go): it reads
+ * them. */
+void pool_waiter_rebase(struct pool_waiter *wt, const struct backend *be);
 
 /* --- the work a state change leaves to its caller ----------------------- */
 

@@ -672,11 +672,8 @@ inherit(struct server *srv, const struct server *old)
 
 static void run_queue(struct backend *be, struct pool_work *w, bool refuse);
 
-/* The avoided servers as servers of be: a waiter that was not queued
- * during a reload still names the old objects (the removed ones are
- * forgotten). */
-static void
-avoid_in(struct pool_waiter *wt, const struct backend *be)
+void
+pool_waiter_rebase(struct pool_waiter *wt, const struct backend *be)
 {
 	unsigned n = 0;
 
@@ -967,7 +964,7 @@ pool_assign(struct pool *p, struct backend *be, struct pool_waiter *wt,
 		unlock(p);
 		return POOL_MOVED;
 	}
-	avoid_in(wt, be);
+	pool_waiter_rebase(wt, be); /* no-op unless its owner forgot */
 	r = pick(be, wt, out);
 	if (r == POOL_OK)
 		take(*out);

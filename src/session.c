@@ -479,7 +479,10 @@ move_backend(struct session *s)
 
 	if (nb == NULL || (s->srv != NULL && ns == NULL))
 		return false;
-	/* The slot itself moved at pool_install. */
+	/* The slot itself moved at pool_install; an idle waiter's avoided
+	 * servers move here, while the old objects are still pinned. */
+	if (s->wt.state == WAITER_IDLE)
+		pool_waiter_rebase(&s->wt, nb);
 	s->be = nb;
 	s->srv = ns;
 	if (s->failed != NULL)
@@ -542,6 +545,16 @@ apply_work(struct session *s, struct pool_work *w)
 		session_deliver_grants(w);
 }
 
+/* No server is left for the session: how its attempts failed, if it made
+ * any (README "Session log"). */
+static enum session_end
+failed_end(const struct session *s)
+{
+	if (s->greet_fails + s->connect_fails == 0)
+		return END_NO_SERVER;
+	return s->connect_fails == 0 ? END_GREETING_FAILED : END_CONNECT_FAILED;
+}
+
 /* An attempt on s->srv failed (res: at connect or at the greeting);
  * blame: the server's doing (passive health counts it), not the
  * balancer's own.  Another server, within retries, or the
@@ -555,6 +568,12 @@ attempt_failed(struct session *s, const struct check_result *res, bool blame)
 	struct pool_work w;
 
 	drop_server_socket(s);
+	if (s->qev != NULL) {
+		/* The greeting's client watch: the next attempt (or the
+		 * queue) watches the client its own way. */
+		event_free(s->qev);
+		s->qev = NULL;
+	}
 	pool_work_init(&w);
 	pool_session_failed(pool_of(s), srv, blame ? res : NULL, retry, &w);
 	if (greeting)
@@ -567,8 +586,7 @@ attempt_failed(struct session *s, const struct check_result *res, bool blame)
 	pool_release(pool_of(s), srv, 0, 0, &w);
 	apply_work(s, &w);
 	if (!retry) {
-		session_refuse(s, s->connect_fails == 0 ? END_GREETING_FAILED
-		                                        : END_CONNECT_FAILED);
+		session_refuse(s, failed_end(s));
 		return;
 	}
 	s->retries++;
@@ -838,9 +856,7 @@ session_assign(struct session *s)
 	case POOL_MOVED:
 		/* After failed attempts (passive health may have taken the
 		 * last servers out): how they failed. */
-		session_refuse(s, s->retries == 0         ? END_NO_SERVER
-		                  : s->connect_fails == 0 ? END_GREETING_FAILED
-		                                          : END_CONNECT_FAILED);
+		session_refuse(s, failed_end(s));
 		return;
 	}
 }
@@ -883,7 +899,7 @@ granted(struct session *s)
 		return;
 	case CLAIM_NO_SERVER:
 	case CLAIM_NOTHING:
-		session_refuse(s, END_NO_SERVER);
+		session_refuse(s, failed_end(s));
 		return;
 	}
 }
@@ -1041,7 +1057,7 @@ greet_code(const char *b, size_t len)
  * or said nothing in time (GREET_TIMEOUT): QUIT when it is still
  * listening, then another server. */
 static void
-greet_failed(struct session *s, int what, const char *line, size_t n)
+greet_failed(struct session *s, int what, const char *line, size_t n, bool open)
 {
 	char reply[128] = "";
 	struct check_result res = {
@@ -1068,7 +1084,7 @@ greet_failed(struct session *s, int what, const char *line, size_t n)
 	} else
 		res.reason =
 		    what == GREET_EOF ? "connection closed" : "timeout";
-	if (what != GREET_EOF) {
+	if (open) {
 		static const char quit[] = "QUIT\r\n";
 		char sink[512];
 
@@ -1103,21 +1119,29 @@ greet_server_cb(evutil_socket_t fd, short what, void *arg)
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
-		greet_failed(s, GREET_EOF, NULL, 0);
+		greet_failed(s, GREET_EOF, NULL, 0, false);
 		return;
 	}
 	code = greet_code(line, (size_t)n);
 	if (memchr(line, '\n', (size_t)n) == NULL && (size_t)n < sizeof(line)) {
-		if (!(what & EV_CLOSED))
+		int err = 0;
+		socklen_t elen = sizeof(err);
+
+		/* A reset after part of a line is reported as readable and
+		 * writable, not as closed: SO_ERROR says. */
+		if (!(what & EV_CLOSED) &&
+		    (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 ||
+		     err == 0))
 			return; /* the first line is not complete yet */
 		/* Closed after part of a line: a 4xx it managed to send
 		 * still counts as one. */
 		greet_failed(s, code >= 400 && code < 500 ? code : GREET_EOF,
-		             line, (size_t)n);
+		             line, (size_t)n, false);
 		return;
 	}
 	if (code >= 400 && code < 500) {
-		greet_failed(s, code, line, (size_t)n);
+		/* Closed with it: no QUIT to send. */
+		greet_failed(s, code, line, (size_t)n, !(what & EV_CLOSED));
 		return;
 	}
 	/* 2xx: the server will serve.  5xx: its decision about this
@@ -1264,7 +1288,7 @@ timer_cb(evutil_socket_t fd, short what, void *arg)
 	case S_GREETING:
 		if (backend_conf(s->be)->timeout_greeting_ms <=
 		    backend_conf(s->be)->timeout_server_ms)
-			greet_failed(s, GREET_TIMEOUT, NULL, 0);
+			greet_failed(s, GREET_TIMEOUT, NULL, 0, true);
 		else
 			/* timeout_server came first: the server's idle
 			 * limit, as without the gate; nothing was relayed
@@ -1355,9 +1379,12 @@ refuse_at_accept(struct frontend *fe, evutil_socket_t fd,
 
 		len = n > 0 && (size_t)n < sizeof(buf) ? (size_t)n : 0;
 		/* A fresh socket's buffer takes one line at once. */
-		if (len > 0 &&
-		    send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			len = 0;
+		if (len > 0) {
+			ssize_t sent =
+			    send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+			len = sent > 0 ? (size_t)sent : 0;
+		}
 	}
 	if (fe->log_sessions) {
 		format_sockaddr(sa, client, sizeof(client));

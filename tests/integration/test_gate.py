@@ -866,9 +866,56 @@ def run_postfix_proxy_v2(pf):
     d.stop()
 
 
+# --------------------------------------------------------------------------
+# A retry that has to queue (review finding: the greeting's client watch
+# must not outlive its attempt)
+
+
+def test_retry_queued():
+    """busy answers 421; good takes one session at a time (maxconn = 1).
+    While a first client holds good, a second one gets busy's 421, is
+    retried, finds good full and waits in the queue.  Hanging up there
+    (or talking there) must not commit it to anything: the daemon lives,
+    the queued client that talked gets good once the holder leaves."""
+    busy = t.Backend(busy_handler, name="busy")
+    good = t.Backend(t.smtp_handler(name="good"), name="good")
+    fp = t.free_port()
+    d = t.Daemon(t.make_config("%s:%d" % (H, fp),
+                               [("busy", busy.address), ("good", good.address, dict(maxconn=1))],
+                               fe=fe_opts(), be=dict(timeout_greeting="5s", timeout_queue="5s")),
+                 [(H, fp)], name="gate-queue").start()
+    holder = client(fp)
+    t.check(holder.readline(timeout=5).startswith(b"220 good "), "the holder is served by good")
+    # A client that hangs up while queued after busy's 421.
+    leaver = client(fp)
+    t.wait_until(lambda: busy.count() >= 1, 5)
+    time.sleep(0.3)
+    leaver.close()
+    time.sleep(0.3)
+    t.check(d.alive(), "the daemon lives after a client left the queue it reached past a 421")
+    # A client that talks while queued: it waits for good, unchanged.
+    talker = client(fp)
+    t.wait_until(lambda: busy.count() >= 2, 5)
+    time.sleep(0.3)
+    talker.send(b"EHLO early.example\r\n")
+    time.sleep(0.3)
+    t.check(d.alive(), "the daemon lives after a queued client talked")
+    holder.send(b"QUIT\r\n")
+    holder.read_to_eof(timeout=5)
+    holder.close()
+    line = talker.readline(timeout=6)
+    t.check(line.startswith(b"220 good "), "the queued client gets good once the holder left", repr(line))
+    talker.close()
+    s = session_of(d, talker.local_port)
+    t.check(s is not None and s.get("server") == "good" and s.get("retries") == 1 and
+            s["greeting"] == "421", "its session line: server=good retries=1 greeting=421",
+            (s or {}).get("_line", "none"))
+    d.stop()
+
+
 ALL = [test_postscreen_pregreet, test_pool_retries, test_passive_down, test_all_bad,
        test_greeting_554, test_greeting_timeout, test_client_first, test_multiline_banner,
-       test_reset_and_leave, test_gate_off,
+       test_reset_and_leave, test_gate_off, test_retry_queued,
        test_postfix_proxy_v2]
 
 if __name__ == "__main__":
