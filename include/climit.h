@@ -160,6 +160,9 @@ struct climit_row {
 size_t climit_top(struct climit *t, struct climit_row *rows, size_t n,
                   uint64_t now_ms);
 /* How many networks the table tracks now. */
+/* qsort(3) order of formatted rows: the busiest first (as climit_top),
+ * ties by network text (rows of several tables merged). */
+int climit_row_cmp(const void *a, const void *b);
 size_t climit_size(struct climit *t);
 
 #endif

@@ -687,9 +687,10 @@ struct raw_net {
 _Static_assert(sizeof(struct raw_net) <= sizeof(((struct climit_row *)0)->net),
                "a row's net holds a raw network");
 
-/* > 0 when a is busier than b (ties: the lower address first). */
+/* > 0 when a holds more (current sessions, then sessions in the period,
+ * then refusals), < 0 when b does, 0 when they are level. */
 static int
-busier(const struct climit_row *a, const struct climit_row *b)
+counts_cmp(const struct climit_row *a, const struct climit_row *b)
 {
 	if (a->cur != b->cur)
 		return a->cur > b->cur ? 1 : -1;
@@ -697,8 +698,28 @@ busier(const struct climit_row *a, const struct climit_row *b)
 		return a->in_period > b->in_period ? 1 : -1;
 	if (a->refused != b->refused)
 		return a->refused > b->refused ? 1 : -1;
+	return 0;
+}
+
+/* > 0 when a is busier than b (ties: the lower address first). */
+static int
+busier(const struct climit_row *a, const struct climit_row *b)
+{
+	int c = counts_cmp(a, b);
+
+	if (c != 0)
+		return c;
 	/* family, then address: lower first */
 	return -memcmp(a->net, b->net, sizeof(struct raw_net));
+}
+
+int
+climit_row_cmp(const void *pa, const void *pb)
+{
+	const struct climit_row *a = pa, *b = pb;
+	int c = counts_cmp(a, b);
+
+	return c != 0 ? -c : strcmp(a->net, b->net);
 }
 
 static int

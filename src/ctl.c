@@ -179,34 +179,25 @@ cmd_show_info(const struct ctl_call *c)
 
 #define CLIENTS_MAX 1000
 
-static int
-row_busier(const void *a, const void *b)
-{
-	const struct climit_row *x = a, *y = b;
-
-	if (x->cur != y->cur)
-		return x->cur < y->cur ? 1 : -1;
-	if (x->in_period != y->in_period)
-		return x->in_period < y->in_period ? 1 : -1;
-	if (x->refused != y->refused)
-		return x->refused < y->refused ? 1 : -1;
-	return 0;
-}
+/* A row of show clients, with its frontend. */
+struct client_row {
+	struct climit_row row; /* first: climit_row_cmp sorts these */
+	const char *frontend;
+};
 
 /* show clients [N]: the N busiest client networks of every frontend with
- * client limits (README "Client limits"). */
+ * client limits (README "Client limits, allow and deny lists"). */
 static enum ctl_answer
 cmd_show_clients(const struct ctl_call *c)
 {
 	const struct gen *g = *c->env->cur;
-	struct climit_row *rows;
-	const char **names;
-	size_t n = 0, k = 20;
-	uint64_t now;
+	size_t n = 0, k = 20, nf = g->nfrontends ? g->nfrontends : 1;
+	struct climit_row *tmp;
+	struct client_row *rows;
 	struct timespec ts;
-	char *end;
 
 	if (c->args[0] != NULL) {
+		char *end;
 		long v;
 
 		errno = 0;
@@ -218,64 +209,39 @@ cmd_show_clients(const struct ctl_call *c)
 		}
 		k = (size_t)v;
 	}
-	rows = calloc(k * (g->nfrontends ? g->nfrontends : 1), sizeof(*rows));
-	names = calloc(k * (g->nfrontends ? g->nfrontends : 1), sizeof(*names));
-	if (rows == NULL || names == NULL) {
+	tmp = calloc(k, sizeof(*tmp));
+	rows = calloc(k * nf, sizeof(*rows));
+	if (tmp == NULL || rows == NULL) {
+		free(tmp);
 		free(rows);
-		free(names);
 		evbuffer_add_printf(c->out, "error: out of memory\n");
 		return CTL_DONE;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 	for (size_t f = 0; f < g->nfrontends; f++) {
 		const struct frontend *fe = &g->frontends[f];
 		size_t got;
 
 		if (fe->climit == NULL)
 			continue;
-		got = climit_top(fe->climit, rows + n, k, now);
-		for (size_t i = 0; i < got; i++)
-			names[n + i] = fe->conf->name;
-		n += got;
-	}
-	/* The frontend name travels with its row: sort an index. */
-	{
-		size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-
-		if (idx == NULL) {
-			free(rows);
-			free(names);
-			evbuffer_add_printf(c->out, "error: out of memory\n");
-			return CTL_DONE;
+		got = climit_top(fe->climit, tmp, k,
+		                 (uint64_t)ts.tv_sec * 1000 +
+		                     (uint64_t)ts.tv_nsec / 1000000);
+		for (size_t i = 0; i < got; i++, n++) {
+			rows[n].row = tmp[i];
+			rows[n].frontend = fe->conf->name;
 		}
-		for (size_t i = 0; i < n; i++)
-			idx[i] = i;
-		for (size_t i = 1; i < n; i++) /* insertion sort, stable */
-			for (size_t j = i;
-			     j > 0 &&
-			     row_busier(&rows[idx[j - 1]], &rows[idx[j]]) > 0;
-			     j--) {
-				size_t t = idx[j];
-
-				idx[j] = idx[j - 1];
-				idx[j - 1] = t;
-			}
-		evbuffer_add_printf(c->out, "%-43s  %6s  %6s  %8s  %s\n",
-		                    "NETWORK", "CUR", "PERIOD", "REFUSED",
-		                    "FRONTEND");
-		for (size_t i = 0; i < n && i < k; i++) {
-			const struct climit_row *r = &rows[idx[i]];
-
-			evbuffer_add_printf(
-			    c->out, "%-43s  %6u  %6u  %8llu  %s\n", r->net,
-			    r->cur, r->in_period,
-			    (unsigned long long)r->refused, names[idx[i]]);
-		}
-		free(idx);
 	}
+	qsort(rows, n, sizeof(*rows), climit_row_cmp);
+	evbuffer_add_printf(c->out, "%-43s  %6s  %6s  %8s  %s\n", "NETWORK",
+	                    "CUR", "PERIOD", "REFUSED", "FRONTEND");
+	for (size_t i = 0; i < n && i < k; i++)
+		evbuffer_add_printf(
+		    c->out, "%-43s  %6u  %6u  %8llu  %s\n", rows[i].row.net,
+		    rows[i].row.cur, rows[i].row.in_period,
+		    (unsigned long long)rows[i].row.refused, rows[i].frontend);
+	free(tmp);
 	free(rows);
-	free(names);
 	return CTL_DONE;
 }
 
