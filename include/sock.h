@@ -25,5 +25,8 @@ socklen_t sock_addr_anyport(const struct sockaddr *src,
 
 /* TCP_NODELAY, best effort. */
 void sock_set_nodelay(int fd);
+/* Read away (and drop) up to 2 KiB the peer sent, without waiting, so
+ * that a close right after is a FIN and not a reset for unread data. */
+void sock_discard_input(int fd);
 
 #endif

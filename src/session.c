@@ -247,35 +247,64 @@ drop_server_socket(struct session *s)
 	}
 }
 
+/* What one session line says (README "Session log"). */
+struct session_line {
+	const struct sockaddr *client;
+	const char *frontend, *backend, *server;
+	long long queue_ms, connect_ms;
+	uint64_t duration_ms, bytes_in, bytes_out;
+	int retries;
+	enum session_end end;
+	int greet_last; /* GREET_* or a code */
+};
+
+/* The one writer of session lines: finished sessions and connections
+ * refused at accept. */
 static void
-log_session_line(struct session *s)
+write_session_line(const struct session_line *l)
 {
 	char client[LB_SOCKADDR_STRLEN];
 	char greet[24] = "";
 
-	if (!s->fe->log_sessions)
-		return;
-	format_sockaddr((struct sockaddr *)&s->client, client, sizeof(client));
-	/* The last failed greeting of a session that retried past one
-	 * (README "Session log"). */
-	if (s->greet_last > 0)
-		snprintf(greet, sizeof(greet), " greeting=%d", s->greet_last);
-	else if (s->greet_last == GREET_EOF)
+	format_sockaddr(l->client, client, sizeof(client));
+	/* The last failed greeting of a session that retried past one. */
+	if (l->greet_last > 0)
+		snprintf(greet, sizeof(greet), " greeting=%d", l->greet_last);
+	else if (l->greet_last == GREET_EOF)
 		snprintf(greet, sizeof(greet), " greeting=eof");
-	else if (s->greet_last == GREET_TIMEOUT)
+	else if (l->greet_last == GREET_TIMEOUT)
 		snprintf(greet, sizeof(greet), " greeting=timeout");
 	log_session("client=%s frontend=%s backend=%s server=%s queue_ms=%lld "
 	            "connect_ms=%lld duration_ms=%llu bytes_in=%llu "
 	            "bytes_out=%llu retries=%d end=%s%s",
-	            client, s->fe->conf->name, backend_conf(s->be)->name,
-	            s->srv != NULL      ? server_conf(s->srv)->name
-	            : s->failed != NULL ? server_conf(s->failed)->name
-	                                : "-",
-	            s->queue_ms, s->connect_ms,
-	            (unsigned long long)(now_ms() - s->t_accept),
-	            (unsigned long long)s->bytes_in,
-	            (unsigned long long)s->bytes_out, s->retries,
-	            session_end_name(s->end), greet);
+	            client, l->frontend, l->backend, l->server, l->queue_ms,
+	            l->connect_ms, (unsigned long long)l->duration_ms,
+	            (unsigned long long)l->bytes_in,
+	            (unsigned long long)l->bytes_out, l->retries,
+	            session_end_name(l->end), greet);
+}
+
+static void
+log_session_line(struct session *s)
+{
+	if (!s->fe->log_sessions)
+		return;
+	write_session_line(&(struct session_line){
+	    .client = (const struct sockaddr *)&s->client,
+	    .frontend = s->fe->conf->name,
+	    .backend = backend_conf(s->be)->name,
+	    .server = s->srv != NULL      ? server_conf(s->srv)->name
+	              : s->failed != NULL ? server_conf(s->failed)->name
+	                                  : "-",
+	    .queue_ms = s->queue_ms,
+	    .connect_ms = s->connect_ms,
+	    .duration_ms = now_ms() - s->t_accept,
+	    .bytes_in = s->bytes_in,
+	    .bytes_out = s->bytes_out,
+	    .retries = s->retries,
+	    .end = s->end,
+	    .greet_last = s->greet_last,
+	});
 }
 
 /* A slot given back: its consequences (clients waiting for one) go to
@@ -1086,16 +1115,13 @@ greet_failed(struct session *s, int what, const char *line, size_t n, bool open)
 		    what == GREET_EOF ? "connection closed" : "timeout";
 	if (open) {
 		static const char quit[] = "QUIT\r\n";
-		char sink[512];
 
 		/* Best effort, never waited for.  What the server still has
 		 * to say is read away first, so that the close is a FIN and
 		 * not a reset that could drop the QUIT. */
 		(void)send(s->sfd, quit, sizeof(quit) - 1,
 		           MSG_NOSIGNAL | MSG_DONTWAIT);
-		for (int i = 0; i < 4; i++)
-			if (recv(s->sfd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
-				break;
+		sock_discard_input(s->sfd);
 	}
 	log_debug("%s/%s: greeting failed: %s", backend_conf(s->be)->name,
 	          server_conf(s->srv)->name, what > 0 ? reply : res.reason);
@@ -1370,7 +1396,7 @@ refuse_at_accept(struct frontend *fe, evutil_socket_t fd,
                  const struct sockaddr *sa, enum session_end end,
                  const char *reply, atomic_ullong *counter)
 {
-	char client[LB_SOCKADDR_STRLEN], buf[520], sink[512];
+	char buf[520];
 	size_t len = 0;
 
 	atomic_fetch_add(counter, 1);
@@ -1386,19 +1412,19 @@ refuse_at_accept(struct frontend *fe, evutil_socket_t fd,
 			len = sent > 0 ? (size_t)sent : 0;
 		}
 	}
-	if (fe->log_sessions) {
-		format_sockaddr(sa, client, sizeof(client));
-		log_session("client=%s frontend=%s backend=%s server=- "
-		            "queue_ms=0 connect_ms=-1 duration_ms=0 "
-		            "bytes_in=0 bytes_out=%zu retries=0 end=%s",
-		            client, fe->conf->name, backend_conf(fe->be)->name,
-		            len, session_end_name(end));
-	}
+	if (fe->log_sessions)
+		write_session_line(&(struct session_line){
+		    .client = sa,
+		    .frontend = fe->conf->name,
+		    .backend = backend_conf(fe->be)->name,
+		    .server = "-",
+		    .connect_ms = -1,
+		    .bytes_out = len,
+		    .end = end,
+		});
 	/* What the client sent already is read away, so that the close is
 	 * a FIN after the reply, not a reset that could destroy it. */
-	for (int i = 0; i < 4; i++)
-		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
-			break;
+	sock_discard_input(fd);
 	(void)shutdown(fd, SHUT_WR);
 	evutil_closesocket(fd);
 }

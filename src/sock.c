@@ -82,3 +82,13 @@ sock_set_nodelay(int fd)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		                 sizeof(one));
 }
+
+void
+sock_discard_input(int fd)
+{
+	char sink[512];
+
+	for (int i = 0; i < 4; i++)
+		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+			break;
+}
