@@ -23,6 +23,8 @@ const struct fuzz_target fuzz_targets[] = {
     {"parse", fuzz_parse},
     {"report", fuzz_report},
     {"cidr", fuzz_cidr},
+    {"agent", fuzz_agent},
+    {"statefile", fuzz_statefile},
     {NULL, NULL},
 };
 

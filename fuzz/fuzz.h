@@ -36,6 +36,8 @@ int fuzz_haproxy_import(const uint8_t *data, size_t size);
 int fuzz_parse(const uint8_t *data, size_t size);
 int fuzz_report(const uint8_t *data, size_t size);
 int fuzz_cidr(const uint8_t *data, size_t size);
+int fuzz_agent(const uint8_t *data, size_t size);
+int fuzz_statefile(const uint8_t *data, size_t size);
 
 struct fuzz_target {
 	const char *name; /* fuzz/corpus/NAME, fuzz/regressions/NAME */

@@ -44,9 +44,24 @@ struct cfg_check {
 	int line;
 };
 
+/* backends[].agent (README "Agent check"). */
+struct cfg_agent {
+	int port; /* 0 = off (a server may set its own agent_port) */
+	uint64_t interval_ms;
+	char *send; /* bytes sent before reading the answer; "" = none */
+	size_t send_len;
+	uint64_t timeout_ms;
+	int line;
+};
+
 struct cfg_server {
 	char *name;
 	struct cfg_addr addr;
+	/* The agent check: agent_port as written (0 = the backend's), and
+	 * the address it connects to (the server's host on the effective
+	 * port; agent_addr.len 0 = no agent check). */
+	int agent_port;
+	struct cfg_addr agent_addr;
 	int weight;
 	int maxconn; /* 0 = unlimited */
 	int minconn; /* 0 = off */
@@ -73,7 +88,10 @@ struct cfg_backend {
 	enum marked_down on_marked_down;
 	bool greeting_gate; /* README "Greeting gate" */
 	uint64_t timeout_greeting_ms;
-	int error_limit; /* consecutive live failures -> DOWN; 0 = off */
+	int error_limit;       /* consecutive live failures -> DOWN; 0 = off */
+	uint64_t slowstart_ms; /* README "Slow start"; 0 = off */
+	struct cfg_agent agent;
+	bool has_agent; /* some server has an agent check */
 	bool has_check;
 	struct cfg_check check;
 	struct cfg_server *servers;
@@ -136,6 +154,8 @@ struct cfg_global {
 	bool stats_listen_set;      /* written in the file (else the default) */
 	struct cfg_addr stats_addr; /* stats_listen resolved (len 0: none) */
 	char *stats_auth;           /* "" or "user:password" */
+	char *state_file;           /* README "Operator state"; "" = none */
+	bool state_file_set;
 };
 
 struct cfg {

@@ -14,6 +14,7 @@
 #include "gen.h"
 #include "healthlog.h"
 #include "monitor.h"
+#include "opstate.h"
 #include "pool.h"
 #include "reload.h"
 #include "work.h"
@@ -32,6 +33,7 @@ struct ctl_env {
 	const struct work_env *wenv; /* health log, workers */
 	struct workers *workers;     /* NULL: no sessions (tests) */
 	struct reloader *reload;     /* NULL: reload not available */
+	struct opstate *state;       /* NULL: no state file (tests) */
 };
 
 struct ctl;

@@ -28,7 +28,8 @@ struct check_result {
 	bool pass;
 	const char *step;  /* where it failed: one of health_steps */
 	int code;          /* SMTP reply code, 0 = none */
-	const char *reply; /* reply text, with code */
+	const char *reply; /* reply text, with code; an agent's line */
+	size_t reply_len;  /* strlen(reply), or the agent line's length */
 	const char
 	    *reason; /* without code: "timeout", "connection refused"... */
 	uint64_t duration_ms;

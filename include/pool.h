@@ -106,6 +106,7 @@ enum pool_event_kind {
 	PEV_BACKEND_UP,
 	PEV_BACKEND_DOWN,
 	PEV_CERT_EXPIRY,
+	PEV_WEIGHT, /* the weight in force changed (operator or agent) */
 };
 
 /* A health event to log (events.c writes it).  Strings point into the
@@ -123,8 +124,12 @@ struct pool_event {
 	uint64_t duration_ms;
 	unsigned failures, successes;
 	uint64_t downtime_s;
-	/* "traffic": caused by live sessions, not by a check (down) */
+	/* "traffic": caused by live sessions, not by a check (down);
+	 * "agent": by the agent check (README "Agent check"); NULL: a
+	 * check, or an operator's command */
 	const char *by;
+	/* weight: the weight in force now (without a slow start's ramp) */
+	int weight;
 	/* alive servers (UP or DRAIN) after the change, by tier */
 	unsigned active, backup;
 	/* cert_expiry */
@@ -132,7 +137,7 @@ struct pool_event {
 	const char *subject;
 };
 
-#define POOL_WORK_EVENTS 4
+#define POOL_WORK_EVENTS 6
 
 struct pool_work {
 	/* Waiters given a server or turned away (granted NULL), in queue
@@ -148,6 +153,9 @@ struct pool_work {
 	struct server *check;
 	bool check_stop, check_now, check_next;
 	uint64_t next_ms;
+	/* The same server's agent check: stop it (the operator's
+	 * maintenance), or run it now (back from it). */
+	bool agent_stop, agent_now;
 };
 
 void pool_work_init(struct pool_work *w);
@@ -254,9 +262,22 @@ void pool_session_ok(struct pool *p, struct server *srv);
  * text afterwards. */
 void pool_set_admin(struct pool *p, struct server *srv, enum srv_admin admin,
                     char *state, size_t len, struct pool_work *w);
-/* lbctl set weight (0..LB_WEIGHT_MAX).  Returns the previous weight. */
+/* lbctl set weight (0..LB_WEIGHT_MAX).  Returns the previous weight.
+ * The operator's drain, maint and weight win over the agent until
+ * enable, which also gives back the configured weight. */
 int pool_set_weight(struct pool *p, struct server *srv, int weight,
                     struct pool_work *w);
+/* The state file's operator state of srv, at start or after a reload:
+ * admin (an enum srv_admin, -1 = none) and weight (-1 = none) as if set
+ * with lbctl (the same events, when they change something). */
+void pool_restore(struct pool *p, struct server *srv, int admin, int weight,
+                  struct pool_work *w);
+/* An agent check's answer (r), or its failure (r NULL, failure says
+ * why: counted and shown, nothing else changes). */
+struct agent_reply;
+void pool_agent_result(struct pool *p, struct server *srv,
+                       const struct agent_reply *r, const char *failure,
+                       uint64_t duration_ms, struct pool_work *w);
 /* A health check finished: the health counter, counters, events, and
  * what follows (shutdown-sessions, queue, next check). */
 void pool_check_result(struct pool *p, struct server *srv,
@@ -272,8 +293,12 @@ void pool_cert_seen(struct pool *p, struct server *srv, time_t not_after,
  * in maintenance) and weight above 0.  Server choice, lbctl check, /health,
  * the status page and load_balancer_backend_up all use it. */
 
-/* In maintenance (lbctl disable, disabled = true): not checked. */
+/* In maintenance (lbctl disable, disabled = true, the agent's maint):
+ * not checked. */
 bool pool_in_maint(struct pool *p, struct server *srv);
+/* In the operator's or the configuration's maintenance: no agent check
+ * either. */
+bool pool_agent_paused(struct pool *p, struct server *srv);
 /* "UP", "UP 1/3" (going down), "DOWN", "DOWN 1/2" (going up), "DRAIN",
  * "MAINT". */
 void pool_state_text(struct pool *p, struct server *srv, char *buf, size_t len);
@@ -290,9 +315,16 @@ struct pool_snap_server {
 	bool takes; /* takes new sessions */
 	bool alive; /* UP or DRAIN (the health log's active/backup count) */
 	bool checked;
-	bool up;              /* operational state */
-	struct health health; /* its health counter */
-	int weight;
+	bool up;                  /* operational state */
+	struct health health;     /* its health counter */
+	int weight;               /* in force (agent, slow start), rounded up */
+	int base_weight;          /* configured, or set by the operator */
+	enum srv_admin admin;     /* the operator's (or configuration's) */
+	bool op_admin, op_weight; /* set with lbctl or the state file */
+	bool ramping;             /* in a slow start */
+	bool has_agent;
+	uint64_t agent_checks, agent_failures;
+	char agent_last[160];
 	unsigned cur, max, limit; /* limit 0 = none */
 	uint64_t total, connect_failures, bytes_in, bytes_out;
 	uint64_t traffic_errors; /* failed connects and greetings, in all */

@@ -30,6 +30,7 @@
 #include "listener.h"
 #include "mailbox.h"
 #include "monitor.h"
+#include "opstate.h"
 #include "pool.h"
 #include "work.h"
 #include "worker.h"
@@ -54,6 +55,7 @@ struct reloader {
 	struct mailbox *ctl_mb;      /* the control thread's */
 	struct event_base *ctl_base; /* the checks' */
 	const struct work_env *wenv;
+	struct opstate *state; /* the state file, restored after a reload */
 	/* The running configuration (control thread). */
 	struct gen *cur;
 	struct monitor *mon;

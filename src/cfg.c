@@ -453,10 +453,10 @@ static void
 load_global(struct loader *L, const config_setting_t *g)
 {
 	static const char *const keys[] = {
-	    "maxconn",        "daemon", "pidfile",    "user",
-	    "group",          "chroot", "workers",    "grace",
-	    "control_socket", "log",    "health_log", "stats_listen",
-	    "stats_auth",     NULL};
+	    "maxconn",        "daemon",     "pidfile",    "user",
+	    "group",          "chroot",     "workers",    "grace",
+	    "control_socket", "log",        "health_log", "stats_listen",
+	    "stats_auth",     "state_file", NULL};
 	struct cfg_global *gl = &L->cfg->global;
 	const config_setting_t *m;
 
@@ -494,6 +494,15 @@ load_global(struct loader *L, const config_setting_t *g)
 			err_at(L, m,
 			       "health_log: must be an absolute path (or "
 			       "\"\" for syslog only)");
+	}
+	if ((m = get_string(L, g, "state_file", &gl->state_file)) != NULL) {
+		gl->state_file_set = true;
+		if (gl->state_file[0] != '\0' &&
+		    (gl->state_file[0] != '/' ||
+		     gl->state_file[strlen(gl->state_file) - 1] == '/'))
+			err_at(L, m,
+			       "state_file: must be an absolute path to a file "
+			       "(or \"\" for none)");
 	}
 	load_stats(L, g, gl);
 	if ((m = config_setting_get_member(g, "log")) != NULL)
@@ -789,13 +798,57 @@ load_check(struct loader *L, const config_setting_t *g, struct cfg_check *c)
 		       strerror(errno));
 }
 
+/* The agent check's address: the server's host on its agent port (its
+ * own agent_port, else the backend's agent.port); len 0 when off. */
+static void
+agent_address(struct cfg_server *s, const struct cfg_backend *be)
+{
+	int port = s->agent_port != 0 ? s->agent_port : be->agent.port;
+	struct sockaddr_storage *ss = &s->agent_addr.ss;
+
+	s->agent_addr.len = 0;
+	if (port == 0 || s->addr.len == 0)
+		return;
+	memcpy(ss, &s->addr.ss, s->addr.len);
+	s->agent_addr.len = s->addr.len;
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)(void *)ss)->sin_port =
+		    htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)(void *)ss)->sin6_port =
+		    htons((uint16_t)port);
+}
+
+static void
+load_agent(struct loader *L, const config_setting_t *g, struct cfg_agent *a)
+{
+	static const char *const keys[] = {"port", "interval", "send",
+	                                   "timeout", NULL};
+	const config_setting_t *m;
+
+	a->line = src_line(g);
+	if (!config_setting_is_group(g)) {
+		err_at(L, g, "agent: expected a group { ... }");
+		return;
+	}
+	check_keys(L, g, "agent", keys);
+	get_int(L, g, "port", 0, 65535, &a->port);
+	get_duration(L, g, "interval", false, 100, &a->interval_ms);
+	get_duration(L, g, "timeout", false, 1, &a->timeout_ms);
+	if ((m = get_string(L, g, "send", &a->send)) != NULL &&
+	    strlen(a->send) > 1024)
+		err_at(L, m, "send: at most 1024 bytes");
+	a->send_len = strlen(a->send);
+}
+
 static void
 load_server(struct loader *L, const config_setting_t *g,
             const struct cfg_backend *be, struct cfg_server *s)
 {
 	static const char *const keys[] = {
-	    "name",  "address", "weight",   "maxconn",        "minconn",
-	    "check", "backup",  "disabled", "proxy_protocol", NULL};
+	    "name",           "address",    "weight", "maxconn",
+	    "minconn",        "check",      "backup", "disabled",
+	    "proxy_protocol", "agent_port", NULL};
 	const config_setting_t *m, *mmin;
 	int pp = PP_NONE;
 
@@ -841,6 +894,8 @@ load_server(struct loader *L, const config_setting_t *g,
 	get_bool(L, g, "disabled", &s->disabled);
 	if (get_enum(L, g, "proxy_protocol", proxy_names, &pp) != NULL)
 		s->proxy_protocol = (enum proxy_proto)pp;
+	get_int(L, g, "agent_port", 0, 65535, &s->agent_port);
+	agent_address(s, be);
 	if (be->source_mode == SRC_ADDR && s->addr.len > 0 &&
 	    s->addr.ss.ss_family != be->source_ss.ss_family)
 		err_at(L, config_setting_get_member(g, "address"),
@@ -853,22 +908,13 @@ static void
 load_backend(struct loader *L, const config_setting_t *g,
              struct cfg_backend *be, int *timeout_server_line)
 {
-	static const char *const keys[] = {"name",
-	                                   "balance",
-	                                   "timeout_connect",
-	                                   "timeout_server",
-	                                   "timeout_queue",
-	                                   "retries",
-	                                   "fullconn",
-	                                   "source",
-	                                   "proxy_protocol",
-	                                   "on_marked_down",
-	                                   "greeting_gate",
-	                                   "timeout_greeting",
-	                                   "error_limit",
-	                                   "health_check",
-	                                   "servers",
-	                                   NULL};
+	static const char *const keys[] = {
+	    "name",           "balance",       "timeout_connect",
+	    "timeout_server", "timeout_queue", "retries",
+	    "fullconn",       "source",        "proxy_protocol",
+	    "on_marked_down", "greeting_gate", "timeout_greeting",
+	    "error_limit",    "slowstart",     "agent",
+	    "health_check",   "servers",       NULL};
 	static const char *const algos[] = {"roundrobin", "leastconn", "source",
 	                                    NULL};
 	static const char *const md[] = {"none", "shutdown-sessions", NULL};
@@ -885,6 +931,9 @@ load_backend(struct loader *L, const config_setting_t *g,
 	be->greeting_gate = true;
 	be->timeout_greeting_ms = 30 * 1000;
 	be->error_limit = 3;
+	be->agent.interval_ms = 5 * 1000;
+	be->agent.timeout_ms = 2 * 1000;
+	be->agent.send = xstrdup("");
 	be->check.type = CHECK_SMTP;
 	be->check.helo = xstrdup("");
 	be->check.tls_ca_file = xstrdup("");
@@ -937,6 +986,9 @@ load_backend(struct loader *L, const config_setting_t *g,
 	get_duration(L, g, "timeout_greeting", false, 1,
 	             &be->timeout_greeting_ms);
 	get_int(L, g, "error_limit", 0, 1000, &be->error_limit);
+	get_duration(L, g, "slowstart", false, 0, &be->slowstart_ms);
+	if ((m = config_setting_get_member(g, "agent")) != NULL)
+		load_agent(L, m, &be->agent);
 	if ((m = config_setting_get_member(g, "health_check")) != NULL) {
 		be->has_check = true;
 		load_check(L, m, &be->check);
@@ -962,6 +1014,8 @@ load_backend(struct loader *L, const config_setting_t *g,
 		const config_setting_t *sg =
 		    config_setting_get_elem(m, (unsigned)i);
 		load_server(L, sg, be, &be->servers[i]);
+		if (be->servers[i].agent_addr.len > 0)
+			be->has_agent = true;
 		for (size_t j = 0; j < i; j++)
 			if (be->servers[i].name[0] != '\0' &&
 			    strcmp(be->servers[i].name, be->servers[j].name) ==
@@ -994,6 +1048,7 @@ set_global_defaults(struct cfg_global *g)
 	g->log.level = LOG_INFO;
 	g->log.sessions = true;
 	g->health_log = xstrdup("/var/log/load-balancer/health.log");
+	g->state_file = xstrdup("/var/lib/load-balancer/state");
 	g->stats_listen = xstrdup(LB_STATS_LISTEN_DEFAULT);
 	g->stats_auth = xstrdup("");
 }
@@ -1272,6 +1327,7 @@ cfg_free(struct cfg *cfg)
 	free(g->control_socket);
 	free(g->log.ident);
 	free(g->health_log);
+	free(g->state_file);
 	free(g->stats_listen);
 	free_addr(&g->stats_addr);
 	free(g->stats_auth);
@@ -1295,10 +1351,12 @@ cfg_free(struct cfg *cfg)
 		for (size_t j = 0; j < be->nservers; j++) {
 			free(be->servers[j].name);
 			free_addr(&be->servers[j].addr);
+			free_addr(&be->servers[j].agent_addr);
 		}
 		free(be->servers);
 		free(be->name);
 		free(be->source);
+		free(be->agent.send);
 		free(be->check.helo);
 		free(be->check.tls_ca_file);
 		free(be->check.tls_servername);

@@ -1,6 +1,8 @@
-/* Health checks (SPEC 4.3): one explicit state machine per server.
+/* Health checks (README "Health checks") and agent checks (README "Agent
+ * check"): one explicit state machine per server and kind.
  *
- *   CONNECT -> (tcp: pass)
+ *   agent:  CONNECT -> [send agent.send] -> AGENT (one line) -> pass
+ *   health: CONNECT -> (tcp: pass)
  *           -> GREETING (220) -> HELO/EHLO (250)
  *                -> [STARTTLS (220) -> TLS handshake -> EHLO (250)]
  *                -> QUIT (any reply or close) -> pass
@@ -27,6 +29,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 
+#include "agent.h"
 #include "check.h"
 #include "common.h"
 #include "log.h"
@@ -44,19 +47,21 @@ enum step {
 	ST_TLS,
 	ST_EHLO,
 	ST_QUIT,
+	ST_AGENT, /* the agent check's answer */
 };
 
-/* The steps are health_steps, in the same order. */
+/* The steps are health_steps, in the same order, then the agent's. */
 static const char *
 step_name(enum step st)
 {
-	return health_steps[st];
+	return st == ST_AGENT ? "agent" : health_steps[st];
 }
 
 /* Bytes a check buffers from the server: a reply is at most 4 KiB. */
 #define CHECK_READ_MAX (2 * SMTP_REPLY_MAX)
 
 struct check {
+	bool agent; /* an agent check (check_new_agent) */
 	const struct cfg_backend *bc;
 	const struct cfg_server *sc;
 	const struct check_cbs *cbs;
@@ -72,8 +77,10 @@ struct check {
 	struct smtp_reply reply;
 	uint64_t t_start;
 	uint64_t timeout_ms;
-	char host[LB_ADDR_MAX]; /* server host, for SNI */
-	char domain[256];       /* HELO/EHLO argument */
+	char host[LB_ADDR_MAX];        /* server host, for SNI */
+	char domain[256];              /* HELO/EHLO argument */
+	char line[AGENT_LINE_MAX + 1]; /* the agent's answer */
+	size_t line_len;
 };
 
 static uint64_t
@@ -117,6 +124,9 @@ finish(struct check *chk, bool pass, int code, const char *reply,
 	res.step = step_name(chk->step);
 	res.code = code;
 	res.reply = reply;
+	res.reply_len = chk->agent      ? chk->line_len
+	                : reply != NULL ? strlen(reply)
+	                                : 0;
 	res.reason = reason;
 	res.duration_ms = now_ms() - chk->t_start;
 	drop_connection(chk);
@@ -266,9 +276,43 @@ on_reply(struct check *chk, bool trailing)
 		return;
 	case ST_CONNECT:
 	case ST_TLS:
+	case ST_AGENT:
 		break;
 	}
 	fail_reason(chk, "bad reply");
+}
+
+/* The agent's line: up to "\n" or, at_eof, what came before the close
+ * (HAProxy's agents may close without one).  Returns true when the
+ * check ended. */
+static bool
+agent_line(struct check *chk, struct evbuffer *in, bool at_eof)
+{
+	struct evbuffer_ptr nl = evbuffer_search(in, "\n", 1, NULL);
+	size_t n = evbuffer_get_length(in);
+
+	if (nl.pos >= 0)
+		n = (size_t)nl.pos + 1;
+	else if (n > AGENT_LINE_MAX) {
+		fail_reason(chk, "reply too long");
+		return true;
+	} else if (!at_eof)
+		return false;
+	if (n == 0) {
+		fail_reason(chk, "connection closed");
+		return true;
+	}
+	if (n > AGENT_LINE_MAX) {
+		fail_reason(chk, "reply too long");
+		return true;
+	}
+	evbuffer_remove(in, chk->line, n);
+	chk->line[n] = '\0';
+	/* The length goes in reply_len: the line may hold a NUL, which
+	 * the parser must see and refuse. */
+	chk->line_len = n;
+	finish(chk, true, 0, chk->line, NULL);
+	return true;
 }
 
 static void
@@ -277,6 +321,11 @@ read_cb(struct bufferevent *bev, void *arg)
 	struct check *chk = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (chk->agent) {
+		if (chk->running && chk->step == ST_AGENT)
+			agent_line(chk, in, false);
+		return;
+	}
 	while (chk->running && evbuffer_get_length(in) > 0) {
 		size_t n = evbuffer_get_length(in), used = 0;
 		const char *p =
@@ -358,6 +407,20 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	char reason[256];
 
 	if (what & BEV_EVENT_CONNECTED) {
+		if (chk->agent) {
+			/* No PROXY header: the agent is no mail server. */
+			chk->step = ST_AGENT;
+			if (chk->bc->agent.send_len > 0 &&
+			    bufferevent_write(bev, chk->bc->agent.send,
+			                      chk->bc->agent.send_len) < 0) {
+				fail_reason(chk, "out of memory");
+				return;
+			}
+			bufferevent_setwatermark(bev, EV_READ, 0,
+			                         AGENT_LINE_MAX + 1);
+			bufferevent_enable(bev, EV_READ | EV_WRITE);
+			return;
+		}
 		if (chk->step == ST_TLS) {
 			tls_up(chk);
 			return;
@@ -378,6 +441,10 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (chk->step == ST_QUIT) {
 		/* Closed after QUIT, with or without 221: a clean end. */
 		finish(chk, true, 0, NULL, NULL);
+		return;
+	}
+	if (chk->step == ST_AGENT && (what & BEV_EVENT_EOF)) {
+		agent_line(chk, bufferevent_get_input(bev), true);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -417,7 +484,8 @@ deadline_cb(evutil_socket_t fd, short what, void *arg)
 static void
 run(struct check *chk)
 {
-	const struct cfg_addr *a = &chk->sc->addr;
+	const struct cfg_addr *a =
+	    chk->agent ? &chk->sc->agent_addr : &chk->sc->addr;
 	const struct cfg_backend *bc = chk->bc;
 	struct timeval tv = ms_tv(chk->timeout_ms);
 	const char *what;
@@ -458,6 +526,19 @@ sched_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	run(arg);
+}
+
+struct check *
+check_new_agent(const struct cfg_backend *bc, const struct cfg_server *sc,
+                struct event_base *base, const struct check_cbs *cbs, void *arg)
+{
+	struct check *chk = check_new(bc, sc, base, NULL, cbs, arg);
+
+	if (chk != NULL) {
+		chk->agent = true;
+		chk->timeout_ms = bc->agent.timeout_ms;
+	}
+	return chk;
 }
 
 struct check *

@@ -130,12 +130,21 @@ cmd_show_servers(const struct ctl_call *c)
 			evbuffer_add_printf(
 			    c->out,
 			    "%-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  %-*s  "
-			    "%s%s\n",
+			    "%s",
 			    (int)w[0], be->conf->name, (int)w[1], s->conf->name,
 			    (int)w[2], s->conf->addr.text, (int)w[3],
 			    s->state_text, (int)w[4], num[0], (int)w[5], num[1],
-			    (int)w[6], num[2], (int)w[7], num[3], s->last_check,
-			    s->conf->backup ? " [backup]" : "");
+			    (int)w[6], num[2], (int)w[7], num[3],
+			    s->last_check);
+			/* README "Agent check": its last answer, its
+			 * failures. */
+			if (s->has_agent)
+				evbuffer_add_printf(
+				    c->out, "; agent: %s, %llu failed",
+				    s->agent_last,
+				    (unsigned long long)s->agent_failures);
+			evbuffer_add_printf(c->out, "%s\n",
+			                    s->conf->backup ? " [backup]" : "");
 		}
 	}
 	pool_snap_free(&snap);
@@ -280,6 +289,15 @@ apply(const struct ctl_call *c, struct pool_work *w)
 		monitor_work(*c->env->mon, w);
 }
 
+/* The operator's state to the state file, at once (README "Operator
+ * state across restarts"). */
+static void
+save_state(const struct ctl_call *c)
+{
+	if (c->env->state != NULL)
+		opstate_save(c->env->state, c->env->pool);
+}
+
 static enum ctl_answer
 set_admin(const struct ctl_call *c, enum srv_admin admin)
 {
@@ -292,6 +310,7 @@ set_admin(const struct ctl_call *c, enum srv_admin admin)
 	pool_work_init(&w);
 	pool_set_admin(c->env->pool, srv, admin, state, sizeof(state), &w);
 	apply(c, &w);
+	save_state(c);
 	evbuffer_add_printf(c->out, "ok: %s/%s is %s\n",
 	                    backend_conf(server_backend(srv))->name,
 	                    server_conf(srv)->name,
@@ -339,6 +358,7 @@ cmd_set_weight(const struct ctl_call *c)
 	pool_work_init(&w);
 	old = pool_set_weight(c->env->pool, srv, (int)v, &w);
 	apply(c, &w);
+	save_state(c);
 	evbuffer_add_printf(c->out, "ok: %s/%s weight %ld (was %d)\n",
 	                    backend_conf(server_backend(srv))->name,
 	                    server_conf(srv)->name, v, old);

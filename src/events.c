@@ -18,6 +18,7 @@ static const char *const kind_names[] = {
     [PEV_BACKEND_UP] = "backend_up",
     [PEV_BACKEND_DOWN] = "backend_down",
     [PEV_CERT_EXPIRY] = "cert_expiry",
+    [PEV_WEIGHT] = "weight",
 };
 
 /* The fields every server event starts with. */
@@ -49,13 +50,14 @@ check_type(const struct pool_event *ev)
 static void
 failure(struct lf *l, const struct pool_event *ev)
 {
-	/* A live session's failure is no check: it says so instead
-	 * (README "Health log"). */
+	/* A live session's failure, or the agent's word, is no check: it
+	 * says so instead (README "Health log"); the agent has no step. */
 	if (ev->by != NULL)
 		lf_add(l, "by", ev->by);
 	else
 		lf_add(l, "check", check_type(ev));
-	lf_add(l, "step", ev->step != NULL ? ev->step : "");
+	if (ev->step != NULL)
+		lf_add(l, "step", ev->step);
 	if (ev->code != 0) {
 		lf_addf(l, "code", "%d", ev->code);
 		lf_add(l, "reply", ev->reply != NULL ? ev->reply : "");
@@ -75,21 +77,33 @@ events_write(struct healthlog *hl, const struct pool_event *ev)
 	case PEV_DOWN:
 	case PEV_FAIL:
 		failure(&l, ev);
-		lf_addf(&l, "failures", "%u", ev->failures);
+		if (ev->step != NULL)
+			lf_addf(&l, "failures", "%u", ev->failures);
 		tail(&l, ev);
 		break;
 	case PEV_UP:
-		lf_add(&l, "check", check_type(ev));
+		if (ev->by != NULL)
+			lf_add(&l, "by", ev->by);
+		else
+			lf_add(&l, "check", check_type(ev));
 		lf_addf(&l, "duration_ms", "%llu",
 		        (unsigned long long)ev->duration_ms);
-		lf_addf(&l, "successes", "%u", ev->successes);
+		if (ev->by == NULL)
+			lf_addf(&l, "successes", "%u", ev->successes);
 		lf_addf(&l, "downtime_s", "%llu",
 		        (unsigned long long)ev->downtime_s);
 		tail(&l, ev);
 		break;
+	case PEV_WEIGHT:
+		lf_addf(&l, "weight", "%d", ev->weight);
+		/* fall through */
 	case PEV_READY:
 	case PEV_DRAIN:
 	case PEV_MAINT:
+		if (ev->by != NULL)
+			lf_add(&l, "by", ev->by);
+		tail(&l, ev);
+		break;
 	case PEV_BACKEND_UP:
 	case PEV_BACKEND_DOWN:
 		tail(&l, ev);

@@ -7,11 +7,11 @@
  * directives came (so that the output reads in the same order as the input
  * and carried-over comments land next to their neighbours).  Then the
  * backends' per-server settings that are per-backend here (health check
- * parameters, on-marked-down, PROXY protocol, observe) are folded, the
- * frontends' tcp-request rules become client limits and address lists
- * where they can, and the writer prints the model.  Nothing is written
- * when the input has an error, so a half translation never ends up in a
- * file.
+ * parameters, on-marked-down, PROXY protocol, observe, slowstart, the agent
+ * check) are folded, the frontends' tcp-request rules become client limits
+ * and address lists where they can, and the writer prints the model.  Nothing
+ * is written when the input has an error, so a half translation never ends up
+ * in a file.
  *
  * What is translated, dropped or reported, and why: README.md, "Coming from
  * HAProxy", "--import-haproxy". */
@@ -177,6 +177,9 @@ struct proxy {
 	struct slots derived;
 	struct slots hc; /* the health_check group */
 	bool has_hc;
+	struct slots agent; /* the agent group */
+	bool has_agent;
+	bool agent_some; /* agent checks on some servers only */
 };
 
 enum dkind { D_ERROR, D_WARNING, D_UNTRANSLATED };
@@ -638,21 +641,20 @@ fmt_duration(uint64_t ms, char *buf, size_t len)
 }
 
 /* Argument i as a duration of at least min_ms (below it: words from..i
- * cannot be translated, why_small says why), formatted into buf.  False
- * when unusable. */
+ * cannot be translated, why_small says why), in *ms.  False when
+ * unusable. */
 static bool
-arg_time(struct imp *im, const char *what, int from, int i, uint64_t min_ms,
-         const char *why_small, char *buf, size_t len)
+arg_ms(struct imp *im, const char *what, int from, int i, uint64_t min_ms,
+       const char *why_small, uint64_t *ms)
 {
 	const struct hline *hl = im->hl;
-	uint64_t ms;
 	int r;
 
 	if (i >= hl->n) {
 		error_at(im, im->line, "%s: expected a time", what);
 		return false;
 	}
-	r = hap_time(hl->w[i], &ms);
+	r = hap_time(hl->w[i], ms);
 	if (r < 0) {
 		error_at(im, im->line,
 		         "%s: bad time \"%s\" (a number with an optional "
@@ -660,7 +662,7 @@ arg_time(struct imp *im, const char *what, int from, int i, uint64_t min_ms,
 		         what, hl->w[i]);
 		return false;
 	}
-	if (r > 0 || ms < min_ms) {
+	if (r > 0 || *ms < min_ms) {
 		char *s = join_words(hl, from, i - from + 1);
 
 		untranslated(im, im->line, s,
@@ -668,6 +670,18 @@ arg_time(struct imp *im, const char *what, int from, int i, uint64_t min_ms,
 		free(s);
 		return false;
 	}
+	return true;
+}
+
+/* The same, formatted into buf. */
+static bool
+arg_time(struct imp *im, const char *what, int from, int i, uint64_t min_ms,
+         const char *why_small, char *buf, size_t len)
+{
+	uint64_t ms;
+
+	if (!arg_ms(im, what, from, i, min_ms, why_small, &ms))
+		return false;
 	fmt_duration(ms, buf, len);
 	return true;
 }
@@ -996,6 +1010,7 @@ proxy_free(struct proxy *p)
 	slots_free(&p->srvdef);
 	slots_free(&p->derived);
 	slots_free(&p->hc);
+	slots_free(&p->agent);
 	for (size_t i = 0; i < p->nbinds; i++)
 		free(p->binds[i]);
 	free(p->binds);
@@ -1302,6 +1317,34 @@ static const char *const proxy_only[] = {"bind",
 
 static void unknown_directive(struct imp *im);
 
+/* Where global.state_file points when a translation writes it (the
+ * configuration loader's default too). */
+#define STATE_FILE "/var/lib/load-balancer/state"
+
+/* server-state-file and server-state-base (global), server-state-file-name
+ * and load-server-state-from-file (defaults, backends): HAProxy reloads
+ * server states an operator dumped by hand first.  Here what lbctl changes
+ * is written to global.state_file at once (README "Operator state across
+ * restarts"), which the translation writes out. */
+static void
+server_state(struct imp *im)
+{
+	struct slot *sl;
+
+	warn_at(im, im->line,
+	        "%s: not needed: operator state (drain, maint, weight set "
+	        "with lbctl) is saved automatically to global.state_file",
+	        im->hl->w[0]);
+	if (slot_find(&im->global, "state_file") != NULL)
+		return;
+	if (im->sect == S_GLOBAL)
+		flush_pending(im, &im->global_c);
+	sl = slot_put(im, &im->global, "state_file", V_STR, STATE_FILE,
+	              im->line);
+	sl->note = "replaces HAProxy's server state file: drain, disable and "
+	           "weight set with lbctl survive a restart";
+}
+
 static void
 global_directive(struct imp *im)
 {
@@ -1358,6 +1401,9 @@ global_directive(struct imp *im)
 			snprintf(buf, sizeof(buf), "%lld", v);
 			global_put(im, "workers", V_NUM, buf, true);
 		}
+	} else if (streq(k, "server-state-file") ||
+	           streq(k, "server-state-base")) {
+		server_state(im);
 	} else if (streq(k, "uid") || streq(k, "gid")) {
 		skip_line(im, "write user and group with names");
 	} else if (streq(k, "stats")) {
@@ -1557,6 +1603,13 @@ enum srv_act {
 	SO_OBSERVE,
 	SO_ERROR_LIMIT,
 	SO_ON_ERROR,
+	SO_SLOWSTART,
+	SO_AGENT,
+	SO_NOAGENT,
+	SO_AGENT_PORT,
+	SO_AGENT_INTER,
+	SO_AGENT_SEND,
+	SO_AGENT_ADDR,
 	SO_DROP, /* no meaning here */
 	SO_NO,   /* cannot translate: why */
 };
@@ -1603,9 +1656,7 @@ static const struct srvopt {
     {"on-error", 1, SO_ON_ERROR, NULL},
     {"port", 1, SO_NO, "checks go to the server's own address and port"},
     {"addr", 1, SO_NO, "checks go to the server's own address and port"},
-    {"slowstart", 1, SO_NO,
-     "no slow start: a server that comes up takes "
-     "its full weight"},
+    {"slowstart", 1, SO_SLOWSTART, NULL},
     {"maxqueue", 1, SO_NO, "the queue is per backend: timeout_queue"},
     {"cookie", 1, SO_NO, "HTTP cookies"},
     {"redir", 1, SO_NO, "HTTP redirects"},
@@ -1625,11 +1676,12 @@ static const struct srvopt {
     {"init-addr", 1, SO_NO,
      "host names are resolved by the system at "
      "start"},
-    {"agent-check", 0, SO_NO, "no agent checks"},
-    {"agent-port", 1, SO_NO, "no agent checks"},
-    {"agent-inter", 1, SO_NO, "no agent checks"},
-    {"agent-addr", 1, SO_NO, "no agent checks"},
-    {"agent-send", 1, SO_NO, "no agent checks"},
+    {"agent-check", 0, SO_AGENT, NULL},
+    {"no-agent-check", 0, SO_NOAGENT, NULL},
+    {"agent-port", 1, SO_AGENT_PORT, NULL},
+    {"agent-inter", 1, SO_AGENT_INTER, NULL},
+    {"agent-send", 1, SO_AGENT_SEND, NULL},
+    {"agent-addr", 1, SO_AGENT_ADDR, NULL},
     {"ssl", 0, SO_NO,
      "TLS towards the servers: sessions are relayed as "
      "they come (STARTTLS passes through)"},
@@ -1660,6 +1712,8 @@ static const struct srvopt {
 #define ERROR_LIMIT_MAX 1000
 /* HAProxy's error-limit when observe is set without one. */
 #define HAP_ERROR_LIMIT_DEFAULT "10"
+/* backends[].agent.send: at most this many bytes here. */
+#define AGENT_SEND_MAX 1024
 
 static const char *const on_error_modes[] = {"fastinter", "fail-check",
                                              "sudden-death", "mark-down", NULL};
@@ -1734,8 +1788,16 @@ server_options(struct imp *im, int first, struct slots *o, const char *who)
 			break;
 		case SO_CHECK:
 		case SO_NOCHECK:
-			slot_put(im, o, "check", V_BOOL,
-			         so->act == SO_CHECK ? "true" : "false",
+		case SO_AGENT:
+		case SO_NOAGENT:
+			slot_put(im, o,
+			         so->act == SO_CHECK || so->act == SO_NOCHECK
+			             ? "check"
+			             : ".agent",
+			         V_BOOL,
+			         so->act == SO_CHECK || so->act == SO_AGENT
+			             ? "true"
+			             : "false",
 			         im->line);
 			break;
 		case SO_BACKUP:
@@ -1841,6 +1903,54 @@ server_options(struct imp *im, int first, struct slots *o, const char *who)
 				return;
 			}
 			slot_put(im, o, ".on_error", V_STR, hl->w[i + 1],
+			         im->line);
+			break;
+		case SO_SLOWSTART: {
+			uint64_t ms;
+
+			/* HAProxy keeps whole seconds, rounded up. */
+			if (!arg_ms(im, so->name, i, i + 1, 0, NULL, &ms))
+				break;
+			ms = (ms + 999) / 1000 * 1000;
+			if (ms == 0)
+				snprintf(buf, sizeof(buf), "0");
+			else
+				fmt_duration(ms, buf, sizeof(buf));
+			slot_put(im, o, ".slowstart", V_STR, buf, im->line);
+			break;
+		}
+		case SO_AGENT_PORT:
+			if (arg_int(im, so->name, i, i + 1, 1, 65535, &v)) {
+				snprintf(buf, sizeof(buf), "%lld", v);
+				slot_put(im, o, ".agent_port", V_NUM, buf,
+				         im->line);
+			}
+			break;
+		case SO_AGENT_INTER:
+			if (arg_time(im, so->name, i, i + 1, 100,
+			             "agent checks run at most every 100ms "
+			             "here",
+			             buf, sizeof(buf)))
+				slot_put(im, o, ".agent_inter", V_STR, buf,
+				         im->line);
+			break;
+		case SO_AGENT_SEND:
+			if (strlen(hl->w[i + 1]) > AGENT_SEND_MAX) {
+				char *why = xasprintf("%s: at most %d bytes "
+				                      "here",
+				                      who, AGENT_SEND_MAX);
+
+				untranslated(im, im->line, so->name, why);
+				free(why);
+				slot_del(o, ".agent_send");
+			} else {
+				slot_put(im, o, ".agent_send", V_STR,
+				         hl->w[i + 1], im->line);
+			}
+			break;
+		case SO_AGENT_ADDR:
+			/* Compared with each server's host when folded. */
+			slot_put(im, o, ".agent_addr", V_STR, hl->w[i + 1],
 			         im->line);
 			break;
 		case SO_DROP:
@@ -2569,6 +2679,11 @@ proxy_directive(struct imp *im)
 			              "the SMTP dialogue of option smtpchk");
 	} else if (streq(k, "http-check")) {
 		skip_line(im, "tcp and smtp checks only");
+	} else if (streq(k, "server-state-file-name") ||
+	           streq(k, "load-server-state-from-file") ||
+	           streq(k, "server-state-file")) {
+		if (need_cap(im, p, CAP_BE))
+			server_state(im);
 	} else if (streq(k, "disabled")) {
 		skip_line(im, "a disabled section: leave it out of the file");
 	} else if (streq(k, "acl")) {
@@ -2879,6 +2994,211 @@ fold_error_limit(struct imp *im, struct proxy *p)
 	               : "observe layer4: HAProxy's default error-limit";
 }
 
+/* The index of the most common of the n values (NULL ones left out; the
+ * first seen among equally common ones), -1 when all are NULL. */
+static int
+most_common(const char *const *v, size_t n)
+{
+	size_t best_n = 0;
+	int best = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t c = 0;
+
+		if (v[i] == NULL)
+			continue;
+		for (size_t j = 0; j < n; j++)
+			c += v[j] != NULL && streq(v[i], v[j]);
+		if (c > best_n) {
+			best = (int)i;
+			best_n = c;
+		}
+	}
+	return best;
+}
+
+/* A setting that is per server in HAProxy and per backend here: vals[i]
+ * is server i's, as shown in messages (NULL: left out).  Returns the index
+ * of the most common value, -1 when there is none; when servers differ, a
+ * warning names the others with their lines. */
+static int
+fold_common(struct imp *im, const struct proxy *p, const char *const *vals,
+            const char *hap_name, const char *our_name)
+{
+	int best = most_common(vals, p->nservers), line = 0;
+	char *others = NULL;
+
+	if (best < 0)
+		return best;
+	for (size_t i = 0; i < p->nservers; i++) {
+		const struct hserver *s = &p->servers[i];
+		char *o;
+
+		if (vals[i] == NULL || streq(vals[i], vals[best]))
+			continue;
+		if (line == 0)
+			line = s->line;
+		o = xasprintf(
+		    "%s%s%s for %s (line %d)", others != NULL ? others : "",
+		    others != NULL ? ", " : "", vals[i], s->name, s->line);
+		free(others);
+		others = o;
+	}
+	if (others != NULL) {
+		warn_at(im, line,
+		        "servers of backend \"%s\" disagree on %s: %s is one "
+		        "setting for the backend here, and the most common "
+		        "value, %s, is used instead of %s",
+		        p->name, hap_name, our_name, vals[best], others);
+		free(others);
+	}
+	return best;
+}
+
+/* slowstart (servers, default-server) -> the backend's slowstart. */
+static void
+fold_slowstart(struct imp *im, struct proxy *p)
+{
+	const char **v;
+	int best;
+
+	if (p->nservers == 0)
+		return;
+	v = xreallocarray(NULL, p->nservers, sizeof(*v));
+	for (size_t i = 0; i < p->nservers; i++) {
+		const char *ss = slot_val(&p->servers[i].o, ".slowstart");
+
+		v[i] = ss != NULL && !streq(ss, "0") ? ss : "none";
+	}
+	best = fold_common(im, p, v, "slowstart", "slowstart");
+	if (!streq(v[best], "none"))
+		slot_put(im, &p->derived, "slowstart", V_STR, v[best],
+		         p->servers[best].line);
+	free(v);
+}
+
+/* HAProxy's check interval when inter is not written. */
+#define HAP_INTER_DEFAULT "2s"
+
+/* agent-addr names the server's own host (as HAProxy writes it, without
+ * brackets): nothing is lost. */
+static bool
+agent_addr_same(const char *server_addr, const char *agent_addr)
+{
+	const char *colon = strrchr(server_addr, ':');
+	size_t n = (size_t)(colon - server_addr);
+
+	if (server_addr[0] == '[') {
+		server_addr++;
+		n -= 2;
+	}
+	return strlen(agent_addr) == n &&
+	       strncmp(server_addr, agent_addr, n) == 0;
+}
+
+/* agent-check, agent-port, agent-inter and agent-send of the servers (and
+ * default-server) -> the backend's agent group and the servers' agent_port
+ * (README "Agent check").  The port most servers use is the backend's, the
+ * others get their own agent_port; when only some servers have an agent
+ * check, the backend's port stays 0 (off) and each of those has its
+ * agent_port, which says the same.  The interval and the line sent are one
+ * setting per backend here: the most common, with a warning when servers
+ * differ.  HAProxy's agent-inter defaults to inter, and its agent timeout
+ * is timeout check. */
+static void
+fold_agent(struct imp *im, struct proxy *p)
+{
+	size_t n = p->nservers, nagent = 0, nlines = 0;
+	const char **port, **inter;
+	char **sendq;
+	int *lines = NULL, bp, bi, bs;
+	const struct slot *to;
+	const char *note = NULL;
+
+	if (n == 0)
+		return;
+	port = xcalloc(n, sizeof(*port));
+	inter = xcalloc(n, sizeof(*inter));
+	sendq = xcalloc(n, sizeof(*sendq));
+	for (size_t i = 0; i < n; i++) {
+		struct hserver *s = &p->servers[i];
+		const char *a = slot_val(&s->o, ".agent");
+		const char *sd = slot_val(&s->o, ".agent_send");
+		const struct slot *ad = slot_find(&s->o, ".agent_addr");
+
+		if (a == NULL || !streq(a, "true"))
+			continue;
+		port[i] = slot_val(&s->o, ".agent_port");
+		if (port[i] == NULL) {
+			warn_at(im, s->line,
+			        "server %s: agent-check without agent-port, "
+			        "which HAProxy refuses: no agent check for "
+			        "this server",
+			        s->name);
+			continue;
+		}
+		nagent++;
+		inter[i] = slot_val(&s->o, ".agent_inter");
+		if (inter[i] == NULL)
+			inter[i] = slot_val(&s->o, ".inter");
+		if (inter[i] == NULL)
+			inter[i] = HAP_INTER_DEFAULT;
+		sendq[i] = sd != NULL && sd[0] != '\0' ? xasprintf("\"%s\"", sd)
+		                                       : xstrdup("none");
+		if (ad != NULL && !agent_addr_same(s->addr, ad->val) &&
+		    line_once(&lines, &nlines, ad->line)) {
+			char *what = xasprintf("agent-addr %s", ad->val);
+			char *why = xasprintf(
+			    "%s%s: the agent check connects to the server's "
+			    "own address",
+			    ad->line == s->line ? "server " : "default-server",
+			    ad->line == s->line ? s->name : "");
+
+			untranslated(im, ad->line, what, why);
+			free(what);
+			free(why);
+		}
+	}
+	free(lines);
+	if (nagent == 0)
+		goto out;
+	p->has_agent = true;
+	p->agent_some = nagent < n;
+	bp = p->agent_some ? -1 : most_common(port, n);
+	if (bp >= 0)
+		slot_put(im, &p->agent, "port", V_NUM, port[bp],
+		         p->servers[bp].line);
+	for (size_t i = 0; i < n; i++)
+		if (port[i] != NULL && (bp < 0 || !streq(port[i], port[bp])))
+			slot_put(im, &p->servers[i].o, "agent_port", V_NUM,
+			         port[i], p->servers[i].line);
+	bi = fold_common(im, p, inter, "agent-inter", "agent.interval");
+	if (slot_find(&p->servers[bi].o, ".agent_inter") == NULL)
+		note = slot_find(&p->servers[bi].o, ".inter") != NULL
+		           ? "no agent-inter: HAProxy's is inter"
+		           : "no agent-inter: HAProxy's is inter, 2s by "
+		             "default";
+	slot_put(im, &p->agent, "interval", V_STR, inter[bi],
+	         p->servers[bi].line)
+	    ->note = note;
+	bs = fold_common(im, p, (const char *const *)sendq, "agent-send",
+	                 "agent.send");
+	if (!streq(sendq[bs], "none"))
+		slot_put(im, &p->agent, "send", V_STR,
+		         slot_val(&p->servers[bs].o, ".agent_send"),
+		         p->servers[bs].line);
+	to = slot_find(&p->be, ".hc_timeout");
+	if (to != NULL)
+		slot_put(im, &p->agent, "timeout", V_STR, to->val, to->line)
+		    ->note = "timeout check";
+out:
+	for (size_t i = 0; i < n; i++)
+		free(sendq[i]);
+	free(port);
+	free(inter);
+	free(sendq);
+}
+
 static void
 fold_backend(struct imp *im, struct proxy *p)
 {
@@ -2930,6 +3250,8 @@ fold_backend(struct imp *im, struct proxy *p)
 			warn_omd(im, p);
 	}
 	fold_error_limit(im, p);
+	fold_slowstart(im, p);
+	fold_agent(im, p);
 
 	if (nchecked == 0) {
 		const struct slot *t = slot_find(&p->be, ".hc_type");
@@ -4589,8 +4911,8 @@ static void
 write_server(const struct hserver *s, FILE *out, bool last)
 {
 	static const char *const keys[] = {
-	    "weight", "maxconn",  "minconn",        "check",
-	    "backup", "disabled", "proxy_protocol", NULL};
+	    "weight",   "maxconn",        "minconn",    "check", "backup",
+	    "disabled", "proxy_protocol", "agent_port", NULL};
 
 	put_comments(out, 6, &s->before);
 	fputs("      { name = ", out);
@@ -4631,6 +4953,20 @@ write_backend(const struct proxy *p, FILE *out, bool last)
 	free(it);
 	for (size_t i = 0; i < p->derived.n; i++)
 		put_slot(out, 4, p->derived.v[i].key, &p->derived.v[i]);
+	if (p->has_agent) {
+		if (p->agent_some) {
+			put_comment(out, 4,
+			            "HAProxy ran agent checks on some servers "
+			            "only: agent.port stays 0");
+			put_comment(out, 4,
+			            "(off) and those servers have their "
+			            "agent_port.");
+		}
+		fputs("    agent = {\n", out);
+		for (size_t i = 0; i < p->agent.n; i++)
+			put_slot(out, 6, p->agent.v[i].key, &p->agent.v[i]);
+		fputs("    };\n", out);
+	}
 	if (p->has_hc) {
 		fputs("    health_check = {\n", out);
 		for (size_t i = 0; i < p->hc.n; i++)

@@ -171,6 +171,8 @@ enum srv_metric {
 	SM_LAST_CHANGE,
 	SM_TRAFFIC_ERRORS,
 	SM_TRAFFIC_FAILS,
+	SM_AGENT_CHECKS,
+	SM_AGENT_FAILURES,
 };
 
 static const struct {
@@ -180,7 +182,9 @@ static const struct {
                "1 when the server is UP (checks pass or it is not "
                "checked) and not in maintenance, else 0."},
     [SM_WEIGHT] = {"load_balancer_server_weight", "gauge",
-                   "Current weight (0-256)."},
+                   "Weight in force (0-256): the configured or operator's "
+                   "weight, times the agent's percentage, during a slow "
+                   "start its ramp; rounded up."},
     [SM_CUR] = {"load_balancer_server_sessions_current", "gauge",
                 "Sessions holding a slot on the server."},
     [SM_MAX] = {"load_balancer_server_sessions_max", "gauge",
@@ -210,6 +214,13 @@ static const struct {
                           "gauge",
                           "Of them in a row now; error_limit of them mark a "
                           "checked server DOWN."},
+    [SM_AGENT_CHECKS] = {"load_balancer_server_agent_checks_total", "counter",
+                         "Agent checks run (servers with an agent port)."},
+    [SM_AGENT_FAILURES] = {"load_balancer_server_agent_failures_total",
+                           "counter",
+                           "Agent checks that got no usable answer "
+                           "(unreachable, timeout, garbage): counted, "
+                           "never acted on."},
 };
 
 static void
@@ -256,6 +267,12 @@ srv_value(struct out *o, enum srv_metric m, const struct pool_snap_server *s)
 	case SM_TRAFFIC_FAILS:
 		outf(o, "%u\n", s->traffic_fails);
 		break;
+	case SM_AGENT_CHECKS:
+		outf(o, "%" PRIu64 "\n", s->agent_checks);
+		break;
+	case SM_AGENT_FAILURES:
+		outf(o, "%" PRIu64 "\n", s->agent_failures);
+		break;
 	}
 }
 
@@ -281,6 +298,9 @@ metrics_servers(struct out *o, const struct snapshot *snap)
 		{
 			if ((m == SM_CHECKS || m == SM_CHECK_SECONDS) &&
 			    !s->checked)
+				continue;
+			if ((m == SM_AGENT_CHECKS || m == SM_AGENT_FAILURES) &&
+			    !s->has_agent)
 				continue;
 			srv_labels(o, srv_metrics[m].name, be, s);
 			outf(o, "} ");

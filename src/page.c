@@ -162,6 +162,12 @@ page_server(struct out *o, const struct pool_snap_server *s,
 	     state_css(state), state, s->weight, s->cur, s->max, s->total, lim,
 	     s->bytes_in, s->bytes_out);
 	out_esc(o, s->last_check);
+	if (s->has_agent) {
+		/* README "Agent check": its last answer and failures. */
+		outf(o, "<br>agent: ");
+		out_esc(o, s->agent_last);
+		outf(o, ", %" PRIu64 " failed", s->agent_failures);
+	}
 	outf(o, "</td><td>%" PRIu64 "</td><td>%s</td>", s->checks, since);
 	cert_cell(o, s, bc, now);
 	outf(o, "</tr>\n");

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "agent.h"
 #include "lb.h"
 #include "pool.h"
 
@@ -19,10 +20,24 @@ struct server {
 	struct backend *be;
 	_Atomic(struct server *) successor;
 	struct server *prev; /* pool_install: the old one of the same name */
+	/* The operator's (or the configuration's disabled) state; the
+	 * state in force is admin_of(): this one, else the agent's. */
 	enum srv_admin admin;
-	bool up;      /* operational state (always true without checks) */
-	bool checked; /* check = true in a backend with a health_check */
-	int weight;   /* current weight, starts at conf->weight */
+	bool op_admin;  /* admin set with lbctl (or the state file) */
+	bool op_weight; /* weight set with lbctl (or the state file) */
+	bool up;        /* operational state: health (always UP without checks)
+	                 * and not DOWN by the agent */
+	bool checked;   /* check = true in a backend with a health_check */
+	int weight;     /* the configured weight, or the operator's */
+	/* The agent check (README "Agent check"): its last words. */
+	enum srv_admin agent_admin;
+	int agent_pct;     /* 0..100: the weight in force is weight x pct */
+	int agent_maxconn; /* -1: conf->maxconn */
+	bool agent_down;   /* down, stopped or fail: DOWN until "up" */
+	uint64_t agent_checks, agent_failures;
+	char agent_last[160];
+	/* Slow start: when it came back UP (wall clock ms); 0 = no ramp. */
+	uint64_t ramp_start_ms;
 	unsigned cur_sess;
 	unsigned max_sess; /* highest cur_sess seen */
 	uint64_t total_sess;
@@ -69,6 +84,7 @@ struct backend {
 struct pool_set {
 	const struct cfg *cfg;
 	void *owner;
+	struct pool *pool; /* set by pool_install (its clock) */
 	struct backend *backends;
 	size_t nbackends;
 	struct name_index index;
@@ -286,23 +302,90 @@ backend_name_at(const void *base, size_t i)
 
 /* --- server state --------------------------------------------------------- */
 
+/* The admin state in force: the operator's (or the configuration's)
+ * when it is not READY, else the agent's. */
+static enum srv_admin
+admin_of(const struct server *srv)
+{
+	return srv->admin != SRV_READY ? srv->admin : srv->agent_admin;
+}
+
 static enum srv_state
 state_of(const struct server *srv)
 {
-	if (srv->admin == SRV_MAINT)
+	enum srv_admin a = admin_of(srv);
+
+	if (a == SRV_MAINT)
 		return SRV_STATE_MAINT;
 	if (!srv->up)
 		return SRV_STATE_DOWN;
-	if (srv->admin == SRV_DRAIN)
+	if (a == SRV_DRAIN)
 		return SRV_STATE_DRAIN;
 	return SRV_STATE_UP;
+}
+
+/* The percentage of its weight in force: the agent's, unless the
+ * operator set the weight. */
+static int
+pct_of(const struct server *srv)
+{
+	return srv->op_weight ? 100 : srv->agent_pct;
 }
 
 /* The one predicate: takes new sessions. */
 static bool
 takes_sessions(const struct server *srv)
 {
-	return state_of(srv) == SRV_STATE_UP && srv->weight > 0;
+	return state_of(srv) == SRV_STATE_UP && srv->weight > 0 &&
+	       pct_of(srv) > 0;
+}
+
+/* Slow start (README "Slow start"): the ramp's factor in thousandths,
+ * from 1000/16 right after DOWN -> UP to 1000 after slowstart.  A ramp
+ * that ended is forgotten here. */
+static unsigned
+ramp_milli(struct server *srv, uint64_t now)
+{
+	uint64_t ss = srv->be->conf->slowstart_ms, el;
+
+	if (srv->ramp_start_ms == 0)
+		return 1000;
+	el = now > srv->ramp_start_ms ? now - srv->ramp_start_ms : 0;
+	if (ss == 0 || el >= ss) {
+		srv->ramp_start_ms = 0;
+		return 1000;
+	}
+	return (unsigned)((1000 + 15000 * el / ss) / 16);
+}
+
+/* The weight balancing uses: weight x percentage x ramp, in units of
+ * 1/100000 of a weight, so that 1/16 of weight 1 is still above 0. */
+#define WEIGHT_UNIT 100000
+static int
+lb_weight(struct server *srv, uint64_t now)
+{
+	return srv->weight * pct_of(srv) * (int)ramp_milli(srv, now);
+}
+
+/* A weight for people: rounded up, so a server that takes sessions
+ * never shows 0. */
+static int
+shown_weight(int lbw)
+{
+	return (lbw + WEIGHT_UNIT - 1) / WEIGHT_UNIT;
+}
+
+/* The weight in force without the ramp (weight events). */
+static int
+set_weight_of(const struct server *srv)
+{
+	return (srv->weight * pct_of(srv) + 99) / 100;
+}
+
+static uint64_t
+set_now(const struct pool_set *set)
+{
+	return set->pool != NULL ? set->pool->wall_ms() : 0;
 }
 
 /* UP or DRAIN: counted in the health log's active/backup and in
@@ -328,7 +411,13 @@ format_state(enum srv_state st, bool checked, bool up, const struct health *h,
 		snprintf(buf, len, "DRAIN");
 		return;
 	case SRV_STATE_UP:
+		break;
 	case SRV_STATE_DOWN:
+		/* DOWN by the agent while its checks pass. */
+		if (checked && health_is_up(h)) {
+			snprintf(buf, len, "DOWN");
+			return;
+		}
 		break;
 	}
 	if (checked)
@@ -367,20 +456,22 @@ limit_of(const struct server *srv)
 {
 	const struct cfg_server *c = srv->conf;
 	unsigned fullconn, lim;
+	/* The agent's maxconn:N replaces the configured one. */
+	int maxconn = srv->agent_maxconn >= 0 ? srv->agent_maxconn : c->maxconn;
 
-	if (c->maxconn == 0)
+	if (maxconn == 0)
 		return 0;
 	if (c->minconn == 0)
-		return (unsigned)c->maxconn;
+		return (unsigned)maxconn;
 	fullconn = (unsigned)srv->be->conf->fullconn;
 	if (fullconn == 0 || srv->be->cur_sess >= fullconn)
-		return (unsigned)c->maxconn;
-	lim = (unsigned)((unsigned long long)c->maxconn * srv->be->cur_sess /
+		return (unsigned)maxconn;
+	lim = (unsigned)((unsigned long long)maxconn * srv->be->cur_sess /
 	                 fullconn);
 	if (lim < (unsigned)c->minconn)
 		lim = (unsigned)c->minconn;
-	if (lim > (unsigned)c->maxconn)
-		lim = (unsigned)c->maxconn;
+	if (lim > (unsigned)maxconn)
+		lim = (unsigned)maxconn;
 	return lim;
 }
 
@@ -418,6 +509,10 @@ server_init(struct server *srv, const struct cfg_server *conf,
 	srv->admin = conf->disabled ? SRV_MAINT : SRV_READY;
 	srv->up = true;
 	srv->weight = conf->weight;
+	srv->agent_admin = SRV_READY;
+	srv->agent_pct = 100;
+	srv->agent_maxconn = -1;
+	snprintf(srv->agent_last, sizeof(srv->agent_last), "not checked yet");
 	srv->checked = conf->check && be->conf->has_check;
 	health_init(&srv->health, be->conf->check.rise, be->conf->check.fall);
 	srv->last_change = now;
@@ -651,20 +746,39 @@ inherit(struct server *srv, const struct server *old)
 	srv->last_check_ms = old->last_check_ms;
 	memcpy(srv->check_failures, old->check_failures,
 	       sizeof(srv->check_failures));
-	if (nc->disabled == oc->disabled)
+	/* The operator's state stays (README "Operator state across
+	 * restarts"); else the file's disabled and weight, when changed,
+	 * win. */
+	if (old->op_admin || nc->disabled == oc->disabled) {
 		srv->admin = old->admin;
-	if (nc->weight == oc->weight)
+		srv->op_admin = old->op_admin;
+	}
+	if (old->op_weight || nc->weight == oc->weight) {
 		srv->weight = old->weight;
+		srv->op_weight = old->op_weight;
+	}
+	srv->agent_checks = old->agent_checks;
+	srv->agent_failures = old->agent_failures;
 	if (!same_addr(&nc->addr, &oc->addr))
 		return; /* another machine: checked afresh */
+	/* Same machine: the agent's last words and a running ramp stay. */
+	srv->agent_admin = old->agent_admin;
+	srv->agent_pct = old->agent_pct;
+	srv->agent_maxconn = old->agent_maxconn;
+	srv->agent_down = old->agent_down;
+	memcpy(srv->agent_last, old->agent_last, sizeof(srv->agent_last));
+	srv->ramp_start_ms = old->ramp_start_ms;
+	if (srv->agent_down)
+		srv->up = false;
 	srv->cert_not_after = old->cert_not_after;
 	srv->cert_warned = old->cert_warned;
 	atomic_store(&srv->traffic_fails, atomic_load(&old->traffic_fails));
 	if (!srv->checked || !old->checked)
 		return; /* always UP, or checked from now on: as at start */
 	srv->up = old->up;
-	srv->health.counter =
-	    old->up ? srv->health.rise + srv->health.fall - 1 : 0;
+	srv->health.counter = health_is_up(&old->health)
+	                          ? srv->health.rise + srv->health.fall - 1
+	                          : 0;
 	srv->down_since_ms = old->down_since_ms;
 	snprintf(srv->last_check, sizeof(srv->last_check), "%s",
 	         old->last_check);
@@ -825,6 +939,7 @@ pool_install(struct pool *p, struct pool_set *set, struct pool_work *w)
 		move_waiters(ob, backend_successor(ob), w);
 	}
 	p->cur = set;
+	set->pool = p;
 	for (size_t b = 0; b < set->nbackends; b++) {
 		struct backend *nb = &set->backends[b];
 		unsigned active, backup;
@@ -868,11 +983,14 @@ static int
 pick_tier(struct backend *be, bool backup, bool avoid,
           const struct pool_waiter *wt)
 {
+	/* The clock only while a ramp may run. */
+	uint64_t now = be->conf->slowstart_ms > 0 ? set_now(be->set) : 0;
+
 	for (size_t i = 0; i < be->nservers; i++) {
 		struct server *srv = &be->servers[i];
 		struct lb_entry *e = &be->lbv[i];
 
-		e->weight = srv->weight;
+		e->weight = lb_weight(srv, now);
 		e->conns = srv->cur_sess;
 		e->usable = takes_sessions(srv) &&
 		            srv->conf->backup == backup &&
@@ -1082,43 +1200,124 @@ backend_state(struct backend *be, struct pool_work *w)
 	}
 }
 
+static const enum pool_event_kind admin_kinds[] = {
+    [SRV_READY] = PEV_READY, [SRV_DRAIN] = PEV_DRAIN, [SRV_MAINT] = PEV_MAINT};
+
+/* An admin event (by NULL: the operator's). */
+static void
+admin_event(struct server *srv, enum srv_admin a, const char *by,
+            struct pool_work *w)
+{
+	struct pool_event *ev = new_event(w, admin_kinds[a], srv->be, srv);
+
+	if (ev != NULL)
+		ev->by = by;
+	event_counts(ev, srv->be);
+}
+
+/* A weight event when the weight in force moved from old (by NULL: the
+ * operator's). */
+static void
+weight_event(struct server *srv, int old, const char *by, struct pool_work *w)
+{
+	struct pool_event *ev;
+
+	if (set_weight_of(srv) == old)
+		return;
+	if ((ev = new_event(w, PEV_WEIGHT, srv->be, srv)) != NULL) {
+		ev->by = by;
+		ev->weight = set_weight_of(srv);
+	}
+	event_counts(ev, srv->be);
+}
+
+/* The admin state in force moved from old to admin_of(srv): the health
+ * check stops (maintenance) or runs now (back from it), and the queue
+ * runs.  Under the lock. */
+static void
+admin_moved(struct pool *p, struct server *srv, enum srv_admin old,
+            struct pool_work *w)
+{
+	enum srv_admin now = admin_of(srv);
+
+	if (now == old)
+		return;
+	srv->last_change = wall_s(p);
+	if (srv->checked) {
+		w->check = srv;
+		if (now == SRV_MAINT)
+			w->check_stop = true;
+		else if (old == SRV_MAINT) {
+			atomic_store(&srv->traffic_fails, 0);
+			/* Back from maintenance: UP but unconfirmed,
+			 * checked at once (a failure makes it DOWN
+			 * immediately). */
+			health_init(&srv->health, srv->be->conf->check.rise,
+			            srv->be->conf->check.fall);
+			srv->up = !srv->agent_down;
+			w->check_now = true;
+		}
+	}
+}
+
+/* After a change of admin state or weight: backend_up/backend_down, and
+ * the waiters (a server back, or a backup stepping in for a drained
+ * one), oldest first. */
+static void
+after_change(struct pool *p, struct server *srv, struct pool_work *w)
+{
+	backend_state(srv->be, w);
+	if (srv->be->set == p->cur)
+		run_queue(srv->be, w, false);
+}
+
+/* What an operator's change compares with. */
+struct before {
+	enum srv_admin admin, eff; /* the operator's, the one in force */
+	int weight;                /* set_weight_of */
+};
+
+static struct before
+before_of(const struct server *srv)
+{
+	struct before b = {srv->admin, admin_of(srv), set_weight_of(srv)};
+
+	return b;
+}
+
 void
 pool_set_admin(struct pool *p, struct server *srv, enum srv_admin admin,
                char *state, size_t len, struct pool_work *w)
 {
-	static const enum pool_event_kind kinds[] = {[SRV_READY] = PEV_READY,
-	                                             [SRV_DRAIN] = PEV_DRAIN,
-	                                             [SRV_MAINT] = PEV_MAINT};
-	enum srv_admin old;
+	struct before b;
 
 	lock(p);
-	old = srv->admin;
-	if (old != admin) {
-		srv->admin = admin;
-		srv->last_change = wall_s(p);
-		if (srv->checked) {
-			w->check = srv;
-			if (admin == SRV_MAINT)
-				w->check_stop = true;
-			else if (old == SRV_MAINT) {
-				atomic_store(&srv->traffic_fails, 0);
-				/* Back from maintenance: UP but unconfirmed,
-				 * checked at once (a failure makes it DOWN
-				 * immediately). */
-				health_init(&srv->health,
-				            srv->be->conf->check.rise,
-				            srv->be->conf->check.fall);
-				srv->up = true;
-				w->check_now = true;
-			}
-		}
-		event_counts(new_event(w, kinds[admin], srv->be, srv), srv->be);
-		backend_state(srv->be, w);
-		/* A server back, or a backup stepping in for a drained
-		 * one: the waiters first, oldest first. */
-		if (srv->be->set == p->cur)
-			run_queue(srv->be, w, false);
+	b = before_of(srv);
+	srv->admin = admin;
+	srv->op_admin = admin != SRV_READY;
+	if (admin == SRV_READY) {
+		/* enable ends every operator override (README "Operator
+		 * state across restarts"): the configured weight comes
+		 * back, and the agent's last words apply again. */
+		srv->op_weight = false;
+		srv->weight = srv->conf->weight;
 	}
+	admin_moved(p, srv, b.eff, w);
+	if (b.admin == SRV_MAINT && admin != SRV_MAINT) {
+		w->check = srv;
+		w->agent_now = true;
+	} else if (admin == SRV_MAINT && b.admin != SRV_MAINT) {
+		w->check = srv;
+		w->agent_stop = true;
+	}
+	if (b.admin != admin)
+		admin_event(srv, admin, NULL, w);
+	if (admin == SRV_READY && b.admin != SRV_READY &&
+	    admin_of(srv) != SRV_READY)
+		/* The agent's drain or maint is in force now. */
+		admin_event(srv, admin_of(srv), "agent", w);
+	weight_event(srv, b.weight, NULL, w);
+	after_change(p, srv, w);
 	if (state != NULL)
 		state_text(srv, state, len);
 	unlock(p);
@@ -1128,15 +1327,47 @@ int
 pool_set_weight(struct pool *p, struct server *srv, int weight,
                 struct pool_work *w)
 {
-	int old;
+	int old, old_set;
 
 	lock(p);
 	old = srv->weight;
+	old_set = set_weight_of(srv);
 	srv->weight = weight;
-	if (srv->be->set == p->cur)
-		run_queue(srv->be, w, false);
+	srv->op_weight = true;
+	weight_event(srv, old_set, NULL, w);
+	after_change(p, srv, w);
 	unlock(p);
 	return old;
+}
+
+void
+pool_restore(struct pool *p, struct server *srv, int admin, int weight,
+             struct pool_work *w)
+{
+	struct before b;
+
+	lock(p);
+	b = before_of(srv);
+	if (admin >= 0 && (enum srv_admin)admin != SRV_READY) {
+		if (b.admin != SRV_MAINT && admin == SRV_MAINT) {
+			w->check = srv;
+			w->agent_stop = true;
+		}
+		srv->admin = (enum srv_admin)admin;
+		srv->op_admin = true;
+	}
+	if (weight >= 0) {
+		srv->weight = weight;
+		srv->op_weight = true;
+	}
+	admin_moved(p, srv, b.eff, w);
+	/* Logged like the operator's command it restores, after the
+	 * health log's start line (lbctl health-report reads them). */
+	if (srv->admin != b.admin)
+		admin_event(srv, srv->admin, NULL, w);
+	weight_event(srv, b.weight, NULL, w);
+	after_change(p, srv, w);
+	unlock(p);
 }
 
 static void
@@ -1179,6 +1410,108 @@ went_down(struct pool *p, struct server *srv, const struct check_result *res,
 		run_queue(be, w, true);
 }
 
+/* srv is UP again (its checks rose, or the agent's "up"): the event, a
+ * slow start, and the queue.  Under the lock. */
+static void
+went_up(struct pool *p, struct server *srv, uint64_t duration_ms,
+        const char *by, struct pool_work *w)
+{
+	struct backend *be = srv->be;
+	uint64_t now = p->wall_ms();
+	struct pool_event *ev;
+
+	srv->up = true;
+	atomic_store(&srv->traffic_fails, 0);
+	srv->last_change = (time_t)(now / 1000);
+	/* Slow start: after DOWN -> UP only (not at start, reload or
+	 * enable). */
+	srv->ramp_start_ms = be->conf->slowstart_ms > 0 ? (now ? now : 1) : 0;
+	if ((ev = new_event(w, PEV_UP, be, srv)) != NULL) {
+		ev->by = by;
+		ev->duration_ms = duration_ms;
+		ev->successes = srv->health.passes;
+		ev->downtime_s =
+		    srv->down_since_ms != 0 && now > srv->down_since_ms
+		        ? (now - srv->down_since_ms) / 1000
+		        : 0;
+	}
+	event_counts(ev, be);
+	backend_state(be, w);
+	if (be->set == p->cur)
+		run_queue(be, w, true);
+}
+
+void
+pool_agent_result(struct pool *p, struct server *srv,
+                  const struct agent_reply *r, const char *failure,
+                  uint64_t duration_ms, struct pool_work *w)
+{
+	enum srv_admin old_eff;
+	struct check_result res;
+	char words[128];
+	int old_weight;
+
+	lock(p);
+	if (srv->be->set != p->cur) {
+		unlock(p); /* a retired set's late answer */
+		return;
+	}
+	srv->agent_checks++;
+	if (r == NULL) {
+		/* Unreachable, silent or garbage: counted, nothing else. */
+		srv->agent_failures++;
+		snprintf(srv->agent_last, sizeof(srv->agent_last),
+		         "failed: %s (%llu ms)", failure != NULL ? failure : "",
+		         (unsigned long long)duration_ms);
+		unlock(p);
+		return;
+	}
+	agent_format(r, words, sizeof(words));
+	snprintf(srv->agent_last, sizeof(srv->agent_last), "%s (%llu ms)",
+	         words, (unsigned long long)duration_ms);
+	old_weight = set_weight_of(srv);
+	old_eff = admin_of(srv);
+	if (r->pct >= 0)
+		srv->agent_pct = r->pct;
+	if (r->maxconn >= 0)
+		srv->agent_maxconn = r->maxconn;
+	if (r->admin != AGENT_ADMIN_NONE)
+		srv->agent_admin = r->admin == AGENT_DRAIN   ? SRV_DRAIN
+		                   : r->admin == AGENT_MAINT ? SRV_MAINT
+		                                             : SRV_READY;
+	/* The operator's drain, maint or weight win (until enable). */
+	if (!srv->op_weight)
+		weight_event(srv, old_weight, "agent", w);
+	admin_moved(p, srv, old_eff, w);
+	if (admin_of(srv) != old_eff)
+		admin_event(srv, admin_of(srv), "agent", w);
+	if (r->health == AGENT_DOWN || r->health == AGENT_STOPPED ||
+	    r->health == AGENT_FAIL) {
+		static const char *const words_of[] = {[AGENT_DOWN] = "down",
+		                                       [AGENT_STOPPED] =
+		                                           "stopped",
+		                                       [AGENT_FAIL] = "fail"};
+		bool was = srv->agent_down;
+
+		srv->agent_down = true;
+		if (!was && srv->up) {
+			memset(&res, 0, sizeof(res));
+			res.reason = r->reason[0] != '\0' ? r->reason
+			                                  : words_of[r->health];
+			res.duration_ms = duration_ms;
+			went_down(p, srv, &res, 0, "agent", w);
+		}
+	} else if (r->health == AGENT_UP && srv->agent_down) {
+		/* Back to its health checks: UP now when they pass. */
+		srv->agent_down = false;
+		if (!srv->up && admin_of(srv) != SRV_MAINT &&
+		    (!srv->checked || health_is_up(&srv->health)))
+			went_up(p, srv, duration_ms, "agent", w);
+	}
+	after_change(p, srv, w);
+	unlock(p);
+}
+
 void
 pool_session_failed(struct pool *p, struct server *srv,
                     const struct check_result *res, bool retry,
@@ -1210,7 +1543,7 @@ pool_session_failed(struct pool *p, struct server *srv,
 	atomic_store(&s->traffic_fails, fails);
 	limit = s->be->conf->error_limit;
 	if (limit > 0 && fails >= (unsigned)limit && s->checked && s->up &&
-	    s->admin != SRV_MAINT && s->be->set == p->cur &&
+	    admin_of(s) != SRV_MAINT && s->be->set == p->cur &&
 	    health_force_down(&s->health))
 		went_down(p, s, res, fails, "traffic", w);
 	unlock(p);
@@ -1238,11 +1571,10 @@ pool_check_result(struct pool *p, struct server *srv,
 	struct backend *be = srv->be;
 	const struct cfg_check *cc = &be->conf->check;
 	struct pool_event *ev;
-	uint64_t now = p->wall_ms();
 	int step;
 
 	lock(p);
-	if (srv->admin == SRV_MAINT) {
+	if (admin_of(srv) == SRV_MAINT) {
 		/* Maintenance: no checks (its check is stopped; a result
 		 * that crossed the stop changes nothing). */
 		unlock(p);
@@ -1268,24 +1600,13 @@ pool_check_result(struct pool *p, struct server *srv,
 		srv->check_failures[step]++;
 	switch (health_result(&srv->health, res->pass)) {
 	case HEALTH_WENT_DOWN:
-		went_down(p, srv, res, srv->health.fails, NULL, w);
+		/* (Already DOWN when the agent holds it so.) */
+		if (srv->up)
+			went_down(p, srv, res, srv->health.fails, NULL, w);
 		break;
 	case HEALTH_WENT_UP:
-		srv->up = true;
-		atomic_store(&srv->traffic_fails, 0);
-		srv->last_change = (time_t)(now / 1000);
-		if ((ev = new_event(w, PEV_UP, be, srv)) != NULL) {
-			ev->duration_ms = res->duration_ms;
-			ev->successes = srv->health.passes;
-			ev->downtime_s =
-			    srv->down_since_ms != 0 && now > srv->down_since_ms
-			        ? (now - srv->down_since_ms) / 1000
-			        : 0;
-		}
-		event_counts(ev, be);
-		backend_state(be, w);
-		if (be->set == p->cur)
-			run_queue(be, w, true);
+		if (!srv->agent_down)
+			went_up(p, srv, res->duration_ms, NULL, w);
 		break;
 	case HEALTH_SAME:
 		if (!res->pass && srv->up) {
@@ -1298,7 +1619,7 @@ pool_check_result(struct pool *p, struct server *srv,
 		}
 		break;
 	}
-	if (srv->admin != SRV_MAINT) {
+	if (admin_of(srv) != SRV_MAINT) {
 		w->check = srv;
 		w->check_next = true;
 		w->next_ms =
@@ -1335,6 +1656,17 @@ pool_cert_seen(struct pool *p, struct server *srv, time_t not_after,
 
 bool
 pool_in_maint(struct pool *p, struct server *srv)
+{
+	bool maint;
+
+	lock(p);
+	maint = admin_of(srv) == SRV_MAINT;
+	unlock(p);
+	return maint;
+}
+
+bool
+pool_agent_paused(struct pool *p, struct server *srv)
 {
 	bool maint;
 
@@ -1389,7 +1721,7 @@ pool_ready(struct pool *p,
 }
 
 static void
-snap_server(struct pool_snap_server *o, const struct server *s)
+snap_server(struct pool_snap_server *o, struct server *s, uint64_t now)
 {
 	o->conf = s->conf;
 	o->state = state_of(s);
@@ -1398,7 +1730,16 @@ snap_server(struct pool_snap_server *o, const struct server *s)
 	o->takes = takes_sessions(s);
 	o->alive = alive(s);
 	o->checked = s->checked;
-	o->weight = s->weight;
+	o->weight = shown_weight(lb_weight(s, now));
+	o->base_weight = s->weight;
+	o->admin = s->admin;
+	o->op_admin = s->op_admin;
+	o->op_weight = s->op_weight;
+	o->ramping = s->ramp_start_ms != 0;
+	o->has_agent = s->conf->agent_addr.len > 0;
+	o->agent_checks = s->agent_checks;
+	o->agent_failures = s->agent_failures;
+	memcpy(o->agent_last, s->agent_last, sizeof(o->agent_last));
 	o->cur = s->cur_sess;
 	o->max = s->max_sess;
 	o->limit = limit_of(s);
@@ -1422,6 +1763,7 @@ pool_snapshot(struct pool *p, struct pool_snap *snap)
 	struct pool_set *set;
 	size_t nsrv = 0;
 	struct pool_snap_server *all;
+	uint64_t now;
 
 	memset(snap, 0, sizeof(*snap));
 	/* The shape of the current set, to allocate before locking: only
@@ -1458,8 +1800,9 @@ pool_snapshot(struct pool *p, struct pool_snap *snap)
 	}
 	snap->nbackends = set->nbackends;
 	snap->all = all;
+	now = p->wall_ms();
 	for (size_t b = 0, k = 0; b < set->nbackends; b++) {
-		const struct backend *be = &set->backends[b];
+		struct backend *be = &set->backends[b];
 		struct pool_snap_backend *o = &snap->backends[b];
 
 		o->conf = be->conf;
@@ -1470,7 +1813,7 @@ pool_snapshot(struct pool *p, struct pool_snap *snap)
 		o->retries = be->retries;
 		count_alive(be, &o->active, &o->backup);
 		for (size_t i = 0; i < be->nservers; i++, k++) {
-			snap_server(&all[k], &be->servers[i]);
+			snap_server(&all[k], &be->servers[i], now);
 			o->takes += all[k].takes;
 		}
 	}

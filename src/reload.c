@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "opstate.h"
 #include "privs.h"
 #include "reload.h"
 
@@ -66,6 +67,8 @@ warn_restart_only(const struct cfg_global *o, const struct cfg_global *n)
 		log_warnx(fmt, "global.health_log");
 	if (strcmp(o->stats_listen, n->stats_listen) != 0)
 		log_warnx(fmt, "global.stats_listen");
+	if (strcmp(o->state_file, n->state_file) != 0)
+		log_warnx(fmt, "global.state_file");
 	if (o->workers != n->workers)
 		log_warnx(fmt, "global.workers");
 }
@@ -268,6 +271,10 @@ start(struct reloader *r, struct reload_req *req, char *msg, size_t len)
 	r->cur = g; /* its first reference is "current" */
 	monitor_free(r->mon);
 	r->mon = mon;
+	/* The operator's state before the first checks and sessions
+	 * (README "Operator state across restarts"). */
+	if (r->state != NULL)
+		opstate_restore(r->state, r->pool, r->wenv);
 	monitor_start(mon);
 	r->job = job;
 	work_apply(r->wenv, &w);

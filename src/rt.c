@@ -21,6 +21,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "monitor.h"
+#include "opstate.h"
 #include "pool.h"
 #include "privs.h"
 #include "reload.h"
@@ -63,6 +64,7 @@ struct rt {
 	struct ctl_env ctl_env;
 	struct stats *stats; /* NULL: no status page (stats_listen) */
 	struct stats_env stats_env;
+	struct opstate state; /* global.state_file */
 };
 
 static char *
@@ -152,6 +154,8 @@ rt_bind(struct rt *rt)
 		log_warnx("%s", err);
 		return -1;
 	}
+	/* Its directory now: before the chroot and the privilege drop. */
+	opstate_open(&rt->state, gl);
 	return 0;
 }
 
@@ -402,7 +406,9 @@ rt_start(struct rt *rt)
 	                               .mon = &rt->reload.mon,
 	                               .wenv = &rt->wenv,
 	                               .workers = &rt->workers,
-	                               .reload = &rt->reload};
+	                               .reload = &rt->reload,
+	                               .state = &rt->state};
+	rt->reload.state = &rt->state;
 	rt->stats_env.src = (struct snap_src){.pool = rt->pool,
 	                                      .cnt = &rt->cnt,
 	                                      .cur = &rt->reload.cur,
@@ -418,9 +424,13 @@ rt_start(struct rt *rt)
 	if ((rt->reload.mon =
 	         monitor_new(g, rt->ctl_base, rt->pool, &rt->wenv)) == NULL)
 		return -1;
-	monitor_start(rt->reload.mon);
 	rt->cnt.started = time(NULL);
 	log_start(rt);
+	/* The operator's drains and weights from before the restart, after
+	 * the start line of the health log and before the first check and
+	 * the first session (README "Operator state across restarts"). */
+	opstate_restore(&rt->state, rt->pool, &rt->wenv);
+	monitor_start(rt->reload.mon);
 	acceptor_update(rt->acc);
 	if (privs_drop(&rt->privs, g->cfg) < 0)
 		return -1;
@@ -498,6 +508,7 @@ rt_free(struct rt *rt)
 	if (rt->base != NULL)
 		event_base_free(rt->base);
 	healthlog_close(rt->hlog);
+	opstate_close(&rt->state);
 	free(rt->reload.config_path);
 	free(rt);
 }

@@ -341,14 +341,16 @@ def server_entry(name, address, **kw):
 
 
 def global_block(**kw):
-    """The global group.  Unless given, control_socket and health_log are
-    put in a fresh temporary directory (never the system defaults
-    /run/load-balancer.sock and /var/log/load-balancer/health.log)."""
+    """The global group.  Unless given, control_socket, health_log and
+    state_file are put in a fresh temporary directory (never the system
+    defaults /run/load-balancer.sock, /var/log/load-balancer/health.log and
+    /var/lib/load-balancer/state)."""
     g = {"daemon": False, "grace": "2s"}
-    if "control_socket" not in kw or "health_log" not in kw:
+    if "control_socket" not in kw or "health_log" not in kw or "state_file" not in kw:
         run = tempdir("lbtest-run-")
         g["control_socket"] = os.path.join(run, "lb.sock")
         g["health_log"] = os.path.join(run, "health.log")
+        g["state_file"] = os.path.join(run, "state")
     g.update(kw)
     return "global = { %s log = { syslog = false; }; };\n" % opts(g)
 
@@ -567,11 +569,13 @@ class Daemon:
         _daemons.append(self)
 
     def _runtime_paths(self, config):
-        """Find global.control_socket and global.health_log in the text;
-        when the global group lacks them, add them (in this daemon's
-        directory) so that no test touches the system defaults."""
+        """Find global.control_socket, global.health_log and
+        global.state_file in the text; when the global group lacks them,
+        add them (in this daemon's directory) so that no test touches the
+        system defaults, nor another test's operator state."""
         add = []
-        for key, default in (("control_socket", "lb.sock"), ("health_log", "health.log")):
+        for key, default in (("control_socket", "lb.sock"), ("health_log", "health.log"),
+                             ("state_file", "state")):
             m = re.search(r"\b%s\s*[=:]\s*\"((?:[^\"\\]|\\.)*)\"" % key, config)
             if m:
                 setattr(self, key, m.group(1))

@@ -1745,6 +1745,145 @@ START_TEST(gate_and_limits_out_of_range)
 }
 END_TEST
 
+/* Slow start, the agent check and the state file (README "Slow start",
+ * "Agent check", "Operator state across restarts"). */
+START_TEST(weights_keys_defaults)
+{
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(FE_OK BE_OK, &d);
+	const struct cfg_backend *be = &cfg->backends[0];
+
+	ck_assert_msg(d.n == 0, "unexpected messages:%s", all_msgs(&d));
+	ck_assert_uint_eq(be->slowstart_ms, 0);
+	ck_assert_int_eq(be->agent.port, 0);
+	ck_assert_uint_eq(be->agent.interval_ms, 5000);
+	ck_assert_uint_eq(be->agent.timeout_ms, 2000);
+	ck_assert_str_eq(be->agent.send, "");
+	ck_assert(!be->has_agent);
+	ck_assert_int_eq(be->servers[0].agent_port, 0);
+	ck_assert_uint_eq(be->servers[0].agent_addr.len, 0);
+	ck_assert_str_eq(cfg->global.state_file,
+	                 "/var/lib/load-balancer/state");
+	ck_assert(!cfg->global.state_file_set);
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(weights_keys_parsed)
+{
+	static const char text[] =
+	    "global = { state_file = \"\"; };\n" FE_OK "backends = (\n"
+	    "  { name = \"filters\"; slowstart = \"1m\";\n"
+	    "    agent = { port = 5555; interval = \"1s\"; send = "
+	    "\"hello\\n\"; timeout = 300; };\n"
+	    "    servers = ( { name = \"f1\"; address = \"127.0.0.1:25\"; },\n"
+	    "      { name = \"f2\"; address = \"[::1]:25\"; agent_port = 7; "
+	    "} ); },\n"
+	    "  { name = \"plain\"; slowstart = \"0\";\n"
+	    "    servers = ( { name = \"p1\"; address = \"127.0.0.1:26\"; },\n"
+	    "      { name = \"p2\"; address = \"127.0.0.1:27\"; agent_port = "
+	    "65535; } ); }\n"
+	    ");\n";
+	struct cfg_diag d;
+	struct cfg *cfg = load_ok(text, &d);
+	const struct cfg_backend *be = &cfg->backends[0],
+	                         *pl = &cfg->backends[1];
+	const struct sockaddr_in *a4;
+	const struct sockaddr_in6 *a6;
+
+	ck_assert_msg(d.n == 0, "unexpected messages:%s", all_msgs(&d));
+	ck_assert_str_eq(cfg->global.state_file, "");
+	ck_assert(cfg->global.state_file_set);
+	ck_assert_uint_eq(be->slowstart_ms, 60000);
+	ck_assert_int_eq(be->agent.port, 5555);
+	ck_assert_uint_eq(be->agent.interval_ms, 1000);
+	ck_assert_uint_eq(be->agent.timeout_ms, 300);
+	ck_assert_str_eq(be->agent.send, "hello\n");
+	ck_assert_uint_eq(be->agent.send_len, 6);
+	ck_assert(be->has_agent);
+	/* The server's host on the agent port. */
+	a4 = (const struct sockaddr_in *)(const void *)&be->servers[0]
+	         .agent_addr.ss;
+	ck_assert_uint_eq(be->servers[0].agent_addr.len,
+	                  sizeof(struct sockaddr_in));
+	ck_assert_uint_eq(ntohs(a4->sin_port), 5555);
+	ck_assert_uint_eq(ntohl(a4->sin_addr.s_addr), 0x7f000001);
+	a6 = (const struct sockaddr_in6 *)(const void *)&be->servers[1]
+	         .agent_addr.ss;
+	ck_assert_int_eq(a6->sin6_family, AF_INET6);
+	ck_assert_uint_eq(ntohs(a6->sin6_port), 7);
+	/* No backend port: only the server with its own has an agent. */
+	ck_assert_uint_eq(pl->slowstart_ms, 0);
+	ck_assert(pl->has_agent);
+	ck_assert_uint_eq(pl->servers[0].agent_addr.len, 0);
+	ck_assert_uint_gt(pl->servers[1].agent_addr.len, 0);
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+START_TEST(weights_keys_errors)
+{
+	backend_error("slowstart = \"soon\";", "slowstart",
+	              "slowstart: bad duration");
+	backend_error("slowstart = -5;", "slowstart",
+	              "slowstart: bad duration -5");
+	backend_error("agent = { port = 65536; };", "agent",
+	              "port: 65536 is out of range");
+	backend_error("agent = { port = -1; };", "agent",
+	              "port: -1 is out of range");
+	backend_error("agent = { interval = \"50ms\"; };", "agent",
+	              "interval: duration must be at least 100ms");
+	backend_error("agent = { timeout = 0; };", "agent",
+	              "timeout: duration must be at least 1ms");
+	backend_error("agent = { bogus = 1; };", "agent",
+	              "unknown key 'bogus' in agent");
+	backend_error("agent = 5555;", "agent",
+	              "agent: expected a group { ... }");
+	backend_error("agent = { send = 5; };", "agent",
+	              "send: expected a string");
+	global_error("state_file = \"state\";", "state_file",
+	             "state_file: must be an absolute path to a file");
+	global_error("state_file = \"/var/lib/\";", "state_file",
+	             "state_file: must be an absolute path to a file");
+	global_error("state_file = 1;", "state_file",
+	             "state_file: expected a string");
+}
+END_TEST
+
+START_TEST(agent_send_too_long)
+{
+	char send[1100], text[1600];
+
+	memset(send, 'x', 1025);
+	send[1025] = '\0';
+	snprintf(text, sizeof(text),
+	         FE_OK "backends = (\n"
+	               "  { name = \"filters\"; agent = { send = \"%s\"; };\n"
+	               "    servers = ( { name = \"f1\";"
+	               " address = \"127.0.0.1:1\"; } );\n"
+	               "  }\n"
+	               ");\n",
+	         send);
+	one_error(text, "agent", "send: at most 1024 bytes");
+}
+END_TEST
+
+START_TEST(agent_port_out_of_range)
+{
+	static const char text[] =
+	    FE_OK "backends = (\n"
+	          "  { name = \"filters\";\n"
+	          "    servers = ( { name = \"f1\"; address = \"127.0.0.1:1\";"
+	          " agent_port = 70000; } );\n"
+	          "  }\n"
+	          ");\n";
+
+	one_error(text, "agent_port", "agent_port: 70000 is out of range");
+}
+END_TEST
+
 /* A bad element of a CIDR list is an error at its own line.  (Not the
  * last one of a list written one element per line: libconfig gives that
  * element the line of the closing bracket, which it read ahead.) */
@@ -2181,6 +2320,11 @@ cfg_suite(void)
 	tcase_add_test(tc, gate_and_limits_defaults);
 	tcase_add_test(tc, gate_and_limits_parsed);
 	tcase_add_test(tc, gate_and_limits_out_of_range);
+	tcase_add_test(tc, weights_keys_defaults);
+	tcase_add_test(tc, weights_keys_parsed);
+	tcase_add_test(tc, weights_keys_errors);
+	tcase_add_test(tc, agent_send_too_long);
+	tcase_add_test(tc, agent_port_out_of_range);
 	tcase_add_test(tc, cidr_list_errors_at_element_line);
 	tcase_add_test(tc, cidr_list_must_be_a_list);
 	tcase_add_test(tc, cidr_host_bits_warn);

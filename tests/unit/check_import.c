@@ -208,14 +208,15 @@ START_TEST(mail_pool)
 	    "applies to this bind line and any other without it too\n"
 	    "haproxy-mail-pool.cfg:38: cannot translate: option tcpka (no "
 	    "TCP keep-alive probes here)\n"
-	    "haproxy-mail-pool.cfg:50: cannot translate: slowstart 30s "
-	    "(server f3: no slow start: a server that comes up takes its "
-	    "full weight)\n"
 	    "haproxy-mail-pool.cfg:50: warning: servers of backend "
 	    "\"filters\" disagree on on-marked-down shutdown-sessions, which "
 	    "f3, spare, old do not have: on_marked_down is one setting for "
 	    "the whole backend here, and \"shutdown-sessions\" applies to "
 	    "every server\n"
+	    "haproxy-mail-pool.cfg:50: warning: servers of backend "
+	    "\"filters\" disagree on slowstart: slowstart is one setting for "
+	    "the backend here, and the most common value, none, is used "
+	    "instead of 30s for f3 (line 50)\n"
 	    "haproxy-mail-pool.cfg:59: warning: servers of backend "
 	    "\"submission\" disagree on inter (10s for s1, 20s for s2): "
 	    "health_check has one interval for the backend, 10s is used\n"
@@ -264,12 +265,55 @@ START_TEST(limits)
 }
 END_TEST
 
+/* slowstart, agent-* and the server state directives (README
+ * "--import-haproxy"): default-server inheritance, agent ports that
+ * differ, a backend where only some servers have an agent, servers that
+ * disagree on slowstart and agent-inter, agent-send's escapes. */
+START_TEST(agent)
+{
+	golden("haproxy-agent",
+	       "haproxy-agent.cfg:8: warning: server-state-base: not needed: "
+	       "operator state (drain, maint, weight set with lbctl) is saved "
+	       "automatically to global.state_file\n"
+	       "haproxy-agent.cfg:9: warning: server-state-file: not needed: "
+	       "operator state (drain, maint, weight set with lbctl) is saved "
+	       "automatically to global.state_file\n"
+	       "haproxy-agent.cfg:18: warning: load-server-state-from-file: "
+	       "not needed: operator state (drain, maint, weight set with "
+	       "lbctl) is saved automatically to global.state_file\n"
+	       "haproxy-agent.cfg:33: warning: servers of backend \"filters\" "
+	       "disagree on slowstart: slowstart is one setting for the "
+	       "backend here, and the most common value, 30s, is used instead "
+	       "of 1m for f4 (line 33)\n"
+	       "haproxy-agent.cfg:38: warning: server-state-file-name: not "
+	       "needed: operator state (drain, maint, weight set with lbctl) "
+	       "is saved automatically to global.state_file\n"
+	       "haproxy-agent.cfg:40: warning: servers of backend \"relays\" "
+	       "disagree on agent-inter: agent.interval is one setting for "
+	       "the backend here, and the most common value, 10s, is used "
+	       "instead of 2s for r1 (line 40)\n"
+	       "haproxy-agent.cfg:41: warning: servers of backend \"relays\" "
+	       "disagree on slowstart: slowstart is one setting for the "
+	       "backend here, and the most common value, 1s, is used instead "
+	       "of none for r2 (line 41)\n"
+	       "haproxy-agent.cfg:42: cannot translate: agent-addr 10.9.9.9 "
+	       "(server r3: the agent check connects to the server's own "
+	       "address)\n"
+	       "haproxy-agent.cfg:48: warning: server s1: agent-check without "
+	       "agent-port, which HAProxy refuses: no agent check for this "
+	       "server\n");
+}
+END_TEST
+
 /* The golden outputs are valid configurations for the real loader. */
 START_TEST(goldens_load)
 {
-	static const char *const files[] = {
-	    "haproxy-seed-nontransparent.conf", "haproxy-seed-transparent.conf",
-	    "haproxy-mail-pool.conf", "haproxy-limits.conf", NULL};
+	static const char *const files[] = {"haproxy-seed-nontransparent.conf",
+	                                    "haproxy-seed-transparent.conf",
+	                                    "haproxy-mail-pool.conf",
+	                                    "haproxy-limits.conf",
+	                                    "haproxy-agent.conf",
+	                                    NULL};
 
 	for (size_t i = 0; files[i] != NULL; i++) {
 		char path[512];
@@ -362,6 +406,56 @@ START_TEST(limits_meaning)
 	ck_assert_ptr_null(cfg_find_backend(cfg, "per_source"));
 	ck_assert_int_eq(cfg_find_backend(cfg, "filters")->error_limit, 3);
 	ck_assert_int_eq(cfg_find_backend(cfg, "submission")->error_limit, 10);
+	cfg_free(cfg);
+	cfg_diag_free(&d);
+}
+END_TEST
+
+/* The agent file's meaning, checked on the loaded configuration. */
+START_TEST(agent_meaning)
+{
+	struct cfg_diag d;
+	struct cfg *cfg;
+	const struct cfg_backend *be;
+
+	cfg_diag_init(&d);
+	cfg = cfg_load_file(DATA "haproxy-agent.conf", &d);
+	ck_assert_msg(cfg != NULL && d.nerrors == 0, "first error: %s",
+	              d.n > 0 ? d.msgs[0] : "-");
+	ck_assert_str_eq(cfg->global.state_file,
+	                 "/var/lib/load-balancer/state");
+
+	be = cfg_find_backend(cfg, "filters");
+	ck_assert_ptr_nonnull(be);
+	ck_assert_uint_eq(be->slowstart_ms, 30000);
+	ck_assert(be->has_agent);
+	ck_assert_int_eq(be->agent.port, 10999);
+	ck_assert_uint_eq(be->agent.interval_ms, 4000);
+	ck_assert_uint_eq(be->agent.timeout_ms, 3000);
+	ck_assert_str_eq(be->agent.send, "queue\n");
+	ck_assert_uint_eq(be->nservers, 4);
+	ck_assert_int_eq(be->servers[0].agent_port, 0);
+	ck_assert_uint_gt(be->servers[0].agent_addr.len, 0);
+	ck_assert_int_eq(be->servers[2].agent_port, 11000);
+
+	/* Only r1, r3 and r4 ran an agent in HAProxy. */
+	be = cfg_find_backend(cfg, "relays");
+	ck_assert_ptr_nonnull(be);
+	ck_assert_uint_eq(be->slowstart_ms, 1000);
+	ck_assert(be->has_agent);
+	ck_assert_int_eq(be->agent.port, 0);
+	ck_assert_uint_eq(be->agent.interval_ms, 10000);
+	ck_assert_uint_eq(be->agent.send_len, 14);
+	ck_assert_str_eq(be->agent.send, "ready?\r\n\t\\ \"q\"");
+	ck_assert_int_eq(be->servers[0].agent_port, 9999);
+	ck_assert_uint_gt(be->servers[0].agent_addr.len, 0);
+	ck_assert_uint_eq(be->servers[1].agent_addr.len, 0);
+	ck_assert_int_eq(be->servers[3].agent_port, 9998);
+
+	be = cfg_find_backend(cfg, "spare");
+	ck_assert_ptr_nonnull(be);
+	ck_assert(!be->has_agent);
+	ck_assert_uint_eq(be->slowstart_ms, 0);
 	cfg_free(cfg);
 	cfg_diag_free(&d);
 }
@@ -1197,6 +1291,181 @@ START_TEST(allow_deny)
 }
 END_TEST
 
+/* slowstart (servers, default-server) -> the backend's slowstart: HAProxy
+ * keeps whole seconds, rounded up; the most common value when servers
+ * differ. */
+START_TEST(slow_start)
+{
+	struct result r;
+
+	r = run(FE "backend pool\n  default-server slowstart 500\n"
+	           "  server a 127.0.0.1:10025\n"
+	           "  server b 127.0.0.1:10026 slowstart 0\n"
+	           "  server c 127.0.0.1:10027 slowstart 2m\n");
+	loads(&r);
+	has(&r, "    slowstart = \"1s\";\n    servers = (\n");
+	same(r.diag, "t.cfg:7: warning: servers of backend \"pool\" disagree "
+	             "on slowstart: slowstart is one setting for the backend "
+	             "here, and the most common value, 1s, is used instead of "
+	             "none for b (line 7), 2m for c (line 8)\n");
+	result_free(&r);
+
+	r = run(FE "backend pool\n  server a 127.0.0.1:10025 slowstart 90000\n"
+	           "  server b 127.0.0.1:10026 slowstart 90s\n"
+	           "  server c 127.0.0.1:10027 slowstart 1m\n");
+	loads(&r);
+	has(&r, "slowstart = \"90s\";");
+	says(&r, "most common value, 90s, is used instead of 1m for c");
+	result_free(&r);
+
+	r = run(FE "backend pool\n  server a 127.0.0.1:10025 slowstart 0\n");
+	loads(&r);
+	lacks(&r, "slowstart");
+	same(r.diag, "");
+	result_free(&r);
+
+	refused(FE "backend pool\n  server a 127.0.0.1:10025 slowstart 5x\n",
+	        "t.cfg:5: slowstart: bad time \"5x\"");
+}
+END_TEST
+
+/* agent-check, agent-port, agent-inter, agent-send, agent-addr -> the
+ * backend's agent group and the servers' agent_port (README "Agent
+ * check"). */
+START_TEST(agent_checks)
+{
+	char *text = NULL, longsend[1100];
+	struct result r;
+
+	/* One port for all: nothing on the servers; HAProxy's agent-inter
+	 * is inter, 2s unless written; no timeout check, no timeout. */
+	r = run(FE "backend pool\n  default-server agent-check agent-port 7\n"
+	           "  server a 127.0.0.1:10025\n  server b 127.0.0.1:10026\n");
+	loads(&r);
+	has(&r, "    agent = {\n      port = 7;\n      interval = \"2s\";  # "
+	        "no agent-inter: HAProxy's is inter, 2s by default\n    };\n");
+	has(&r, "{ name = \"a\"; address = \"127.0.0.1:10025\"; },");
+	lacks(&r, "agent_port");
+	lacks(&r, "timeout");
+	same(r.diag, "");
+	result_free(&r);
+
+	/* agent-inter and timeout check written; IPv6 with its own address
+	 * as agent-addr; no-agent-check on one server: that one alone has
+	 * no agent, and the others get agent_port. */
+	r = run(FE "backend pool\n  timeout check 700ms\n"
+	           "  default-server agent-check agent-port 7 agent-inter 1m\n"
+	           "  server a [2001:db8::1]:25 agent-addr 2001:db8::1\n"
+	           "  server b 127.0.0.1:10026 agent-port 8\n"
+	           "  server c 127.0.0.1:10027 no-agent-check\n");
+	loads(&r);
+	has(&r, "    # HAProxy ran agent checks on some servers only: "
+	        "agent.port stays 0\n    # (off) and those servers have their "
+	        "agent_port.\n    agent = {\n      interval = \"1m\";\n"
+	        "      timeout = \"700ms\";  # timeout check\n    };\n");
+	has(&r, "\"[2001:db8::1]:25\"; agent_port = 7; },");
+	has(&r, "\"127.0.0.1:10026\"; agent_port = 8; },");
+	has(&r, "\"127.0.0.1:10027\"; }");
+	same(r.diag, "");
+	result_free(&r);
+
+	/* Servers that disagree on the line sent; agent-addr elsewhere, in
+	 * default-server, reported once. */
+	r = run(FE "backend pool\n  default-server agent-addr 192.0.2.9\n"
+	           "  server a 127.0.0.1:10025 agent-check agent-port 7 "
+	           "agent-send \"a\\n\"\n"
+	           "  server b 127.0.0.1:10026 agent-check agent-port 7 "
+	           "agent-send b\n");
+	loads(&r);
+	has(&r, "      send = \"a\\n\";\n");
+	same(r.diag, "t.cfg:5: cannot translate: agent-addr 192.0.2.9 "
+	             "(default-server: the agent check connects to the "
+	             "server's own address)\n"
+	             "t.cfg:7: warning: servers of backend \"pool\" disagree "
+	             "on agent-send: agent.send is one setting for the "
+	             "backend here, and the most common value, \"a?\", is "
+	             "used instead of \"b\" for b (line 7)\n");
+	result_free(&r);
+
+	/* Values out of range here. */
+	memset(longsend, 'x', 1025);
+	longsend[1025] = '\0';
+	ck_assert_int_ge(asprintf(&text,
+	                          FE "backend pool\n  server a 127.0.0.1:10025 "
+	                             "agent-check agent-port 7 agent-inter 50 "
+	                             "agent-send %s\n",
+	                          longsend),
+	                 0);
+	r = run(text);
+	free(text);
+	loads(&r);
+	lacks(&r, "send =");
+	has(&r, "interval = \"2s\";");
+	same(r.diag, "t.cfg:5: cannot translate: agent-inter 50 (agent checks "
+	             "run at most every 100ms here)\n"
+	             "t.cfg:5: cannot translate: agent-send (server a: at most "
+	             "1024 bytes here)\n");
+	result_free(&r);
+
+	r = run(FE "backend pool\n"
+	           "  server a 127.0.0.1:10025 agent-check agent-port 0\n");
+	loads(&r);
+	lacks(&r, "agent = {");
+	lacks(&r, "agent_port");
+	same(r.diag, "t.cfg:5: cannot translate: agent-port 0 (at least 1 "
+	             "here)\n"
+	             "t.cfg:5: warning: server a: agent-check without "
+	             "agent-port, which HAProxy refuses: no agent check for "
+	             "this server\n");
+	result_free(&r);
+
+	refused(FE "backend pool\n"
+	           "  server a 127.0.0.1:10025 agent-check agent-port x\n",
+	        "t.cfg:5: agent-port: expected a number, not \"x\"");
+	refused(FE "backend pool\n  server a 127.0.0.1:10025 agent-send\n",
+	        "t.cfg:5: server a: agent-send: missing its argument");
+}
+END_TEST
+
+/* server-state-file, server-state-base, server-state-file-name and
+ * load-server-state-from-file: reported, and global.state_file written
+ * once (README "Operator state across restarts"). */
+START_TEST(server_state)
+{
+	struct result r;
+
+	r = run("defaults\n  load-server-state-from-file local\n" FE
+	        "backend pool\n  server-state-file-name pool\n"
+	        "  server a 127.0.0.1:10025\n");
+	loads(&r);
+	has(&r, "\nglobal = {\n  state_file = "
+	        "\"/var/lib/load-balancer/state\";  # replaces HAProxy's "
+	        "server state file: drain, disable and weight set with lbctl "
+	        "survive a restart\n};\n");
+	same(r.diag,
+	     "t.cfg:2: warning: load-server-state-from-file: not needed: "
+	     "operator state (drain, maint, weight set with lbctl) is saved "
+	     "automatically to global.state_file\n"
+	     "t.cfg:7: warning: server-state-file-name: not needed: operator "
+	     "state (drain, maint, weight set with lbctl) is saved "
+	     "automatically to global.state_file\n");
+	result_free(&r);
+
+	/* Commented out: stays a comment.  In a frontend: ignored. */
+	r = run("global\n#  server-state-file /var/lib/haproxy/state\n"
+	        "  daemon\nfrontend in\n  bind 127.0.0.1:2525\n"
+	        "  load-server-state-from-file global\n"
+	        "  default_backend pool\n" POOL);
+	loads(&r);
+	has(&r, "global = {\n  # server-state-file /var/lib/haproxy/state\n"
+	        "  daemon = true;\n};\n");
+	lacks(&r, "state_file");
+	same(r.diag, "t.cfg:6: warning: load-server-state-from-file: ignored "
+	             "in a frontend (HAProxy ignores it there too)\n");
+	result_free(&r);
+}
+END_TEST
+
 START_TEST(global_directives)
 {
 	struct result r =
@@ -1290,7 +1559,7 @@ START_TEST(untranslatable_reported)
 	    "  mode http\n  option http-server-close\n  use_backend x if y\n"
 	    "backend pool\n  mode tcp\n  no option http-server-close\n"
 	    "  log global\n  option dontlognull\n  cookie SRV insert\n"
-	    "  server a 127.0.0.1:10025 slowstart 10s id 3 check port 99\n"
+	    "  server a 127.0.0.1:10025 maxqueue 10 id 3 check port 99\n"
 	    "  server b 127.0.0.1 check\n"
 	    "  server c 127.0.0.1:10027 frobnicate 1 2\n"
 	    "  balance uri\n  option tcpka\n  timeout tunnel 1h\n"
@@ -1305,8 +1574,8 @@ START_TEST(untranslatable_reported)
 	     "t.cfg:9: cannot translate: use_backend x if y (no content "
 	     "switching: default_backend only)\n"
 	     "t.cfg:15: cannot translate: cookie SRV insert\n"
-	     "t.cfg:16: cannot translate: slowstart 10s (server a: no slow "
-	     "start: a server that comes up takes its full weight)\n"
+	     "t.cfg:16: cannot translate: maxqueue 10 (server a: the queue is "
+	     "per backend: timeout_queue)\n"
 	     "t.cfg:16: cannot translate: port 99 (server a: checks go to the "
 	     "server's own address and port)\n"
 	     "t.cfg:17: cannot translate: server b 127.0.0.1 check (server b "
@@ -1368,9 +1637,11 @@ import_suite(void)
 	tcase_add_test(tc, seed_transparent);
 	tcase_add_test(tc, mail_pool);
 	tcase_add_test(tc, limits);
+	tcase_add_test(tc, agent);
 	tcase_add_test(tc, goldens_load);
 	tcase_add_test(tc, seed_meaning);
 	tcase_add_test(tc, limits_meaning);
+	tcase_add_test(tc, agent_meaning);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("malformed");
@@ -1390,6 +1661,9 @@ import_suite(void)
 	tcase_add_test(tc, server_options);
 	tcase_add_test(tc, on_marked_down);
 	tcase_add_test(tc, passive_health);
+	tcase_add_test(tc, slow_start);
+	tcase_add_test(tc, agent_checks);
+	tcase_add_test(tc, server_state);
 	tcase_add_test(tc, client_limits);
 	tcase_add_test(tc, client_limits_exempt);
 	tcase_add_test(tc, client_limits_reported);

@@ -23,6 +23,7 @@
 
 #include <check.h>
 
+#include "agent.h"
 #include "cfg.h"
 #include "common.h"
 #include "health.h"
@@ -483,6 +484,8 @@ kind_name(enum pool_event_kind k)
 		return "backend_down";
 	case PEV_CERT_EXPIRY:
 		return "cert_expiry";
+	case PEV_WEIGHT:
+		return "weight";
 	}
 	return "?";
 }
@@ -1396,7 +1399,14 @@ START_TEST(weight_and_roundrobin)
 	/* Weight 0: never picked; returns the previous weight. */
 	pool_work_init(&w);
 	ck_assert_int_eq(pool_set_weight(f.p, a, 0, &w), 3);
-	expect_work_empty(&w, "weight 0");
+	/* The health log's weight event (README "Health log"), nothing
+	 * else. */
+	expect_events(&w, "weight 0", 1, PEV_WEIGHT);
+	ck_assert_int_eq(w.events[0].weight, 0);
+	ck_assert_ptr_null(w.events[0].by);
+	ck_assert_ptr_null(w.grants);
+	ck_assert_ptr_null(w.close);
+	ck_assert_ptr_null(w.check);
 	for (int i = 0; i < 6; i++)
 		ck_assert_msg(pick_release(f.p, wb, "a weight 0") != a,
 		              "pick %d went to a server of weight 0", i);
@@ -1422,7 +1432,8 @@ START_TEST(weight_and_roundrobin)
 	pool_work_init(&w);
 	ck_assert_int_eq(pool_set_weight(f.p, qb, 2, &w), 0);
 	expect_grants(&w, "weight 2", 1, &w1, qb);
-	ck_assert_uint_eq(w.nevents, 0);
+	expect_events(&w, "weight 2", 1, PEV_WEIGHT);
+	ck_assert_int_eq(w.events[0].weight, 2);
 	ck_assert_msg(pool_claim(f.p, &w1, &s) && s == qb, "w1 claims b");
 	snap(f.p, &sn);
 	ck_assert_int_eq(snap_srv(&sn, "wq", "b")->weight, 2);
@@ -2066,8 +2077,10 @@ START_TEST(reload_carries_states)
 	/* Operator's drain kept (the file did not change a). */
 	ss = snap_srv(&sn, "be", "a");
 	ck_assert_int_eq(ss->state, SRV_STATE_DRAIN);
-	/* Drained by the operator, but the file now disables b: MAINT. */
-	ck_assert_int_eq(snap_srv(&sn, "be", "b")->state, SRV_STATE_MAINT);
+	/* Drained by the operator, and the file now disables b: the
+	 * operator's state wins until enable (README "Operator state
+	 * across restarts"). */
+	ck_assert_int_eq(snap_srv(&sn, "be", "b")->state, SRV_STATE_DRAIN);
 	/* Operator's maintenance kept. */
 	ck_assert_int_eq(snap_srv(&sn, "be", "c")->state, SRV_STATE_MAINT);
 	/* The file enabled c2: READY. */
@@ -2077,7 +2090,8 @@ START_TEST(reload_carries_states)
 	ck_assert_uint_eq(snap_srv(&sn, "be", "d")->cur, 1);
 	ck_assert_uint_eq(snap_srv(&sn, "be", "d")->total, 1);
 	ck_assert_uint_eq(snap_be(&sn, "be")->cur, 1);
-	ck_assert_int_eq(snap_srv(&sn, "be", "e")->weight, 2);
+	/* The operator's weight wins over the file's new one, too. */
+	ck_assert_int_eq(snap_srv(&sn, "be", "e")->weight, 5);
 	/* Health kept: same address, still checked. */
 	ss = snap_srv(&sn, "be", "f");
 	ck_assert_int_eq(ss->state, SRV_STATE_DOWN);
@@ -2105,8 +2119,9 @@ START_TEST(reload_carries_states)
 	ss = snap_srv(&sn, "be", "n");
 	ck_assert_int_eq(ss->state, SRV_STATE_UP);
 	ck_assert_uint_eq(ss->total, 0);
-	/* f DOWN, g/h/n/a/c2/d/e alive: no event, the set just is so. */
-	ck_assert_uint_eq(snap_be(&sn, "be")->active, 7);
+	/* f DOWN, g/h/n/a/b (DRAIN)/c2/d/e alive: no event, the set just
+	 * is so. */
+	ck_assert_uint_eq(snap_be(&sn, "be")->active, 8);
 	pool_snap_free(&sn);
 	/* c's session ends through the old d. */
 	release(x.f.p, od, &w);
@@ -3284,6 +3299,1066 @@ START_TEST(drain_keeps_waiters_waiting)
 }
 END_TEST
 
+/* --- slow start, agent, operator state -----------------------------------
+ *
+ * README "Slow start", "Agent check" and "Operator state across
+ * restarts". */
+
+/* clang-format off */
+#define HC11 "health_check = { type = \"tcp\"; rise = 1; fall = 1; };"
+#define AGENT "agent = { port = 5555; };"
+#define W100(n, port) SRV(n, port, "weight = 100;")
+
+/* slowstart 10s, checks rise 1 fall 1, two servers of weight 100 (each
+ * balance), and two of weight 1. */
+static const char CFG_SLOW[] =
+    "backends = (\n"
+    " { name = \"rr\"; slowstart = \"10s\"; " HC11 " servers = (\n"
+    "  " W100("a", "10001") ", " W100("b", "10002") " ); },\n"
+    " { name = \"lc\"; balance = \"leastconn\"; slowstart = \"10s\"; "
+    HC11 " servers = (\n"
+    "  " W100("a", "10011") ", " W100("b", "10012") " ); },\n"
+    " { name = \"src\"; balance = \"source\"; slowstart = \"10s\"; "
+    HC11 " servers = (\n"
+    "  " W100("a", "10021") ", " W100("b", "10022") " ); },\n"
+    " { name = \"w1\"; slowstart = \"10s\"; " HC11 " servers = (\n"
+    "  " SRV("a", "10031", "") ", " SRV("b", "10032", "") " ); }\n"
+    ");\n";
+
+/* Agent checks: with health checks (rise 2, fall 3), without, one server
+ * alone, and with a slow start. */
+static const char CFG_AGENT[] =
+    "backends = (\n"
+    " { name = \"ag\"; " AGENT " " HCHECK " servers = (\n"
+    "  " W100("a", "10001") ", " W100("b", "10002") " ); },\n"
+    " { name = \"nochk\"; " AGENT " servers = (\n"
+    "  " W100("a", "10011") ", " W100("b", "10012") " ); },\n"
+    " { name = \"one\"; " AGENT " servers = ( " W100("s", "10021") " ); },\n"
+    " { name = \"ss\"; slowstart = \"10s\"; " AGENT " " HC11 " servers = (\n"
+    "  " W100("a", "10031") ", " W100("b", "10032") " ); }\n"
+    ");\n";
+
+/* Reload with agents: b moves to another address. */
+static const char CFG_AGENT_R1[] =
+    "backends = ( { name = \"rl\"; " AGENT " " HCHECK " servers = (\n"
+    "  " W100("a", "10001") ", " W100("b", "10002") ", "
+    W100("c", "10003") " ); } );\n";
+static const char CFG_AGENT_R2[] =
+    "backends = ( { name = \"rl\"; " AGENT " " HCHECK " servers = (\n"
+    "  " W100("a", "10001") ", " W100("b", "10012") ", "
+    W100("c", "10003") " ); } );\n";
+
+/* Operator state: four checked servers with agents; the second file
+ * changes a's and b's weight and disables c. */
+static const char CFG_OP1[] =
+    "backends = ( { name = \"op\"; " AGENT " " HCHECK " servers = (\n"
+    "  " W100("a", "10001") ", " W100("b", "10002") ",\n"
+    "  " W100("c", "10003") ", " W100("d", "10004") " ); } );\n";
+static const char CFG_OP2[] =
+    "backends = ( { name = \"op\"; " AGENT " " HCHECK " servers = (\n"
+    "  " SRV("a", "10001", "weight = 200;") ", "
+    SRV("b", "10002", "weight = 200;") ",\n"
+    "  " SRV("c", "10003", "weight = 100; disabled = true;") ", "
+    W100("d", "10004") " ); } );\n";
+/* clang-format on */
+
+/* The expected share of a server ramping at 1/16 of the weight of its
+ * peer of the same weight, elapsed/slowstart into the ramp: the factor is
+ * 1/16 + 15/16 x elapsed/slowstart. */
+static double
+ramp_share(double elapsed_frac)
+{
+	double f = 1.0 / 16 + 15.0 / 16 * elapsed_frac;
+
+	if (f > 1)
+		f = 1;
+	return f / (f + 1);
+}
+
+/* One server's row of a snapshot (its conf stays valid with the
+ * configuration). */
+static struct pool_snap_server
+row(struct pool *p, const char *be, const char *name)
+{
+	struct pool_snap sn;
+	struct pool_snap_server r;
+
+	snap(p, &sn);
+	r = *snap_srv(&sn, be, name);
+	pool_snap_free(&sn);
+	return r;
+}
+
+/* The weight shown for BE/NAME at time t (ms). */
+static int
+weight_at(struct pool *p, const char *be, const char *name, uint64_t t)
+{
+	fake_now_ms = t;
+	return row(p, be, name).weight;
+}
+
+static void
+expect_weight(struct pool *p, const char *be, const char *name, uint64_t t,
+              int want, bool ramping, const char *ctx)
+{
+	struct pool_snap_server r;
+
+	fake_now_ms = t;
+	r = row(p, be, name);
+	ck_assert_msg(r.weight == want && r.ramping == ramping,
+	              "%s: %s/%s shows weight %d%s, want %d%s", ctx, be, name,
+	              r.weight, r.ramping ? " (ramping)" : "", want,
+	              ramping ? " (ramping)" : "");
+}
+
+/* s (checks rise 1, fall 1; another server of its backend stays UP)
+ * goes DOWN, and comes back UP a second later: returns when. */
+static uint64_t
+bounce(struct pool *p, struct server *s)
+{
+	struct pool_work w;
+
+	check_fail(p, s, &w);
+	expect_events(&w, "bounce: check failed", 1, PEV_DOWN);
+	fake_now_ms += 1000;
+	check_pass(p, s, &w);
+	expect_events(&w, "bounce: check passed", 1, PEV_UP);
+	ck_assert_msg(w.events[0].by == NULL, "bounce: up by %s",
+	              w.events[0].by);
+	return fake_now_ms;
+}
+
+/* n choices at time t, each slot given back at once: how many went to s. */
+static unsigned
+rr_picks(struct pool *p, struct backend *be, struct server *s, unsigned n,
+         uint64_t t)
+{
+	unsigned k = 0;
+
+	fake_now_ms = t;
+	for (unsigned i = 0; i < n; i++)
+		k += pick_release(p, be, "rr_picks") == s;
+	return k;
+}
+
+/* n sessions held together at time t (leastconn): how many went to s.
+ * They all end afterwards. */
+#define HELD_MAX 512
+static unsigned
+held_picks(struct pool *p, struct backend *be, struct server *s, unsigned n,
+           uint64_t t)
+{
+	struct server *got[HELD_MAX];
+	struct pool_waiter wt;
+	struct pool_work w;
+	unsigned k = 0;
+
+	ck_assert_uint_le(n, HELD_MAX);
+	fake_now_ms = t;
+	for (unsigned i = 0; i < n; i++) {
+		waiter(&wt);
+		got[i] = take_ok(p, be, &wt, "held_picks");
+		k += got[i] == s;
+	}
+	for (unsigned i = 0; i < n; i++)
+		release(p, got[i], &w);
+	return k;
+}
+
+/* n clients 10.0.x.y at time t (source hashing), each slot given back at
+ * once: how many went to s. */
+static unsigned
+client_picks(struct pool *p, struct backend *be, struct server *s, unsigned n,
+             uint64_t t)
+{
+	struct sockaddr_in sin;
+	struct pool_waiter wt;
+	struct pool_work w;
+	unsigned k = 0;
+
+	fake_now_ms = t;
+	for (unsigned i = 0; i < n; i++) {
+		struct server *got;
+
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_addr.s_addr = htonl(0x0A000000u | i);
+		pool_waiter_init(&wt, (const struct sockaddr *)&sin);
+		got = take_ok(p, be, &wt, "client_picks");
+		k += got == s;
+		release(p, got, &w);
+	}
+	return k;
+}
+
+static void
+expect_share(unsigned got, unsigned n, double share, double tol,
+             const char *ctx)
+{
+	double want = n * share;
+
+	ck_assert_msg(got >= want - tol && got <= want + tol,
+	              "%s: %u of %u picks, want %.1f (+-%.0f)", ctx, got, n,
+	              want, tol);
+}
+
+/* No work at all, the agent's included. */
+static void
+expect_no_work(const struct pool_work *w, const char *ctx)
+{
+	expect_work_empty(w, ctx);
+	ck_assert_msg(!w->agent_stop && !w->agent_now,
+	              "%s: unexpected agent work (stop %d now %d)", ctx,
+	              w->agent_stop, w->agent_now);
+}
+
+/* The first event of this kind in the work (there must be one). */
+static const struct pool_event *
+event_of(const struct pool_work *w, enum pool_event_kind k, const char *ctx)
+{
+	for (size_t i = 0; i < w->nevents; i++)
+		if (w->events[i].kind == k)
+			return &w->events[i];
+	ck_abort_msg("%s: no %s event in [%s]", ctx, kind_name(k),
+	             kinds_text(w));
+	return NULL;
+}
+
+/* The same, which must have this by (NULL: a check's or an
+ * operator's). */
+static const struct pool_event *
+event_by(const struct pool_work *w, enum pool_event_kind k, const char *by,
+         const char *ctx)
+{
+	const struct pool_event *ev = event_of(w, k, ctx);
+
+	ck_assert_msg(by == NULL ? ev->by == NULL
+	                         : ev->by != NULL && strcmp(ev->by, by) == 0,
+	              "%s: %s event by=%s, want by=%s", ctx, kind_name(k),
+	              ev->by != NULL ? ev->by : "(none)",
+	              by != NULL ? by : "(none)");
+	return ev;
+}
+
+/* An agent's reply as agent_parse makes it; -1 / NONE: not said. */
+static struct agent_reply
+agent_words(int pct, int maxconn, enum agent_admin admin,
+            enum agent_health health, const char *reason)
+{
+	struct agent_reply r;
+
+	memset(&r, 0, sizeof(r));
+	r.pct = pct;
+	r.maxconn = maxconn;
+	r.admin = admin;
+	r.health = health;
+	snprintf(r.reason, sizeof(r.reason), "%s",
+	         reason != NULL ? reason : "");
+	return r;
+}
+
+/* The agent of s answered *r (the caller keeps *r while it reads the
+ * events: they point into it); r NULL: it failed. */
+static void
+agent_says(struct pool *p, struct server *s, const struct agent_reply *r,
+           struct pool_work *w)
+{
+	pool_work_init(w);
+	pool_agent_result(p, s, r, r == NULL ? "connection refused" : NULL, 1,
+	                  w);
+}
+
+/* The agent says only this word. */
+static void
+agent_pct(struct pool *p, struct server *s, int pct, struct agent_reply *r,
+          struct pool_work *w)
+{
+	*r = agent_words(pct, -1, AGENT_ADMIN_NONE, AGENT_HEALTH_NONE, NULL);
+	agent_says(p, s, r, w);
+}
+
+static void
+agent_admin(struct pool *p, struct server *s, enum agent_admin a,
+            struct agent_reply *r, struct pool_work *w)
+{
+	*r = agent_words(-1, -1, a, AGENT_HEALTH_NONE, NULL);
+	agent_says(p, s, r, w);
+}
+
+static void
+agent_health(struct pool *p, struct server *s, enum agent_health h,
+             const char *reason, struct agent_reply *r, struct pool_work *w)
+{
+	*r = agent_words(-1, -1, AGENT_ADMIN_NONE, h, reason);
+	agent_says(p, s, r, w);
+}
+
+/* --- slowstart ----------------------------------------------------------- */
+
+/* DOWN -> UP: 1/16 of the weight at once (shown rounded up: 100 -> 7),
+ * about half at 5 s, the full weight from 10 s on.  No ramp at start,
+ * nor after a first check that passes. */
+START_TEST(slowstart_ramp_weights)
+{
+	struct fx f;
+	struct pool_work w;
+	struct server *a;
+	uint64_t up;
+
+	fx_open(&f, CFG_SLOW);
+	a = find_srv(f.p, "rr/a");
+	expect_weight(f.p, "rr", "a", T0_MS, 100, false, "fresh set");
+	check_pass(f.p, a, &w);
+	expect_events(&w, "first check passes", 0);
+	expect_weight(f.p, "rr", "a", T0_MS, 100, false, "first check passed");
+
+	fake_now_ms = T0_MS + 60000;
+	up = bounce(f.p, a);
+	expect_weight(f.p, "rr", "a", up, 7, true, "at UP");
+	expect_weight(f.p, "rr", "b", up, 100, false, "its peer");
+	ck_assert_msg(row(f.p, "rr", "a").takes, "a ramping takes sessions");
+	ck_assert_int_eq(row(f.p, "rr", "a").base_weight, 100);
+	/* 100 x (1/16 + 15/16 x 1/2) = 53.1, shown 54. */
+	expect_weight(f.p, "rr", "a", up + 5000, 54, true, "at 5 s");
+	ck_assert_int_le(weight_at(f.p, "rr", "a", up + 9999), 100);
+	ck_assert_int_ge(weight_at(f.p, "rr", "a", up + 9999), 99);
+	expect_weight(f.p, "rr", "a", up + 10000, 100, false, "at 10 s");
+	expect_weight(f.p, "rr", "a", up + 60000, 100, false, "after");
+	fx_close(&f);
+}
+END_TEST
+
+/* A point of a ramp: ms after the server came back UP (-1: at start,
+ * before it went DOWN: such points come first), how far into the ramp
+ * that is (1: done), and how many picks the count may be off. */
+struct ramp_point {
+	long long after_ms;
+	double elapsed;
+	double tol;
+	const char *what;
+};
+
+typedef unsigned (*picks_fn)(struct pool *p, struct backend *be,
+                             struct server *s, unsigned n, uint64_t t);
+
+/* BE/a of CFG_SLOW goes DOWN and UP; at each point, n picks counted by
+ * picks: a's share must follow the ramp. */
+static void
+share_follows_ramp(const char *be_name, picks_fn picks, unsigned n,
+                   const struct ramp_point *pt, size_t npt)
+{
+	struct fx f;
+	struct backend *be;
+	struct server *a;
+	char spec[64];
+	uint64_t up = 0;
+
+	fx_open(&f, CFG_SLOW);
+	be = find_be(f.set, be_name);
+	snprintf(spec, sizeof(spec), "%s/a", be_name);
+	a = find_srv(f.p, spec);
+	for (size_t i = 0; i < npt; i++) {
+		uint64_t t = T0_MS;
+
+		if (pt[i].after_ms >= 0) {
+			if (up == 0)
+				up = bounce(f.p, a);
+			t = up + (uint64_t)pt[i].after_ms;
+		}
+		expect_share(picks(f.p, be, a, n, t), n,
+		             ramp_share(pt[i].elapsed), pt[i].tol, pt[i].what);
+	}
+	fx_close(&f);
+}
+
+/* roundrobin: the share of the picks follows the ramp. */
+START_TEST(slowstart_roundrobin_share)
+{
+	static const struct ramp_point pt[] = {
+	    {-1, 1, 2, "no ramp at start"},
+	    {0, 0, 8, "right after UP (1/17)"},
+	    {5000, 0.5, 10, "at 5 s"},
+	    {10000, 1, 2, "at 10 s"},
+	};
+
+	share_follows_ramp("rr", rr_picks, 1600, pt, ARRAY_SIZE(pt));
+}
+END_TEST
+
+/* leastconn: with sessions held, the ramping server gets its weight's
+ * share of them. */
+START_TEST(slowstart_leastconn_share)
+{
+	static const struct ramp_point pt[] = {
+	    {-1, 1, 1, "no ramp at start"},
+	    {0, 0, 3, "right after UP (1/17)"},
+	    {5000, 0.5, 4, "at 5 s"},
+	    {10000, 1, 1, "at 10 s"},
+	};
+
+	share_follows_ramp("lc", held_picks, 340, pt, ARRAY_SIZE(pt));
+}
+END_TEST
+
+/* source: the ramping server gets its weight's share of the clients.
+ * Binomial spreads: 4000 x 1/17 +- 4 x 14.4; 4000 x 1/2 +- 4 x 32. */
+START_TEST(slowstart_source_share)
+{
+	static const struct ramp_point pt[] = {
+	    {-1, 1, 130, "no ramp at start"},
+	    {0, 0, 60, "right after UP (1/17)"},
+	    {10000, 1, 130, "at 10 s"},
+	    {30000, 1, 130, "at 30 s"},
+	};
+
+	share_follows_ramp("src", client_picks, 4000, pt, ARRAY_SIZE(pt));
+}
+END_TEST
+
+/* Weight 1: 1/16 of it still shows 1 and takes sessions. */
+START_TEST(slowstart_weight_one_never_zero)
+{
+	struct fx f;
+	struct server *a;
+	uint64_t up;
+
+	fx_open(&f, CFG_SLOW);
+	a = find_srv(f.p, "w1/a");
+	up = bounce(f.p, a);
+	for (uint64_t t = 0; t <= 10000; t += 250) {
+		struct pool_snap_server r;
+
+		fake_now_ms = up + t;
+		r = row(f.p, "w1", "a");
+		ck_assert_msg(r.weight == 1 && r.takes,
+		              "%llu ms into the ramp: weight %d takes %d, "
+		              "want 1, 1",
+		              (unsigned long long)t, r.weight, r.takes);
+	}
+	ck_assert_uint_gt(rr_picks(f.p, find_be(f.set, "w1"), a, 170, up), 0);
+	fx_close(&f);
+}
+END_TEST
+
+/* A reload starts no ramp, and a ramp in progress goes on with the
+ * successor. */
+START_TEST(slowstart_reload)
+{
+	struct fx2 x;
+	struct pool_work w;
+	uint64_t up;
+
+	fx_open(&x.f, CFG_SLOW);
+	up = bounce(x.f.p, find_srv(x.f.p, "rr/a"));
+	fake_now_ms = up + 5000;
+	reload(&x, CFG_SLOW, &w);
+	expect_work_empty(&w, "reload");
+	ck_assert_ptr_eq(server_backend(find_srv(x.f.p, "rr/a")),
+	                 find_be(x.set2, "rr"));
+	expect_weight(x.f.p, "rr", "a", up + 5000, 54, true,
+	              "successor at 5 s");
+	expect_weight(x.f.p, "rr", "b", up + 5000, 100, false,
+	              "reloaded, not ramping");
+	expect_weight(x.f.p, "lc", "a", up + 5000, 100, false,
+	              "reloaded, never down");
+	expect_weight(x.f.p, "rr", "a", up + 10000, 100, false,
+	              "successor at 10 s");
+	fx2_close(&x);
+}
+END_TEST
+
+/* lbctl enable after a drain or a maintenance starts no ramp. */
+START_TEST(slowstart_not_at_enable)
+{
+	struct fx f;
+	struct pool_work w;
+	struct server *a, *b;
+
+	fx_open(&f, CFG_SLOW);
+	a = find_srv(f.p, "rr/a");
+	b = find_srv(f.p, "rr/b");
+	fake_now_ms = T0_MS + 1000;
+	set_admin(f.p, a, SRV_DRAIN, &w);
+	fake_now_ms += 20000;
+	set_admin(f.p, a, SRV_READY, &w);
+	expect_events(&w, "enable from drain", 1, PEV_READY);
+	expect_weight(f.p, "rr", "a", fake_now_ms, 100, false,
+	              "enable from drain");
+
+	set_admin(f.p, b, SRV_MAINT, &w);
+	fake_now_ms += 20000;
+	set_admin(f.p, b, SRV_READY, &w);
+	ck_assert_msg(w.check == b && w.check_now, "enable: b checked now");
+	expect_weight(f.p, "rr", "b", fake_now_ms, 100, false,
+	              "enable from maint");
+	/* Its first check afterwards passes: still no ramp. */
+	check_pass(f.p, b, &w);
+	expect_events(&w, "check after enable", 0);
+	expect_weight(f.p, "rr", "b", fake_now_ms, 100, false,
+	              "checked after enable");
+	fx_close(&f);
+}
+END_TEST
+
+/* --- agent --------------------------------------------------------------- */
+
+/* NN%: the weight in force, a weight event by the agent when it changes;
+ * 0 % takes no sessions but stays UP. */
+START_TEST(agent_weight_percent)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct pool_snap_server s;
+	const struct pool_event *ev;
+	struct backend *be;
+	struct server *a;
+
+	fx_open(&f, CFG_AGENT);
+	be = find_be(f.set, "ag");
+	a = find_srv(f.p, "ag/a");
+	s = row(f.p, "ag", "a");
+	ck_assert_msg(s.has_agent, "ag/a has an agent");
+	ck_assert_str_eq(s.agent_last, "not checked yet");
+
+	agent_pct(f.p, a, 50, &r, &w);
+	expect_events(&w, "50%", 1, PEV_WEIGHT);
+	ev = event_by(&w, PEV_WEIGHT, "agent", "50%");
+	expect_srv_event(ev, PEV_WEIGHT, a, 2, 0, "50%");
+	ck_assert_int_eq(ev->weight, 50);
+	s = row(f.p, "ag", "a");
+	ck_assert_int_eq(s.weight, 50);
+	ck_assert_int_eq(s.base_weight, 100);
+	ck_assert_uint_eq(s.agent_checks, 1);
+	ck_assert_uint_eq(s.agent_failures, 0);
+	ck_assert_msg(strncmp(s.agent_last, "50%", 3) == 0,
+	              "agent_last \"%s\", want \"50%% ...\"", s.agent_last);
+	/* Weights 50:100 in the smooth round robin: a 1 of 3. */
+	ck_assert_uint_eq(rr_picks(f.p, be, a, 300, T0_MS), 100);
+
+	agent_pct(f.p, a, 50, &r, &w);
+	expect_no_work(&w, "50% again");
+
+	agent_pct(f.p, a, 0, &r, &w);
+	ev = event_by(&w, PEV_WEIGHT, "agent", "0%");
+	ck_assert_int_eq(ev->weight, 0);
+	s = row(f.p, "ag", "a");
+	ck_assert_int_eq(s.weight, 0);
+	ck_assert_msg(!s.takes, "0%% takes sessions");
+	ck_assert_int_eq(s.state, SRV_STATE_UP);
+	ck_assert_uint_eq(rr_picks(f.p, be, a, 20, T0_MS), 0);
+	ck_assert_int_eq(row(f.p, "ag", "b").weight, 100);
+
+	agent_pct(f.p, a, 100, &r, &w);
+	ck_assert_int_eq(event_by(&w, PEV_WEIGHT, "agent", "100%")->weight,
+	                 100);
+	ck_assert_int_eq(row(f.p, "ag", "a").weight, 100);
+	fx_close(&f);
+}
+END_TEST
+
+/* maxconn:N is the server's limit (0: none); no health event. */
+START_TEST(agent_maxconn)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct pool_waiter c1, c2;
+	struct backend *be;
+	struct server *s;
+
+	fx_open(&f, CFG_AGENT);
+	be = find_be(f.set, "one");
+	s = find_srv(f.p, "one/s");
+	ck_assert_uint_eq(row(f.p, "one", "s").limit, 0);
+	r = agent_words(-1, 1, AGENT_ADMIN_NONE, AGENT_HEALTH_NONE, NULL);
+	agent_says(f.p, s, &r, &w);
+	ck_assert_msg(w.nevents == 0, "maxconn: events [%s]", kinds_text(&w));
+	ck_assert_uint_eq(row(f.p, "one", "s").limit, 1);
+	waiter(&c1);
+	ck_assert_ptr_eq(take_ok(f.p, be, &c1, "first"), s);
+	waiter(&c2);
+	expect_pick(f.p, be, &c2, false, POOL_FULL, "over maxconn:1");
+
+	r = agent_words(-1, 0, AGENT_ADMIN_NONE, AGENT_HEALTH_NONE, NULL);
+	agent_says(f.p, s, &r, &w);
+	ck_assert_uint_eq(row(f.p, "one", "s").limit, 0);
+	ck_assert_ptr_eq(take_ok(f.p, be, &c2, "maxconn:0"), s);
+	release(f.p, s, &w);
+	release(f.p, s, &w);
+	fx_close(&f);
+}
+END_TEST
+
+/* drain, maint, ready: the agent's state, events by the agent; its maint
+ * stops the health checks (not the agent), its ready runs them now. */
+START_TEST(agent_admin_words)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct backend *be;
+	struct server *a;
+
+	fx_open(&f, CFG_AGENT);
+	be = find_be(f.set, "ag");
+	a = find_srv(f.p, "ag/a");
+
+	agent_admin(f.p, a, AGENT_DRAIN, &r, &w);
+	expect_events(&w, "agent drain", 1, PEV_DRAIN);
+	expect_srv_event(event_by(&w, PEV_DRAIN, "agent", "agent drain"),
+	                 PEV_DRAIN, a, 2, 0, "agent drain");
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_DRAIN);
+	ck_assert_int_eq(row(f.p, "ag", "a").admin, SRV_READY);
+	ck_assert_msg(!row(f.p, "ag", "a").op_admin, "not the operator's");
+	ck_assert_uint_eq(rr_picks(f.p, be, a, 10, T0_MS), 0);
+	agent_admin(f.p, a, AGENT_DRAIN, &r, &w);
+	expect_no_work(&w, "drain again");
+
+	agent_admin(f.p, a, AGENT_MAINT, &r, &w);
+	expect_events(&w, "agent maint", 1, PEV_MAINT);
+	expect_srv_event(event_by(&w, PEV_MAINT, "agent", "agent maint"),
+	                 PEV_MAINT, a, 1, 0, "agent maint");
+	ck_assert_msg(w.check == a && w.check_stop && !w.check_now,
+	              "agent maint: a's health check stops");
+	ck_assert_msg(!w.agent_stop, "agent maint: the agent goes on");
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_MAINT);
+	ck_assert_msg(pool_in_maint(f.p, a), "in maintenance");
+	ck_assert_msg(!pool_agent_paused(f.p, a), "the agent is not paused");
+
+	agent_admin(f.p, a, AGENT_READY, &r, &w);
+	expect_events(&w, "agent ready", 1, PEV_READY);
+	expect_srv_event(event_by(&w, PEV_READY, "agent", "agent ready"),
+	                 PEV_READY, a, 2, 0, "agent ready");
+	ck_assert_msg(w.check == a && w.check_now && !w.check_stop,
+	              "agent ready: a checked now");
+	ck_assert_msg(!w.agent_now && !w.agent_stop, "agent ready: agent");
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_UP);
+	ck_assert_msg(row(f.p, "ag", "a").takes, "ready takes sessions");
+	agent_admin(f.p, a, AGENT_READY, &r, &w);
+	expect_no_work(&w, "ready again");
+	fx_close(&f);
+}
+END_TEST
+
+/* down#reason: DOWN at once, by the agent, and passing checks do not
+ * bring it back; up: UP at once when its checks pass, else when they
+ * rise. */
+START_TEST(agent_down_up)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	const struct pool_event *ev;
+	struct server *a;
+
+	fx_open(&f, CFG_AGENT);
+	a = find_srv(f.p, "ag/a");
+	agent_health(f.p, a, AGENT_DOWN, "disk full", &r, &w);
+	expect_events(&w, "agent down", 1, PEV_DOWN);
+	ev = event_by(&w, PEV_DOWN, "agent", "agent down");
+	expect_srv_event(ev, PEV_DOWN, a, 1, 0, "agent down");
+	ck_assert_str_eq(ev->reason, "disk full");
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_DOWN);
+	ck_assert_msg(!row(f.p, "ag", "a").takes, "DOWN takes");
+	state_is(f.p, a, "DOWN", "agent down");
+	agent_health(f.p, a, AGENT_DOWN, "disk full", &r, &w);
+	expect_no_work(&w, "down again");
+
+	check_pass(f.p, a, &w);
+	expect_events(&w, "check passes while the agent says down", 0);
+	check_pass(f.p, a, &w);
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_DOWN);
+	state_is(f.p, a, "DOWN", "checks pass, agent down");
+
+	agent_health(f.p, a, AGENT_UP, NULL, &r, &w);
+	expect_events(&w, "agent up", 1, PEV_UP);
+	expect_srv_event(event_by(&w, PEV_UP, "agent", "agent up"), PEV_UP, a,
+	                 2, 0, "agent up");
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_UP);
+	agent_health(f.p, a, AGENT_UP, NULL, &r, &w);
+	expect_no_work(&w, "up again");
+
+	/* stopped, no reason: the word is the reason. */
+	agent_health(f.p, a, AGENT_STOPPED, NULL, &r, &w);
+	ev = event_by(&w, PEV_DOWN, "agent", "agent stopped");
+	ck_assert_str_eq(ev->reason, "stopped");
+	/* Its checks fall and rise meanwhile: still DOWN. */
+	for (int i = 0; i < 3; i++)
+		check_fail(f.p, a, &w);
+	check_pass(f.p, a, &w);
+	check_pass(f.p, a, &w);
+	expect_events(&w, "checks rise while the agent says down", 0);
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_DOWN);
+	/* They fall again: up leaves it DOWN until they rise. */
+	for (int i = 0; i < 3; i++)
+		check_fail(f.p, a, &w);
+	agent_health(f.p, a, AGENT_UP, NULL, &r, &w);
+	ck_assert_msg(w.nevents == 0, "up, checks down: events [%s]",
+	              kinds_text(&w));
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_DOWN);
+	check_pass(f.p, a, &w);
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_DOWN);
+	check_pass(f.p, a, &w);
+	expect_events(&w, "checks rise", 1, PEV_UP);
+	event_by(&w, PEV_UP, NULL, "checks rise");
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_UP);
+
+	/* fail works as down. */
+	agent_health(f.p, a, AGENT_FAIL, NULL, &r, &w);
+	ck_assert_str_eq(event_by(&w, PEV_DOWN, "agent", "fail")->reason,
+	                 "fail");
+	fx_close(&f);
+}
+END_TEST
+
+/* Without a health_check: down and up alone. */
+START_TEST(agent_down_up_without_check)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct server *a;
+
+	fx_open(&f, CFG_AGENT);
+	a = find_srv(f.p, "nochk/a");
+	agent_health(f.p, a, AGENT_DOWN, "overload", &r, &w);
+	expect_events(&w, "down", 1, PEV_DOWN);
+	ck_assert_str_eq(event_by(&w, PEV_DOWN, "agent", "down")->reason,
+	                 "overload");
+	ck_assert_int_eq(row(f.p, "nochk", "a").state, SRV_STATE_DOWN);
+	ck_assert_msg(!row(f.p, "nochk", "a").takes, "DOWN takes");
+	state_is(f.p, a, "DOWN", "no check, agent down");
+	agent_health(f.p, a, AGENT_UP, NULL, &r, &w);
+	expect_events(&w, "up", 1, PEV_UP);
+	expect_srv_event(event_by(&w, PEV_UP, "agent", "up"), PEV_UP, a, 2, 0,
+	                 "up");
+	ck_assert_int_eq(row(f.p, "nochk", "a").state, SRV_STATE_UP);
+	state_is(f.p, a, "UP", "no check, agent up");
+	fx_close(&f);
+}
+END_TEST
+
+/* The agent's up after its down is a DOWN -> UP: a slow start. */
+START_TEST(agent_up_starts_ramp)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct server *a;
+
+	fx_open(&f, CFG_AGENT);
+	a = find_srv(f.p, "ss/a");
+	agent_health(f.p, a, AGENT_DOWN, NULL, &r, &w);
+	fake_now_ms += 3000;
+	agent_health(f.p, a, AGENT_UP, NULL, &r, &w);
+	expect_events(&w, "up", 1, PEV_UP);
+	expect_weight(f.p, "ss", "a", fake_now_ms, 7, true, "agent up");
+	expect_weight(f.p, "ss", "a", fake_now_ms + 10000, 100, false,
+	              "10 s later");
+	fx_close(&f);
+}
+END_TEST
+
+/* A failed agent check is counted and shown; nothing else changes. */
+START_TEST(agent_failure_changes_nothing)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct pool_snap_server s;
+	struct server *a, *b;
+
+	fx_open(&f, CFG_AGENT);
+	a = find_srv(f.p, "ag/a");
+	b = find_srv(f.p, "ag/b");
+	agent_pct(f.p, a, 50, &r, &w);
+	agent_says(f.p, a, NULL, &w);
+	expect_no_work(&w, "failure");
+	s = row(f.p, "ag", "a");
+	ck_assert_uint_eq(s.agent_checks, 2);
+	ck_assert_uint_eq(s.agent_failures, 1);
+	ck_assert_int_eq(s.weight, 50);
+	ck_assert_int_eq(s.state, SRV_STATE_UP);
+	ck_assert_msg(strstr(s.agent_last, "failed: connection refused") !=
+	                  NULL,
+	              "agent_last \"%s\"", s.agent_last);
+
+	agent_health(f.p, b, AGENT_DOWN, NULL, &r, &w);
+	agent_says(f.p, b, NULL, &w);
+	agent_says(f.p, b, NULL, &w);
+	expect_no_work(&w, "failure while down");
+	s = row(f.p, "ag", "b");
+	ck_assert_uint_eq(s.agent_failures, 2);
+	ck_assert_int_eq(s.state, SRV_STATE_DOWN);
+	ck_assert_int_eq(s.weight, 100);
+	fx_close(&f);
+}
+END_TEST
+
+/* An operator's drain and weight win over the agent until enable, which
+ * puts the agent's last words in force at once. */
+START_TEST(agent_operator_wins)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct pool_snap_server s;
+	struct server *a;
+
+	fx_open(&f, CFG_AGENT);
+	a = find_srv(f.p, "ag/a");
+	set_admin(f.p, a, SRV_DRAIN, &w);
+	event_by(&w, PEV_DRAIN, NULL, "operator drain");
+	agent_admin(f.p, a, AGENT_READY, &r, &w);
+	expect_no_work(&w, "agent ready under the operator's drain");
+	ck_assert_int_eq(row(f.p, "ag", "a").state, SRV_STATE_DRAIN);
+	agent_admin(f.p, a, AGENT_DRAIN, &r, &w);
+	expect_no_work(&w, "agent drain under the operator's drain");
+
+	pool_work_init(&w);
+	ck_assert_int_eq(pool_set_weight(f.p, a, 5, &w), 100);
+	expect_events(&w, "set weight 5", 1, PEV_WEIGHT);
+	ck_assert_int_eq(event_by(&w, PEV_WEIGHT, NULL, "set weight")->weight,
+	                 5);
+	agent_pct(f.p, a, 50, &r, &w);
+	expect_no_work(&w, "agent 50% under the operator's weight");
+	ck_assert_int_eq(row(f.p, "ag", "a").weight, 5);
+
+	set_admin(f.p, a, SRV_READY, &w);
+	s = row(f.p, "ag", "a");
+	ck_assert_msg(!s.op_admin && !s.op_weight,
+	              "enable ends the operator's overrides");
+	ck_assert_int_eq(s.base_weight, 100);
+	ck_assert_int_eq(s.weight, 50);
+	ck_assert_int_eq(event_of(&w, PEV_WEIGHT, "enable")->weight, 50);
+	ck_assert_int_eq(s.state, SRV_STATE_DRAIN);
+	event_by(&w, PEV_DRAIN, "agent", "enable: the agent's drain");
+	fx_close(&f);
+}
+END_TEST
+
+/* The operator's maintenance stops the agent, enable runs it now; the
+ * agent's drain said meanwhile is in force after enable. */
+START_TEST(agent_operator_maint)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct server *b;
+
+	fx_open(&f, CFG_AGENT);
+	b = find_srv(f.p, "ag/b");
+	set_admin(f.p, b, SRV_MAINT, &w);
+	ck_assert_msg(w.check == b && w.agent_stop && w.check_stop &&
+	                  !w.agent_now,
+	              "operator maint: health and agent checks stop");
+	ck_assert_msg(pool_agent_paused(f.p, b), "agent paused");
+	agent_admin(f.p, b, AGENT_DRAIN, &r, &w);
+	expect_no_work(&w, "agent drain under the operator's maint");
+	ck_assert_int_eq(row(f.p, "ag", "b").state, SRV_STATE_MAINT);
+
+	set_admin(f.p, b, SRV_READY, &w);
+	ck_assert_msg(w.check == b && w.agent_now && w.check_now &&
+	                  !w.agent_stop,
+	              "enable: health and agent checks now");
+	ck_assert_msg(!pool_agent_paused(f.p, b), "agent runs");
+	ck_assert_int_eq(row(f.p, "ag", "b").state, SRV_STATE_DRAIN);
+	event_by(&w, PEV_DRAIN, "agent", "enable from maint");
+	fx_close(&f);
+}
+END_TEST
+
+/* A set that a reload retired ignores its agents' late answers. */
+START_TEST(agent_retired_set)
+{
+	struct fx2 x;
+	struct agent_reply r;
+	struct pool_work w;
+	struct server *oa;
+
+	fx_open(&x.f, CFG_AGENT);
+	oa = find_srv(x.f.p, "ag/a");
+	reload(&x, CFG_AGENT, &w);
+	agent_pct(x.f.p, oa, 10, &r, &w);
+	expect_no_work(&w, "late answer");
+	agent_health(x.f.p, oa, AGENT_DOWN, NULL, &r, &w);
+	expect_no_work(&w, "late down");
+	ck_assert_int_eq(row(x.f.p, "ag", "a").weight, 100);
+	ck_assert_int_eq(row(x.f.p, "ag", "a").state, SRV_STATE_UP);
+	ck_assert_uint_eq(row(x.f.p, "ag", "a").agent_checks, 0);
+	fx2_close(&x);
+}
+END_TEST
+
+/* --- operator state ------------------------------------------------------ */
+
+/* The state file's drain and weight, with events only for changes. */
+START_TEST(restore_sets_operator_state)
+{
+	struct fx f;
+	struct agent_reply r;
+	struct pool_work w;
+	struct pool_snap_server s;
+	const struct pool_event *ev;
+	struct server *a, *b, *c, *d;
+
+	fx_open(&f, CFG_OP1);
+	a = find_srv(f.p, "op/a");
+	b = find_srv(f.p, "op/b");
+	c = find_srv(f.p, "op/c");
+	d = find_srv(f.p, "op/d");
+
+	pool_work_init(&w);
+	pool_restore(f.p, a, SRV_DRAIN, 50, &w);
+	ck_assert_msg(w.nevents == 2, "restore a: events [%s]", kinds_text(&w));
+	expect_srv_event(event_by(&w, PEV_DRAIN, NULL, "restore a"), PEV_DRAIN,
+	                 a, 4, 0, "restore a");
+	ev = event_by(&w, PEV_WEIGHT, NULL, "restore a");
+	ck_assert_int_eq(ev->weight, 50);
+	s = row(f.p, "op", "a");
+	ck_assert_msg(s.op_admin && s.op_weight, "restored a: op flags");
+	ck_assert_int_eq(s.admin, SRV_DRAIN);
+	ck_assert_int_eq(s.state, SRV_STATE_DRAIN);
+	ck_assert_int_eq(s.base_weight, 50);
+	ck_assert_int_eq(s.weight, 50);
+	pool_work_init(&w);
+	pool_restore(f.p, a, SRV_DRAIN, 50, &w);
+	expect_no_work(&w, "restore a again");
+
+	pool_work_init(&w);
+	pool_restore(f.p, b, -1, -1, &w);
+	expect_no_work(&w, "restore nothing");
+	s = row(f.p, "op", "b");
+	ck_assert_msg(!s.op_admin && !s.op_weight, "b: no operator state");
+
+	/* The configured weight: the operator's now, but no change. */
+	pool_work_init(&w);
+	pool_restore(f.p, c, -1, 100, &w);
+	expect_no_work(&w, "restore c's own weight");
+	s = row(f.p, "op", "c");
+	ck_assert_msg(!s.op_admin && s.op_weight, "c: operator's weight");
+	ck_assert_int_eq(s.base_weight, 100);
+
+	/* An operator's weight wins over the agent's percentage. */
+	agent_pct(f.p, d, 50, &r, &w);
+	pool_work_init(&w);
+	pool_restore(f.p, d, -1, 30, &w);
+	expect_events(&w, "restore d's weight", 1, PEV_WEIGHT);
+	ck_assert_int_eq(event_by(&w, PEV_WEIGHT, NULL, "restore d")->weight,
+	                 30);
+	ck_assert_int_eq(row(f.p, "op", "d").weight, 30);
+	fx_close(&f);
+}
+END_TEST
+
+/* A restored maintenance stops the health and agent checks. */
+START_TEST(restore_maint)
+{
+	struct fx f;
+	struct pool_work w;
+	struct server *a;
+
+	fx_open(&f, CFG_OP1);
+	a = find_srv(f.p, "op/a");
+	pool_work_init(&w);
+	pool_restore(f.p, a, SRV_MAINT, -1, &w);
+	expect_events(&w, "restore maint", 1, PEV_MAINT);
+	event_by(&w, PEV_MAINT, NULL, "restore maint");
+	ck_assert_msg(w.check == a && w.check_stop && w.agent_stop,
+	              "restore maint: checks stop (check %s stop %d agent "
+	              "stop %d)",
+	              name_of(w.check), w.check_stop, w.agent_stop);
+	ck_assert_int_eq(row(f.p, "op", "a").state, SRV_STATE_MAINT);
+	ck_assert_msg(row(f.p, "op", "a").op_admin, "op_admin");
+	ck_assert_msg(pool_agent_paused(f.p, a), "agent paused");
+	fx_close(&f);
+}
+END_TEST
+
+/* A reload keeps the operator's drain and weight even where the file
+ * changed the weight or disabled the server; without an operator's
+ * weight the file's new weight applies. */
+START_TEST(reload_keeps_operator_state)
+{
+	struct fx2 x;
+	struct pool_work w;
+	struct pool_snap_server s;
+
+	fx_open(&x.f, CFG_OP1);
+	set_admin(x.f.p, find_srv(x.f.p, "op/a"), SRV_DRAIN, &w);
+	pool_work_init(&w);
+	pool_set_weight(x.f.p, find_srv(x.f.p, "op/a"), 30, &w);
+	set_admin(x.f.p, find_srv(x.f.p, "op/c"), SRV_DRAIN, &w);
+	pool_work_init(&w);
+	pool_set_weight(x.f.p, find_srv(x.f.p, "op/d"), 40, &w);
+	reload(&x, CFG_OP2, &w);
+	expect_no_work(&w, "reload");
+
+	s = row(x.f.p, "op", "a");
+	ck_assert_msg(s.op_admin && s.op_weight, "a: operator's state kept");
+	ck_assert_int_eq(s.state, SRV_STATE_DRAIN);
+	ck_assert_int_eq(s.base_weight, 30);
+	ck_assert_int_eq(s.weight, 30);
+	s = row(x.f.p, "op", "b");
+	ck_assert_msg(!s.op_weight, "b: no operator's weight");
+	ck_assert_int_eq(s.base_weight, 200);
+	ck_assert_int_eq(s.weight, 200);
+	s = row(x.f.p, "op", "c");
+	ck_assert_msg(s.op_admin, "c: operator's drain kept");
+	ck_assert_int_eq(s.state, SRV_STATE_DRAIN);
+	s = row(x.f.p, "op", "d");
+	ck_assert_int_eq(s.base_weight, 40);
+
+	/* enable: the new file's weight. */
+	set_admin(x.f.p, find_srv(x.f.p, "op/a"), SRV_READY, &w);
+	s = row(x.f.p, "op", "a");
+	ck_assert_int_eq(s.state, SRV_STATE_UP);
+	ck_assert_int_eq(s.base_weight, 200);
+	ck_assert_int_eq(s.weight, 200);
+	fx2_close(&x);
+}
+END_TEST
+
+/* A reload keeps the agent's last words for a server at the same address
+ * (its down too) and forgets them for one that moved. */
+START_TEST(reload_agent_state)
+{
+	struct fx2 x;
+	struct agent_reply r;
+	struct pool_work w;
+	struct pool_snap_server s;
+	char last[sizeof(s.agent_last)];
+
+	fx_open(&x.f, CFG_AGENT_R1);
+	r = agent_words(50, 3, AGENT_DRAIN, AGENT_HEALTH_NONE, NULL);
+	agent_says(x.f.p, find_srv(x.f.p, "rl/a"), &r, &w);
+	agent_says(x.f.p, find_srv(x.f.p, "rl/b"), &r, &w);
+	agent_health(x.f.p, find_srv(x.f.p, "rl/c"), AGENT_DOWN, NULL, &r, &w);
+	snprintf(last, sizeof(last), "%s", row(x.f.p, "rl", "a").agent_last);
+	reload(&x, CFG_AGENT_R2, &w);
+	expect_no_work(&w, "reload");
+
+	s = row(x.f.p, "rl", "a");
+	ck_assert_int_eq(s.weight, 50);
+	ck_assert_int_eq(s.state, SRV_STATE_DRAIN);
+	ck_assert_uint_eq(s.limit, 3);
+	ck_assert_str_eq(s.agent_last, last);
+	ck_assert_uint_eq(s.agent_checks, 1);
+	s = row(x.f.p, "rl", "b");
+	ck_assert_int_eq(s.weight, 100);
+	ck_assert_int_eq(s.state, SRV_STATE_UP);
+	ck_assert_uint_eq(s.limit, 0);
+	ck_assert_str_eq(s.agent_last, "not checked yet");
+	s = row(x.f.p, "rl", "c");
+	ck_assert_int_eq(s.state, SRV_STATE_DOWN);
+	/* Still the agent's down: passing checks do not bring it UP. */
+	check_pass(x.f.p, find_srv(x.f.p, "rl/c"), &w);
+	ck_assert_int_eq(row(x.f.p, "rl", "c").state, SRV_STATE_DOWN);
+	fx2_close(&x);
+}
+END_TEST
+
 /* --- suite ---------------------------------------------------------------- */
 
 static Suite *
@@ -3360,6 +4435,36 @@ pool_suite(void)
 	tcase_add_test(tc, drain_lets_backup_serve_the_queue);
 	tcase_add_test(tc, drain_keeps_waiters_waiting);
 	tcase_add_test(tc, reload_retry_on_removed_server);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("slowstart");
+	tcase_add_test(tc, slowstart_ramp_weights);
+	tcase_add_test(tc, slowstart_roundrobin_share);
+	tcase_add_test(tc, slowstart_leastconn_share);
+	tcase_add_test(tc, slowstart_source_share);
+	tcase_add_test(tc, slowstart_weight_one_never_zero);
+	tcase_add_test(tc, slowstart_reload);
+	tcase_add_test(tc, slowstart_not_at_enable);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("agent");
+	tcase_add_test(tc, agent_weight_percent);
+	tcase_add_test(tc, agent_maxconn);
+	tcase_add_test(tc, agent_admin_words);
+	tcase_add_test(tc, agent_down_up);
+	tcase_add_test(tc, agent_down_up_without_check);
+	tcase_add_test(tc, agent_up_starts_ramp);
+	tcase_add_test(tc, agent_failure_changes_nothing);
+	tcase_add_test(tc, agent_operator_wins);
+	tcase_add_test(tc, agent_operator_maint);
+	tcase_add_test(tc, agent_retired_set);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("operator state");
+	tcase_add_test(tc, restore_sets_operator_state);
+	tcase_add_test(tc, restore_maint);
+	tcase_add_test(tc, reload_keeps_operator_state);
+	tcase_add_test(tc, reload_agent_state);
 	suite_add_tcase(s, tc);
 
 	return s;
