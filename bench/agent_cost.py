@@ -7,7 +7,10 @@ a scripted agent that answers "ready 100%" at once; the daemon's CPU time
 the same configuration without agents, in the same run.
 
     /usr/bin/python3 bench/agent_cost.py [--lb-bin PATH] [--servers 50]
-        [--interval 1s] [--seconds 60]
+        [--interval 1s] [--seconds 60] [--haproxy]
+
+With --haproxy, HAProxy 2.6 runs the same agent checks (agent-check
+agent-inter) for a side-by-side figure.
 
 Loopback only; every process it starts is stopped."""
 
@@ -98,12 +101,45 @@ def run_one(lb, n, interval, seconds, agent_port, tmp, tag):
             p.wait()
 
 
+def run_haproxy(n, interval, seconds, agent_port, tmp):
+    """HAProxy 2.6 with the same servers and agent checks (no health
+    checks: agent-check alone), for comparison."""
+    listen = free_port()
+    conf = os.path.join(tmp, "haproxy.cfg")
+    servers = "\n".join("    server s%d 127.0.0.1:%d agent-check agent-port %d agent-inter %s"
+                         % (i, 20000 + i, agent_port, interval) for i in range(n))
+    with open(conf, "w") as f:
+        f.write("global\n    nbthread 1\ndefaults\n    mode tcp\n    timeout connect 5s\n"
+                "    timeout client 1m\n    timeout server 1m\n    timeout check 1s\n"
+                "frontend f\n    bind 127.0.0.1:%d\n    default_backend b\n"
+                "backend b\n%s\n" % (listen, servers))
+    p = subprocess.Popen(["haproxy", "-db", "-f", conf], stdout=subprocess.DEVNULL,
+                         stderr=open(os.path.join(tmp, "haproxy.err"), "w"))
+    try:
+        time.sleep(3)
+        if p.poll() is not None:
+            sys.exit("haproxy exited: see haproxy.err")
+        c0, t0 = cpu_seconds(p.pid), time.monotonic()
+        time.sleep(seconds)
+        c1, t1 = cpu_seconds(p.pid), time.monotonic()
+        return (c1 - c0) / (t1 - t0)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lb-bin", default=os.path.join(HERE, "..", "_build", "load-balancer"))
     ap.add_argument("--servers", type=int, default=50)
     ap.add_argument("--interval", default="1s")
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--haproxy", action="store_true",
+                    help="also HAProxy 2.6 with the same agent checks")
     a = ap.parse_args()
     agent = Agent()
     agent.start()
@@ -115,12 +151,17 @@ def main():
         with_agent = run_one(a.lb_bin, a.servers, a.interval, a.seconds, agent.port, tmp, "agent")
         checks = agent.n - n0
         wall = time.monotonic() - t0
+        hap = run_haproxy(a.servers, a.interval, a.seconds, agent.port, tmp) \
+            if a.haproxy else None
     print("servers %d, agent interval %s, %.0f s measured" % (a.servers, a.interval, a.seconds))
     print("agent checks answered: %d (%.1f/s over the run)" % (checks, checks / wall))
     print("daemon CPU without agents: %.3f %% of a core" % (100 * base))
     print("daemon CPU with agents:    %.3f %% of a core" % (100 * with_agent))
     print("agent checks cost:         %.3f %% of a core (criterion: under 1 %%)"
           % (100 * (with_agent - base)))
+    if hap is not None:
+        print("HAProxy 2.6, same agents:  %.3f %% of a core (ours/HAProxy %.2f)"
+              % (100 * hap, (with_agent - base) / hap if hap > 0 else float("nan")))
     print("PASS" if with_agent - base < 0.01 else "FAIL")
 
 
