@@ -203,6 +203,14 @@ struct server *server_successor(const struct server *srv);
  * BACKEND/SERVER, got 'z'"). */
 struct server *pool_find_server(struct pool *p, const char *spec, char *err,
                                 size_t errlen);
+/* The same with the two names apart (a backend name may hold a "/"). */
+struct server *pool_find_server_by(struct pool *p, const char *backend,
+                                   const char *server, char *err,
+                                   size_t errlen);
+/* The current set's srv took over the state of a server of the same
+ * name at its install (a reload); false at start and for a server the
+ * reload added.  Read on the installing thread. */
+bool server_inherited(const struct server *srv);
 
 /* --- sessions: choice, slots, queue ------------------------------------- */
 

@@ -77,9 +77,10 @@ struct check {
 	struct smtp_reply reply;
 	uint64_t t_start;
 	uint64_t timeout_ms;
-	char host[LB_ADDR_MAX];        /* server host, for SNI */
-	char domain[256];              /* HELO/EHLO argument */
-	char line[AGENT_LINE_MAX + 1]; /* the agent's answer */
+	char host[LB_ADDR_MAX]; /* server host, for SNI */
+	char domain[256];       /* HELO/EHLO argument */
+	/* The agent's answer: AGENT_LINE_MAX bytes, "\r\n", a NUL. */
+	char line[AGENT_LINE_MAX + 3];
 	size_t line_len;
 };
 
@@ -103,6 +104,15 @@ ms_tv(uint64_t ms)
 static void
 drop_connection(struct check *chk)
 {
+	if (chk->bev != NULL && chk->agent) {
+		/* The agent said its line (or failed): a reset ends the
+		 * connection without the FIN exchange and leaves no
+		 * TIME_WAIT on either side, as HAProxy's checks do. */
+		struct linger lg = {1, 0};
+
+		(void)setsockopt(bufferevent_getfd(chk->bev), SOL_SOCKET,
+		                 SO_LINGER, &lg, sizeof(lg));
+	}
 	if (chk->bev != NULL) {
 		bufferevent_setcb(chk->bev, NULL, NULL, NULL, NULL);
 		bufferevent_disable(chk->bev, EV_READ | EV_WRITE);
@@ -283,8 +293,9 @@ on_reply(struct check *chk, bool trailing)
 }
 
 /* The agent's line: up to "\n" or, at_eof, what came before the close
- * (HAProxy's agents may close without one).  Returns true when the
- * check ended. */
+ * (HAProxy's agents may close without one); its ending does not count in
+ * its AGENT_LINE_MAX bytes (the parser judges the rest).  Returns true
+ * when the check ended. */
 static bool
 agent_line(struct check *chk, struct evbuffer *in, bool at_eof)
 {
@@ -293,16 +304,13 @@ agent_line(struct check *chk, struct evbuffer *in, bool at_eof)
 
 	if (nl.pos >= 0)
 		n = (size_t)nl.pos + 1;
-	else if (n > AGENT_LINE_MAX) {
-		fail_reason(chk, "reply too long");
-		return true;
-	} else if (!at_eof)
-		return false;
+	else if (n <= AGENT_LINE_MAX + 1 && !at_eof)
+		return false; /* (the last byte may be the "\r" of "\r\n") */
 	if (n == 0) {
 		fail_reason(chk, "connection closed");
 		return true;
 	}
-	if (n > AGENT_LINE_MAX) {
+	if (n > AGENT_LINE_MAX + 2 || (nl.pos < 0 && n > AGENT_LINE_MAX + 1)) {
 		fail_reason(chk, "reply too long");
 		return true;
 	}
@@ -417,7 +425,7 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 				return;
 			}
 			bufferevent_setwatermark(bev, EV_READ, 0,
-			                         AGENT_LINE_MAX + 1);
+			                         AGENT_LINE_MAX + 2);
 			bufferevent_enable(bev, EV_READ | EV_WRITE);
 			return;
 		}
@@ -497,11 +505,15 @@ run(struct check *chk)
 	chk->step = ST_CONNECT;
 	chk->t_start = now_ms();
 	/* A configured source address applies to checks too (the server
-	 * may accept only it); "clientip" has no client here. */
-	if (bc->source_mode == SRC_ADDR &&
-	    (fd = sock_outgoing(a->ss.ss_family,
-	                        (const struct sockaddr *)&bc->source_ss,
-	                        bc->source_len, false, &what)) < 0) {
+	 * may accept only it); "clientip" has no client here.  The socket
+	 * is made non-blocking at once (one system call less a check). */
+	if ((fd =
+	         sock_outgoing(a->ss.ss_family,
+	                       bc->source_mode == SRC_ADDR
+	                           ? (const struct sockaddr *)&bc->source_ss
+	                           : NULL,
+	                       bc->source_mode == SRC_ADDR ? bc->source_len : 0,
+	                       false, &what)) < 0) {
 		fail_errno(chk, errno);
 		return;
 	}

@@ -37,12 +37,22 @@ opstate_close(struct opstate *o)
 	o->on = false;
 }
 
+/* At most this many bad lines are named a load (a file of junk must
+ * not flood the log at every start and reload). */
+#define WARN_LINES 10
+
+struct load_ctx {
+	const struct opstate *o;
+	unsigned bad;
+};
+
 static void
 warn_line(void *arg, const char *msg)
 {
-	const struct opstate *o = arg;
+	struct load_ctx *c = arg;
 
-	log_warnx("state_file %s:%s", o->sf.path, msg);
+	if (c->bad++ < WARN_LINES)
+		log_warnx("state_file %s:%s", c->o->sf.path, msg);
 }
 
 static int
@@ -54,6 +64,7 @@ admin_of_entry(enum statefile_admin a)
 	case STATEFILE_MAINT:
 		return SRV_MAINT;
 	case STATEFILE_READY:
+		return SRV_READY; /* enabled where the file disables it */
 	case STATEFILE_ADMIN_NONE:
 		break;
 	}
@@ -63,6 +74,7 @@ admin_of_entry(enum statefile_admin a)
 void
 opstate_restore(struct opstate *o, struct pool *p, const struct work_env *env)
 {
+	struct load_ctx ctx = {o, 0};
 	struct statefile_list l;
 	struct stat st;
 	char err[512];
@@ -76,7 +88,10 @@ opstate_restore(struct opstate *o, struct pool *p, const struct work_env *env)
 		return;
 	}
 	statefile_list_init(&l);
-	n = statefile_load(&o->sf, &l, warn_line, o, err, sizeof(err));
+	n = statefile_load(&o->sf, &l, warn_line, &ctx, err, sizeof(err));
+	if (ctx.bad > WARN_LINES)
+		log_warnx("state_file %s: %u more bad lines skipped",
+		          o->sf.path, ctx.bad - WARN_LINES);
 	if (n < 0) {
 		log_warnx("state_file %s: %s: no operator state restored",
 		          o->sf.path, err);
@@ -90,12 +105,16 @@ opstate_restore(struct opstate *o, struct pool *p, const struct work_env *env)
 		struct server *srv;
 
 		snprintf(spec, sizeof(spec), "%s/%s", e->backend, e->server);
-		if ((srv = pool_find_server(p, spec, why, sizeof(why))) ==
-		    NULL) {
+		if ((srv = pool_find_server_by(p, e->backend, e->server, why,
+		                               sizeof(why))) == NULL) {
 			log_info("state_file %s: %s: not restored: %s",
 			         o->sf.path, spec, why);
 			continue;
 		}
+		/* A server a reload kept has its state already (the file
+		 * may be older: a save that failed). */
+		if (server_inherited(srv))
+			continue;
 		pool_work_init(&w);
 		pool_restore(p, srv, admin_of_entry(e->admin), e->weight, &w);
 		work_apply(env, &w);
@@ -106,6 +125,7 @@ opstate_restore(struct opstate *o, struct pool *p, const struct work_env *env)
 		log_info("state_file: restored %s:%s%s", spec,
 		         e->admin == STATEFILE_DRAIN   ? " drain"
 		         : e->admin == STATEFILE_MAINT ? " maint"
+		         : e->admin == STATEFILE_READY ? " ready"
 		                                       : "",
 		         why);
 	}
@@ -136,6 +156,15 @@ opstate_save(struct opstate *o, struct pool *p)
 
 			if (!s->op_admin && !s->op_weight)
 				continue;
+			if (strlen(be->conf->name) >= STATEFILE_NAME_MAX ||
+			    strlen(s->conf->name) >= STATEFILE_NAME_MAX) {
+				log_warnx(
+				    "state_file %s: %s/%s: a name longer "
+				    "than %d bytes: its state is not kept",
+				    o->sf.path, be->conf->name, s->conf->name,
+				    STATEFILE_NAME_MAX - 1);
+				continue;
+			}
 			memset(&e, 0, sizeof(e));
 			snprintf(e.backend, sizeof(e.backend), "%s",
 			         be->conf->name);
@@ -143,9 +172,8 @@ opstate_save(struct opstate *o, struct pool *p)
 			         s->conf->name);
 			e.admin = !s->op_admin            ? STATEFILE_ADMIN_NONE
 			          : s->admin == SRV_MAINT ? STATEFILE_MAINT
-			          : s->admin == SRV_DRAIN
-			              ? STATEFILE_DRAIN
-			              : STATEFILE_ADMIN_NONE;
+			          : s->admin == SRV_DRAIN ? STATEFILE_DRAIN
+			                                  : STATEFILE_READY;
 			e.weight = s->op_weight ? s->base_weight : -1;
 			if (statefile_list_add(&l, &e) < 0) {
 				log_warnx("state_file %s: not written: out of "

@@ -94,6 +94,9 @@ struct pool {
 	pthread_mutex_t lock;
 	struct pool_set *cur;
 	uint64_t (*wall_ms)(void);
+	/* Slow start's ramps: steps of the wall clock must not stretch
+	 * or cut them. */
+	uint64_t (*mono_ms)(void);
 };
 
 /* --- lock ----------------------------------------------------------------- */
@@ -119,6 +122,15 @@ unlock(struct pool *p)
 		fprintf(stderr, "pool: unlock: %s\n", strerror(e));
 		abort();
 	}
+}
+
+static uint64_t
+real_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static uint64_t
@@ -154,6 +166,7 @@ pool_new(void)
 	}
 	pthread_mutexattr_destroy(&ma);
 	p->wall_ms = real_wall_ms;
+	p->mono_ms = real_mono_ms;
 	return p;
 }
 
@@ -170,6 +183,7 @@ void
 pool_set_clock(struct pool *p, uint64_t (*wall_ms)(void))
 {
 	p->wall_ms = wall_ms != NULL ? wall_ms : real_wall_ms;
+	p->mono_ms = wall_ms != NULL ? wall_ms : real_mono_ms;
 }
 
 static time_t
@@ -385,7 +399,7 @@ set_weight_of(const struct server *srv)
 static uint64_t
 set_now(const struct pool_set *set)
 {
-	return set->pool != NULL ? set->pool->wall_ms() : 0;
+	return set->pool != NULL ? set->pool->mono_ms() : 0;
 }
 
 /* UP or DRAIN: counted in the health log's active/backup and in
@@ -690,11 +704,26 @@ server_successor(const struct server *srv)
 }
 
 struct server *
+pool_find_server_by(struct pool *p, const char *backend, const char *server,
+                    char *err, size_t errlen)
+{
+	struct server *srv = NULL;
+	struct backend *be;
+
+	lock(p);
+	if (p->cur == NULL || (be = pool_set_find(p->cur, backend)) == NULL)
+		snprintf(err, errlen, "no backend '%s'", backend);
+	else if ((srv = backend_find_server(be, server)) == NULL)
+		snprintf(err, errlen, "backend '%s' has no server '%s'",
+		         be->conf->name, server);
+	unlock(p);
+	return srv;
+}
+
+struct server *
 pool_find_server(struct pool *p, const char *spec, char *err, size_t errlen)
 {
 	const char *slash = strchr(spec, '/');
-	struct server *srv = NULL;
-	struct backend *be;
 	char name[512];
 	size_t blen;
 
@@ -710,14 +739,13 @@ pool_find_server(struct pool *p, const char *spec, char *err, size_t errlen)
 	}
 	memcpy(name, spec, blen);
 	name[blen] = '\0';
-	lock(p);
-	if (p->cur == NULL || (be = pool_set_find(p->cur, name)) == NULL)
-		snprintf(err, errlen, "no backend '%s'", name);
-	else if ((srv = backend_find_server(be, slash + 1)) == NULL)
-		snprintf(err, errlen, "backend '%s' has no server '%s'",
-		         be->conf->name, slash + 1);
-	unlock(p);
-	return srv;
+	return pool_find_server_by(p, name, slash + 1, err, errlen);
+}
+
+bool
+server_inherited(const struct server *srv)
+{
+	return srv->prev != NULL;
 }
 
 static bool
@@ -761,21 +789,25 @@ inherit(struct server *srv, const struct server *old)
 	srv->agent_failures = old->agent_failures;
 	if (!same_addr(&nc->addr, &oc->addr))
 		return; /* another machine: checked afresh */
-	/* Same machine: the agent's last words and a running ramp stay. */
+	srv->ramp_start_ms = old->ramp_start_ms;
+	/* Same machine, still asked: the agent's last words stay (without
+	 * an agent any more, nothing could ever take them back). */
+	if (nc->agent_addr.len == 0)
+		goto health;
 	srv->agent_admin = old->agent_admin;
 	srv->agent_pct = old->agent_pct;
 	srv->agent_maxconn = old->agent_maxconn;
 	srv->agent_down = old->agent_down;
 	memcpy(srv->agent_last, old->agent_last, sizeof(srv->agent_last));
-	srv->ramp_start_ms = old->ramp_start_ms;
 	if (srv->agent_down)
 		srv->up = false;
+health:
 	srv->cert_not_after = old->cert_not_after;
 	srv->cert_warned = old->cert_warned;
 	atomic_store(&srv->traffic_fails, atomic_load(&old->traffic_fails));
 	if (!srv->checked || !old->checked)
 		return; /* always UP, or checked from now on: as at start */
-	srv->up = old->up;
+	srv->up = health_is_up(&old->health) && !srv->agent_down;
 	srv->health.counter = health_is_up(&old->health)
 	                          ? srv->health.rise + srv->health.fall - 1
 	                          : 0;
@@ -1294,7 +1326,9 @@ pool_set_admin(struct pool *p, struct server *srv, enum srv_admin admin,
 	lock(p);
 	b = before_of(srv);
 	srv->admin = admin;
-	srv->op_admin = admin != SRV_READY;
+	/* enable of a server the file disables is the operator's state
+	 * too (kept in the state file as admin=ready). */
+	srv->op_admin = admin != SRV_READY || srv->conf->disabled;
 	if (admin == SRV_READY) {
 		/* enable ends every operator override (README "Operator
 		 * state across restarts"): the configured weight comes
@@ -1348,13 +1382,16 @@ pool_restore(struct pool *p, struct server *srv, int admin, int weight,
 
 	lock(p);
 	b = before_of(srv);
-	if (admin >= 0 && (enum srv_admin)admin != SRV_READY) {
+	if (admin >= 0) {
 		if (b.admin != SRV_MAINT && admin == SRV_MAINT) {
 			w->check = srv;
 			w->agent_stop = true;
+		} else if (b.admin == SRV_MAINT && admin != SRV_MAINT) {
+			w->check = srv;
+			w->agent_now = true;
 		}
 		srv->admin = (enum srv_admin)admin;
-		srv->op_admin = true;
+		srv->op_admin = admin != SRV_READY || srv->conf->disabled;
 	}
 	if (weight >= 0) {
 		srv->weight = weight;
@@ -1425,7 +1462,8 @@ went_up(struct pool *p, struct server *srv, uint64_t duration_ms,
 	srv->last_change = (time_t)(now / 1000);
 	/* Slow start: after DOWN -> UP only (not at start, reload or
 	 * enable). */
-	srv->ramp_start_ms = be->conf->slowstart_ms > 0 ? (now ? now : 1) : 0;
+	srv->ramp_start_ms =
+	    be->conf->slowstart_ms > 0 ? (p->mono_ms() ? p->mono_ms() : 1) : 0;
 	if ((ev = new_event(w, PEV_UP, be, srv)) != NULL) {
 		ev->by = by;
 		ev->duration_ms = duration_ms;
@@ -1800,7 +1838,7 @@ pool_snapshot(struct pool *p, struct pool_snap *snap)
 	}
 	snap->nbackends = set->nbackends;
 	snap->all = all;
-	now = p->wall_ms();
+	now = p->mono_ms();
 	for (size_t b = 0, k = 0; b < set->nbackends; b++) {
 		struct backend *be = &set->backends[b];
 		struct pool_snap_backend *o = &snap->backends[b];

@@ -4191,6 +4191,91 @@ START_TEST(agent_retired_set)
 }
 END_TEST
 
+/* Regression (review of the agent check): a reload that takes the
+ * agent away also takes its last words away; nothing else could. */
+START_TEST(agent_words_go_with_the_agent)
+{
+	static const char no_agent[] =
+	    "backends = ( { name = \"rl\"; " HCHECK " servers = (\n"
+	    "  " W100("a", "10001") ", " W100("b", "10002") ", " W100(
+	        "c", "10003") " ); } );\n";
+	struct fx2 x;
+	struct agent_reply r;
+	struct pool_work w;
+
+	fx_open(&x.f, CFG_AGENT_R1);
+	agent_admin(x.f.p, find_srv(x.f.p, "rl/a"), AGENT_MAINT, &r, &w);
+	agent_health(x.f.p, find_srv(x.f.p, "rl/b"), AGENT_DOWN, "disk full",
+	             &r, &w);
+	agent_pct(x.f.p, find_srv(x.f.p, "rl/c"), 0, &r, &w);
+	ck_assert_int_eq(row(x.f.p, "rl", "a").state, SRV_STATE_MAINT);
+	ck_assert_int_eq(row(x.f.p, "rl", "b").state, SRV_STATE_DOWN);
+	ck_assert(!row(x.f.p, "rl", "c").takes);
+	reload(&x, no_agent, &w);
+	ck_assert_int_eq(row(x.f.p, "rl", "a").state, SRV_STATE_UP);
+	ck_assert_int_eq(row(x.f.p, "rl", "b").state, SRV_STATE_UP);
+	ck_assert(row(x.f.p, "rl", "c").takes);
+	ck_assert_int_eq(row(x.f.p, "rl", "c").weight, 100);
+	ck_assert_msg(!pool_in_maint(x.f.p, find_srv(x.f.p, "rl/a")),
+	              "a's health check must run again");
+	fx2_close(&x);
+}
+END_TEST
+
+/* Regression (review): lbctl enable of a server the file disables is
+ * the operator's state, kept (admin=ready) and restored. */
+START_TEST(enable_of_disabled_server_is_kept)
+{
+	static const char cfg[] =
+	    "backends = ( { name = \"d\"; servers = (\n"
+	    "  " SRV("a", "10001", "disabled = true;") ", " SRV(
+	        "b", "10002", "") " ); } );\n";
+	struct fx f, g;
+	struct pool_work w;
+	struct pool_snap_server s;
+
+	fx_open(&f, cfg);
+	pool_work_init(&w);
+	pool_set_admin(f.p, find_srv(f.p, "d/a"), SRV_READY, NULL, 0, &w);
+	s = row(f.p, "d", "a");
+	ck_assert_int_eq(s.state, SRV_STATE_UP);
+	ck_assert_msg(s.op_admin && s.admin == SRV_READY,
+	              "enable of a disabled server: op_admin with READY");
+	/* b is not disabled: its enable is no state to keep. */
+	pool_work_init(&w);
+	pool_set_admin(f.p, find_srv(f.p, "d/b"), SRV_READY, NULL, 0, &w);
+	ck_assert_msg(!row(f.p, "d", "b").op_admin, "b: nothing to keep");
+	fx_close(&f);
+	/* A restart: the state file's admin=ready enables it again, with
+	 * the agent started and no maintenance left. */
+	fx_open(&g, cfg);
+	ck_assert_int_eq(row(g.p, "d", "a").state, SRV_STATE_MAINT);
+	pool_work_init(&w);
+	pool_restore(g.p, find_srv(g.p, "d/a"), SRV_READY, -1, &w);
+	ck_assert_int_eq(row(g.p, "d", "a").state, SRV_STATE_UP);
+	ck_assert_msg(w.agent_now, "leaving maintenance starts the agent");
+	fx_close(&g);
+}
+END_TEST
+
+/* server_inherited: false at start and for a server a reload adds. */
+START_TEST(inherited_after_reload)
+{
+	static const char more[] =
+	    "backends = ( { name = \"rl\"; " AGENT " " HCHECK " servers = (\n"
+	    "  " W100("a", "10001") ", " W100("z", "10009") " ); } );\n";
+	struct fx2 x;
+	struct pool_work w;
+
+	fx_open(&x.f, CFG_AGENT_R1);
+	ck_assert(!server_inherited(find_srv(x.f.p, "rl/a")));
+	reload(&x, more, &w);
+	ck_assert(server_inherited(find_srv(x.f.p, "rl/a")));
+	ck_assert(!server_inherited(find_srv(x.f.p, "rl/z")));
+	fx2_close(&x);
+}
+END_TEST
+
 /* --- operator state ------------------------------------------------------ */
 
 /* The state file's drain and weight, with events only for changes. */
@@ -4458,6 +4543,9 @@ pool_suite(void)
 	tcase_add_test(tc, agent_operator_wins);
 	tcase_add_test(tc, agent_operator_maint);
 	tcase_add_test(tc, agent_retired_set);
+	tcase_add_test(tc, agent_words_go_with_the_agent);
+	tcase_add_test(tc, enable_of_disabled_server_is_kept);
+	tcase_add_test(tc, inherited_after_reload);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("operator state");
