@@ -861,7 +861,12 @@ def run_postfix_proxy_v2(pf):
     retried = [s for s in ss if s.get("retries") == 1 and s["greeting"] == "421"]
     t.check(all(s.get("server") == "pfx" for s in ss) and retried,
             "every session ends on pfx; %d of them after busy's 421 (retries=1 greeting=421)" % len(retried))
-    bad = [ln for ln in pf.text().splitlines() if re.search(r"lost connection|warning|fatal|panic", ln)]
+    # (cleanup's "file system clock is N seconds ahead" and "resetting
+    # file time stamps" are about this machine's clocks under load, not
+    # about the sessions.)
+    bad = [ln for ln in pf.text().splitlines()
+           if re.search(r"lost connection|warning|fatal|panic", ln)
+           and not re.search(r"file system clock is|resetting file time stamps", ln)]
     t.check(not bad, "Postfix logs no lost connection, warning, fatal or panic", str(bad[:3]))
     d.stop()
 
