@@ -37,6 +37,27 @@ def free_port():
     return p
 
 
+class PfAgent:
+    """The project's lb-postfix-agent in -l mode over an empty queue
+    directory: the agent a site runs on its filters.  It counts no
+    connections: the daemon's agent_checks_total is not read here, so n
+    is estimated from the interval."""
+
+    def __init__(self, path, tmp):
+        q = os.path.join(tmp, "queue")
+        for d in ("incoming", "active", "deferred"):
+            os.makedirs(os.path.join(q, d))
+        self.port = free_port()
+        self.proc = subprocess.Popen([path, "-l", "127.0.0.1:%d" % self.port, "-q", q, "-c", "0"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.3)
+        self.n = 0
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
 class Agent(threading.Thread):
     """asyncio responder: one line per connection, then close."""
 
@@ -140,11 +161,17 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--haproxy", action="store_true",
                     help="also HAProxy 2.6 with the same agent checks")
+    ap.add_argument("--pfagent", metavar="PATH",
+                    help="answer with this lb-postfix-agent (-l, an empty queue) "
+                         "instead of the scripted asyncio agent")
     a = ap.parse_args()
-    agent = Agent()
-    agent.start()
-    agent.ready.wait(5)
     with tempfile.TemporaryDirectory(prefix="agentcost-") as tmp:
+        if a.pfagent:
+            agent = PfAgent(a.pfagent, tmp)
+        else:
+            agent = Agent()
+            agent.start()
+            agent.ready.wait(5)
         base = run_one(a.lb_bin, a.servers, a.interval, a.seconds, 0, tmp, "base")
         n0 = agent.n
         t0 = time.monotonic()
@@ -153,8 +180,12 @@ def main():
         wall = time.monotonic() - t0
         hap = run_haproxy(a.servers, a.interval, a.seconds, agent.port, tmp) \
             if a.haproxy else None
+        if a.pfagent:
+            agent.stop()
     print("servers %d, agent interval %s, %.0f s measured" % (a.servers, a.interval, a.seconds))
-    print("agent checks answered: %d (%.1f/s over the run)" % (checks, checks / wall))
+    print("agent: %s" % (a.pfagent or "scripted (asyncio)"))
+    if not a.pfagent:
+        print("agent checks answered: %d (%.1f/s over the run)" % (checks, checks / wall))
     print("daemon CPU without agents: %.3f %% of a core" % (100 * base))
     print("daemon CPU with agents:    %.3f %% of a core" % (100 * with_agent))
     print("agent checks cost:         %.3f %% of a core (criterion: under 1 %%)"

@@ -57,6 +57,9 @@ step_name(enum step st)
 	return st == ST_AGENT ? "agent" : health_steps[st];
 }
 
+/* The step of the agent checks' start times (check_schedule). */
+#define AGENT_GRAIN_MS 100
+
 /* Bytes a check buffers from the server: a reply is at most 4 KiB. */
 #define CHECK_READ_MAX (2 * SMTP_REPLY_MAX)
 
@@ -140,7 +143,8 @@ finish(struct check *chk, bool pass, int code, const char *reply,
 	res.reason = reason;
 	res.duration_ms = now_ms() - chk->t_start;
 	drop_connection(chk);
-	ERR_clear_error();
+	if (chk->tls_ctx != NULL)
+		ERR_clear_error(); /* (OpenSSL's queue, STARTTLS only) */
 	chk->cbs->result(chk->arg, &res);
 }
 
@@ -599,7 +603,23 @@ check_new(const struct cfg_backend *bc, const struct cfg_server *sc,
 void
 check_schedule(struct check *chk, uint64_t delay_ms)
 {
-	struct timeval tv = ms_tv(delay_ms);
+	struct timeval tv;
+
+	/* Agent checks start on a grid of AGENT_GRAIN_MS: the ones due
+	 * within the same step go out in one wake-up of the loop, and
+	 * their connects and answers tend to share wake-ups too (timer
+	 * coalescing: with 50 agents a second, about a third of the CPU
+	 * time is the loop's sleeping and waking).  Each keeps its own
+	 * timer and its place in the spread, moved by half a step at most. */
+	if (chk->agent && delay_ms > 0) {
+		uint64_t now = now_ms(), at = now + delay_ms;
+
+		/* To the nearest step: on average the interval stays. */
+		at += AGENT_GRAIN_MS / 2;
+		at -= at % AGENT_GRAIN_MS;
+		delay_ms = at > now ? at - now : 0;
+	}
+	tv = ms_tv(delay_ms);
 
 	if (chk->running)
 		return; /* it reschedules itself when it ends */
