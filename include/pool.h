@@ -128,8 +128,11 @@ struct pool_event {
 	 * "agent": by the agent check (README "Agent check"); NULL: a
 	 * check, or an operator's command */
 	const char *by;
-	/* weight: the weight in force now (without a slow start's ramp) */
+	/* weight: the weight in force now (without a slow start's ramp),
+	 * and the agent's new maxconn:N when it changed (0 = unlimited) */
 	int weight;
+	bool has_maxconn;
+	int maxconn;
 	/* alive servers (UP or DRAIN) after the change, by tier */
 	unsigned active, backup;
 	/* cert_expiry */

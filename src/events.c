@@ -96,6 +96,8 @@ events_write(struct healthlog *hl, const struct pool_event *ev)
 		break;
 	case PEV_WEIGHT:
 		lf_addf(&l, "weight", "%d", ev->weight);
+		if (ev->has_maxconn)
+			lf_addf(&l, "maxconn", "%d", ev->maxconn);
 		/* fall through */
 	case PEV_READY:
 	case PEV_DRAIN:

@@ -1247,20 +1247,25 @@ admin_event(struct server *srv, enum srv_admin a, const char *by,
 	event_counts(ev, srv->be);
 }
 
-/* A weight event when the weight in force moved from old (by NULL: the
- * operator's). */
-static void
-weight_event(struct server *srv, int old, const char *by, struct pool_work *w)
+/* A weight event: the weight in force now (by NULL: the operator's). */
+static struct pool_event *
+weight_ev(struct server *srv, const char *by, struct pool_work *w)
 {
-	struct pool_event *ev;
+	struct pool_event *ev = new_event(w, PEV_WEIGHT, srv->be, srv);
 
-	if (set_weight_of(srv) == old)
-		return;
-	if ((ev = new_event(w, PEV_WEIGHT, srv->be, srv)) != NULL) {
+	if (ev != NULL) {
 		ev->by = by;
 		ev->weight = set_weight_of(srv);
 	}
 	event_counts(ev, srv->be);
+	return ev;
+}
+
+/* The same, when the weight in force moved from old. */
+static struct pool_event *
+weight_event(struct server *srv, int old, const char *by, struct pool_work *w)
+{
+	return set_weight_of(srv) == old ? NULL : weight_ev(srv, by, w);
 }
 
 /* The admin state in force moved from old to admin_of(srv): the health
@@ -1487,7 +1492,8 @@ pool_agent_result(struct pool *p, struct server *srv,
 	enum srv_admin old_eff;
 	struct check_result res;
 	char words[128];
-	int old_weight;
+	int old_weight, old_maxconn;
+	struct pool_event *ev;
 
 	lock(p);
 	if (srv->be->set != p->cur) {
@@ -1508,6 +1514,7 @@ pool_agent_result(struct pool *p, struct server *srv,
 	snprintf(srv->agent_last, sizeof(srv->agent_last), "%s (%llu ms)",
 	         words, (unsigned long long)duration_ms);
 	old_weight = set_weight_of(srv);
+	old_maxconn = srv->agent_maxconn;
 	old_eff = admin_of(srv);
 	if (r->pct >= 0)
 		srv->agent_pct = r->pct;
@@ -1517,9 +1524,15 @@ pool_agent_result(struct pool *p, struct server *srv,
 		srv->agent_admin = r->admin == AGENT_DRAIN   ? SRV_DRAIN
 		                   : r->admin == AGENT_MAINT ? SRV_MAINT
 		                                             : SRV_READY;
-	/* The operator's drain, maint or weight win (until enable). */
-	if (!srv->op_weight)
-		weight_event(srv, old_weight, "agent", w);
+	/* The operator's drain, maint or weight win (until enable).  A new
+	 * maxconn:N is logged on a weight event too: every change the
+	 * agent makes is in the health log (README "Agent check"). */
+	ev = !srv->op_weight ? weight_event(srv, old_weight, "agent", w) : NULL;
+	if (srv->agent_maxconn != old_maxconn &&
+	    (ev != NULL || (ev = weight_ev(srv, "agent", w)) != NULL)) {
+		ev->has_maxconn = true;
+		ev->maxconn = srv->agent_maxconn;
+	}
 	admin_moved(p, srv, old_eff, w);
 	if (admin_of(srv) != old_eff)
 		admin_event(srv, admin_of(srv), "agent", w);

@@ -3873,7 +3873,16 @@ START_TEST(agent_maxconn)
 	ck_assert_uint_eq(row(f.p, "one", "s").limit, 0);
 	r = agent_words(-1, 1, AGENT_ADMIN_NONE, AGENT_HEALTH_NONE, NULL);
 	agent_says(f.p, s, &r, &w);
-	ck_assert_msg(w.nevents == 0, "maxconn: events [%s]", kinds_text(&w));
+	/* Logged on a weight event (every change the agent makes is in
+	 * the health log); the same answer again: nothing. */
+	expect_events(&w, "maxconn:1", 1, PEV_WEIGHT);
+	ck_assert_str_eq(w.events[0].by, "agent");
+	ck_assert_int_eq(w.events[0].weight, 100);
+	ck_assert(w.events[0].has_maxconn);
+	ck_assert_int_eq(w.events[0].maxconn, 1);
+	agent_says(f.p, s, &r, &w);
+	ck_assert_msg(w.nevents == 0, "maxconn again: events [%s]",
+	              kinds_text(&w));
 	ck_assert_uint_eq(row(f.p, "one", "s").limit, 1);
 	waiter(&c1);
 	ck_assert_ptr_eq(take_ok(f.p, be, &c1, "first"), s);
@@ -3882,6 +3891,8 @@ START_TEST(agent_maxconn)
 
 	r = agent_words(-1, 0, AGENT_ADMIN_NONE, AGENT_HEALTH_NONE, NULL);
 	agent_says(f.p, s, &r, &w);
+	expect_events(&w, "maxconn:0", 1, PEV_WEIGHT);
+	ck_assert_int_eq(w.events[0].maxconn, 0);
 	ck_assert_uint_eq(row(f.p, "one", "s").limit, 0);
 	ck_assert_ptr_eq(take_ok(f.p, be, &c2, "maxconn:0"), s);
 	release(f.p, s, &w);
