@@ -90,6 +90,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
+def cpu_share(p, seconds):
+    """p's CPU time over seconds of wall time: a fraction of a core."""
+    c0, t0 = cpu_seconds(p.pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = cpu_seconds(p.pid), time.monotonic()
+    return (c1 - c0) / (t1 - t0)
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 def run_one(lb, n, interval, seconds, agent_port, tmp, tag):
     listen = free_port()
     servers = ",\n".join(
@@ -109,17 +126,9 @@ def run_one(lb, n, interval, seconds, agent_port, tmp, tag):
         time.sleep(3)  # past the first interval (checks spread over it)
         if p.poll() is not None:
             sys.exit("%s: load-balancer exited: see %s.err" % (tag, tag))
-        c0, t0 = cpu_seconds(p.pid), time.monotonic()
-        time.sleep(seconds)
-        c1, t1 = cpu_seconds(p.pid), time.monotonic()
-        return (c1 - c0) / (t1 - t0)
+        return cpu_share(p, seconds)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop(p)
 
 
 def run_haproxy(n, interval, seconds, agent_port, tmp):
@@ -140,17 +149,9 @@ def run_haproxy(n, interval, seconds, agent_port, tmp):
         time.sleep(3)
         if p.poll() is not None:
             sys.exit("haproxy exited: see haproxy.err")
-        c0, t0 = cpu_seconds(p.pid), time.monotonic()
-        time.sleep(seconds)
-        c1, t1 = cpu_seconds(p.pid), time.monotonic()
-        return (c1 - c0) / (t1 - t0)
+        return cpu_share(p, seconds)
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        stop(p)
 
 
 def main():

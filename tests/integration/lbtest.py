@@ -1654,6 +1654,39 @@ def quick_session(host, port, source=None, timeout=5.0):
         c.close()
 
 
+
+def session_server(host, port, timeout=5.0):
+    """quick_session's server name, or None when the session failed."""
+    try:
+        return quick_session(host, port, timeout=timeout)
+    except OSError:
+        return None
+
+
+def share_counts(host, port, n):
+    """n sessions one after the other: ({server: count}, [server, ...])."""
+    got = [session_server(host, port) for _ in range(n)]
+    return {k: got.count(k) for k in set(got)}, got
+
+
+def exe_of(pid):
+    """/proc/PID/exe without a " (deleted)" suffix, or None."""
+    try:
+        link = os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+    return link[:-len(" (deleted)")] if link.endswith(" (deleted)") else link
+
+
+def pid_alive(pid):
+    """The process exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def hold_session(host, port, source=None, timeout=5.0):
     """Connect and read the banner; returns (Client, server name)."""
     c = Client(host, port, source=source, timeout=timeout)

@@ -116,16 +116,8 @@ def wait_row(d, server, pred, timeout=3.0):
     return res.get("r", {})
 
 
-def session(port):
-    try:
-        return t.quick_session(H, port, timeout=5)
-    except OSError:
-        return None
-
-
 def shares(port, n):
-    got = [session(port) for _ in range(n)]
-    return {k: got.count(k) for k in set(got)}, got
+    return t.share_counts(H, port, n)
 
 
 def pct(counts, name="B"):

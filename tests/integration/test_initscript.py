@@ -50,21 +50,6 @@ def make(args, timeout=180):
     return p.returncode, p.stdout.decode(errors="replace")
 
 
-def exe_of(pid):
-    """/proc/PID/exe without a " (deleted)" suffix, or None."""
-    try:
-        link = os.readlink("/proc/%d/exe" % pid)
-    except OSError:
-        return None
-    return link[:-len(" (deleted)")] if link.endswith(" (deleted)") else link
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class Install:
@@ -95,13 +80,13 @@ class Install:
         installed program (SIGTERM, then SIGKILL)."""
         real = os.path.realpath(self.daemon)
         for pid in self.pids:
-            if exe_of(pid) not in (self.daemon, real):
+            if t.exe_of(pid) not in (self.daemon, real):
                 continue
             try:
                 os.kill(pid, signal.SIGTERM)
             except OSError:
                 continue
-            if not t.wait_until(lambda: not alive(pid), 5):
+            if not t.wait_until(lambda: not t.pid_alive(pid), 5):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -113,8 +98,8 @@ class Install:
         out = []
         for d in os.listdir("/proc"):
             if d.isdigit():
-                e = exe_of(int(d))
-                if e in (self.daemon, real) and alive(int(d)):
+                e = t.exe_of(int(d))
+                if e in (self.daemon, real) and t.pid_alive(int(d)):
                     out.append(int(d))
         self.pids.update(out)
         return out
@@ -247,7 +232,7 @@ def test_initscript():
     rc, out, err = inst.sh("start")
     pid1 = inst.pid()
     t.require(rc == 0, "start: exit 0", "" if rc == 0 else err[-500:])
-    t.check(pid1 is not None and exe_of(pid1) == inst.daemon,
+    t.check(pid1 is not None and t.exe_of(pid1) == inst.daemon,
             "start: the pidfile names a process running %s" % inst.daemon, str(pid1))
     t.check(t.wait_until(lambda: t.is_listening(H, port), 5), "start: listening")
     serving("start")
@@ -268,7 +253,7 @@ def test_initscript():
     rc, out, err = inst.sh("reload")
     t.check(rc == 0, "reload: exit 0", "exit %s" % rc)
     time.sleep(0.3)
-    t.check(alive(pid1) and inst.pid() == pid1 and inst.daemons() == [pid1],
+    t.check(t.pid_alive(pid1) and inst.pid() == pid1 and inst.daemons() == [pid1],
             "reload: the same daemon runs on")
     serving("reload")
     decoys_alive("reload")
@@ -287,7 +272,7 @@ def test_initscript():
         rc, out, err = inst.sh(cmd)
         t.check(rc == 6, "%s with a broken file: refused, exit 6" % cmd, "exit %s" % rc)
         t.check(want in err, "%s with a broken file: shows the error" % cmd)
-        t.check(alive(pid1) and inst.pid() == pid1 and inst.daemons() == [pid1],
+        t.check(t.pid_alive(pid1) and inst.pid() == pid1 and inst.daemons() == [pid1],
                 "%s with a broken file: the daemon untouched (pid %s)" % (cmd, pid1))
         decoys_alive(cmd + " (broken file)")
     serving("after the refused commands")
@@ -298,7 +283,7 @@ def test_initscript():
     rc, out, err = inst.sh("restart")
     pid2 = inst.pid()
     t.check(rc == 0, "restart: exit 0", "exit %s" % rc)
-    t.check(pid2 is not None and pid2 != pid1 and not alive(pid1) and
+    t.check(pid2 is not None and pid2 != pid1 and not t.pid_alive(pid1) and
             inst.daemons() == [pid2], "restart: a new daemon (pid %s -> %s)" % (pid1, pid2))
     serving("restart")
     decoys_alive("restart")
@@ -313,7 +298,7 @@ def test_initscript():
 
     rc, out, err = inst.sh("stop")
     t.check(rc == 0, "stop: exit 0", "exit %s" % rc)
-    t.check(not alive(pid2) and inst.daemons() == [], "stop: the daemon is gone when stop returns")
+    t.check(not t.pid_alive(pid2) and inst.daemons() == [], "stop: the daemon is gone when stop returns")
     t.check(not os.path.exists(inst.pidfile), "stop: no pidfile left")
     t.check(not t.is_listening(H, port), "stop: nothing listens on the port")
     decoys_alive("stop")

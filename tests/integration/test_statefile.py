@@ -103,16 +103,8 @@ def rows_of(d, sock=None):
     return {r.get("SERVER"): r for r in t.parse_table(out)} if rc == 0 else {}
 
 
-def session(port):
-    try:
-        return t.quick_session(H, port, timeout=5)
-    except OSError:
-        return None
-
-
 def shares(port, n):
-    got = [session(port) for _ in range(n)]
-    return {k: got.count(k) for k in set(got)}
+    return t.share_counts(H, port, n)[0]
 
 
 def warnings_about_state(err, path):
@@ -148,20 +140,6 @@ def write_conf(path, text):
 # The init script, run from the build tree with its own paths
 
 
-def exe_of(pid):
-    try:
-        link = os.readlink("/proc/%d/exe" % pid)
-    except OSError:
-        return None
-    return link[:-len(" (deleted)")] if link.endswith(" (deleted)") else link
-
-
-def pid_alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 class InitScript:
@@ -201,13 +179,13 @@ class InitScript:
     def kill_daemons(self):
         real = os.path.realpath(self.daemon)
         for pid in self.pids:
-            if exe_of(pid) not in (self.daemon, real):
+            if t.exe_of(pid) not in (self.daemon, real):
                 continue
             try:
                 os.kill(pid, signal.SIGTERM)
             except OSError:
                 continue
-            if not t.wait_until(lambda: not pid_alive(pid), 5):
+            if not t.wait_until(lambda: not t.pid_alive(pid), 5):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -257,7 +235,7 @@ def test_restart_initscript():
         old = inst.pid()
         rc, out, err = inst.sh("restart")
         new = inst.pid()
-        t.require(rc == 0 and new is not None and new != old and not pid_alive(old or 0),
+        t.require(rc == 0 and new is not None and new != old and not t.pid_alive(old or 0),
                   "init script restart: a new daemon (pid %s -> %s)" % (old, new), "exit %s" % rc)
         t.require(t.wait_until(lambda: t.is_listening(H, port), 5), "the new daemon listens")
 
@@ -472,7 +450,7 @@ def test_sigkill_burst():
                     t.check(re.search(r"state_file: restored be/%s\b" % n, err),
                             "round %d: the daemon logs 'state_file: restored be/%s'" % (rnd, n))
             usable = {n for n, s in model.items() if s["admin"] is None and s["weight"] != 0}
-            got_s = [session(port) for _ in range(12)]
+            got_s = [t.session_server(H, port) for _ in range(12)]
             if usable:
                 t.check(set(got_s) <= usable,
                         "round %d: sessions only reach the servers neither drained, disabled nor "
