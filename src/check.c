@@ -412,6 +412,36 @@ send_proxy_header(struct check *chk)
 	return 0;
 }
 
+/* agent.send goes out as soon as the connection is up, before any answer
+ * is read: an agent that answers at once still gets it (queued in the
+ * bufferevent, it could lose the race with the answer and never leave).
+ * At most 1024 bytes on a fresh socket; a short write queues the rest.
+ * Returns 0, or -1 after failing the check. */
+static int
+send_agent_string(struct check *chk)
+{
+	const char *s = chk->bc->agent.send;
+	size_t n = chk->bc->agent.send_len;
+	ssize_t w;
+
+	if (n == 0)
+		return 0;
+	w = send(bufferevent_getfd(chk->bev), s, n, MSG_NOSIGNAL);
+	if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
+		fail_errno(chk, errno);
+		return -1;
+	}
+	if (w < 0)
+		w = 0;
+	if ((size_t)w < n &&
+	    bufferevent_write(chk->bev, s + w, n - (size_t)w) < 0) {
+		fail_reason(chk, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -422,12 +452,8 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		if (chk->agent) {
 			/* No PROXY header: the agent is no mail server. */
 			chk->step = ST_AGENT;
-			if (chk->bc->agent.send_len > 0 &&
-			    bufferevent_write(bev, chk->bc->agent.send,
-			                      chk->bc->agent.send_len) < 0) {
-				fail_reason(chk, "out of memory");
+			if (send_agent_string(chk) < 0)
 				return;
-			}
 			bufferevent_setwatermark(bev, EV_READ, 0,
 			                         AGENT_LINE_MAX + 2);
 			bufferevent_enable(bev, EV_READ | EV_WRITE);
