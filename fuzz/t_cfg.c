@@ -2,7 +2,7 @@
  * parser, then cfg.c's validation).  Whatever the text: either a
  * configuration and no error, or NULL and at least one error, every
  * message "NAME:LINE: ..."; a configuration that loads holds only values
- * SPEC section 3 allows, and its references are in range. */
+ * load-balancer.conf(5) allows, and its references are in range. */
 #include "config.h"
 
 #include <stdlib.h>

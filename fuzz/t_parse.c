@@ -2,10 +2,10 @@
  * host buffer size given to parse_address (1..LB_ADDR_MAX, allocated to
  * that exact size); the rest is the text, given to parse_duration,
  * parse_address and resolve_address (with the offline resolver of
- * fuzz/common.c).  What is accepted must be what SPEC 3 says, and must
- * survive a round trip: a duration printed back in ms parses to the same
- * value; a resolved address formatted with format_sockaddr parses and
- * resolves to the same socket address. */
+ * fuzz/common.c).  What is accepted must be what load-balancer.conf(5),
+ * SYNTAX says, and must survive a round trip: a duration printed back in
+ * ms parses to the same value; a resolved address formatted with
+ * format_sockaddr parses and resolves to the same socket address. */
 #include "config.h"
 
 #include <arpa/inet.h>

@@ -264,9 +264,12 @@ fuzz_report(const uint8_t *data, size_t size)
 	int64_t from;
 	int64_t dur;
 	const char *err;
+	bool declare;
 
 	if (size == 0)
 		return 0;
+	/* Bit 2: servers declared from a configuration first. */
+	declare = (data[0] & 4) != 0;
 	switch (data[0] % 4) {
 	case 0:
 		from = REPORT_FROM_FIRST;
@@ -302,6 +305,13 @@ fuzz_report(const uint8_t *data, size_t size)
 
 	/* The whole log. */
 	report_init(&r, from, NOW_MS);
+	if (declare) {
+		FUZZ_ASSERT(report_declare_server(&r, "B", "S", "10.0.0.1:25",
+		                                  RADMIN_READY) == 0);
+		FUZZ_ASSERT(report_declare_server(&r, "B", "T", NULL,
+		                                  RADMIN_MAINT) == 0);
+		r.config = "fuzz.conf";
+	}
 	in = fmemopen((void *)(uintptr_t)data, size > 0 ? size : 1, "r");
 	FUZZ_ASSERT(in != NULL);
 	if (size > 0)

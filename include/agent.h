@@ -1,5 +1,5 @@
-/* The agent check's reply (README "Agent check"), compatible with
- * HAProxy's agent-check: one line of at most AGENT_LINE_MAX bytes, words
+/* The agent check's reply (load-balancer.conf(5), AGENT CHECK), compatible
+ * with HAProxy's agent-check: one line of at most AGENT_LINE_MAX bytes, words
  * separated by spaces, tabs or commas, in any order, case-insensitive:
  *
  *   NN%          the weight becomes NN % of the configured one (0..100)

@@ -1,5 +1,5 @@
-/* The configuration (SPEC section 3): libconfig file -> const struct cfg.
- * cfg.c validates everything and never touches libevent or sockets
+/* The configuration (load-balancer.conf(5)): libconfig file -> const
+ * struct cfg.  cfg.c validates everything and never touches libevent or sockets
  * (host names are resolved with getaddrinfo). */
 #ifndef LB_CFG_H
 #define LB_CFG_H
@@ -17,7 +17,8 @@ enum marked_down { MD_NONE, MD_SHUTDOWN_SESSIONS };
 enum check_type { CHECK_TCP, CHECK_SMTP };
 enum source_mode { SRC_DEFAULT, SRC_CLIENTIP, SRC_ADDR };
 
-/* global.stats_listen when the file does not say (SPEC 3). */
+/* global.stats_listen when the file does not say (load-balancer.conf(5),
+ * GLOBAL). */
 #define LB_STATS_LISTEN_DEFAULT "127.0.0.1:8404"
 
 struct cfg_addr {
@@ -44,7 +45,7 @@ struct cfg_check {
 	int line;
 };
 
-/* backends[].agent (README "Agent check"). */
+/* backends[].agent (load-balancer.conf(5), AGENT CHECK). */
 struct cfg_agent {
 	int port; /* 0 = off (a server may set its own agent_port) */
 	uint64_t interval_ms;
@@ -86,10 +87,10 @@ struct cfg_backend {
 	socklen_t source_len;
 	enum proxy_proto proxy_protocol;
 	enum marked_down on_marked_down;
-	bool greeting_gate; /* README "Greeting gate" */
+	bool greeting_gate; /* load-balancer.conf(5), GREETING GATE */
 	uint64_t timeout_greeting_ms;
 	int error_limit;       /* consecutive live failures -> DOWN; 0 = off */
-	uint64_t slowstart_ms; /* README "Slow start"; 0 = off */
+	uint64_t slowstart_ms; /* SLOW START; 0 = off */
 	struct cfg_agent agent;
 	bool has_agent; /* some server has an agent check */
 	bool has_check;
@@ -99,7 +100,7 @@ struct cfg_backend {
 	int line;
 };
 
-/* frontends[].client_limits (README "Client limits"). */
+/* frontends[].client_limits (load-balancer.conf(5), CLIENT LIMITS). */
 struct cfg_client_limits {
 	int maxconn; /* concurrent sessions per client network; 0 = off */
 	int rate;    /* new sessions per client network per period; 0 = off */
@@ -154,7 +155,7 @@ struct cfg_global {
 	bool stats_listen_set;      /* written in the file (else the default) */
 	struct cfg_addr stats_addr; /* stats_listen resolved (len 0: none) */
 	char *stats_auth;           /* "" or "user:password" */
-	char *state_file;           /* README "Operator state"; "" = none */
+	char *state_file;           /* OPERATOR STATE; "" = none */
 	bool state_file_set;
 };
 
@@ -195,5 +196,19 @@ const char *cfg_algo_name(enum lb_algo algo);
 bool cfg_is_loopback(const struct sockaddr_storage *ss);
 const struct cfg_backend *cfg_find_backend(const struct cfg *cfg,
                                            const char *name);
+
+/* The keys the parser accepts in one group of the file, the very arrays
+ * its unknown-key check uses.  group is a path: "top level", "global",
+ * "global.log", "frontends", "frontends.client_limits", "backends",
+ * "backends.agent", "backends.health_check", "backends.servers"; keys is
+ * NULL-terminated.  tests/unit/check_cfgkeys.c compares them with
+ * load-balancer.conf(5). */
+struct cfg_keyset {
+	const char *group;
+	const char *const *keys;
+};
+
+/* Every group; the array ends with an entry whose group is NULL. */
+const struct cfg_keyset *cfg_keysets(void);
 
 #endif

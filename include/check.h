@@ -1,5 +1,5 @@
-/* Health checks (README "Health checks") and agent checks (README "Agent
- * check"): one state machine per server and kind on
+/* Health checks (load-balancer.conf(5), HEALTH CHECKS) and agent checks
+ * (AGENT CHECK): one state machine per server and kind on
  * the event loop that owns it, tcp or smtp (greeting, HELO/EHLO, optional
  * STARTTLS + TLS + EHLO, QUIT).  Each check reports its result and the
  * certificate it saw to its owner's callbacks; the owner schedules the
@@ -32,10 +32,10 @@ struct check *check_new(const struct cfg_backend *bc,
                         const struct cfg_server *sc, struct event_base *base,
                         SSL_CTX *tls_ctx, const struct check_cbs *cbs,
                         void *arg);
-/* An agent check of server sc (README "Agent check"): connect to its
- * agent address, send agent.send, read one line; the result passes with
- * the line in reply (reply_len bytes) or fails with a reason.  NULL when
- * out of memory. */
+/* An agent check of server sc (load-balancer.conf(5), AGENT CHECK): connect to
+ * its agent address, send agent.send, read one line; the result passes with the
+ * line in reply (reply_len bytes) or fails with a reason.  NULL when out of
+ * memory. */
 struct check *check_new_agent(const struct cfg_backend *bc,
                               const struct cfg_server *sc,
                               struct event_base *base,

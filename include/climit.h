@@ -1,4 +1,4 @@
-/* Client limits (README "Client limits, allow and deny lists"): CIDR
+/* Client limits (load-balancer.conf(5), CLIENT LIMITS): CIDR
  * prefixes for the allow, deny and exempt lists, and the table of client
  * networks that counts, per network, its current sessions and its new
  * sessions in a sliding window.
@@ -66,7 +66,7 @@ void cidr_format(const struct cidr *c, char *buf, size_t len);
 
 /* --- the table of client networks ------------------------------------------
  *
- * README "Client limits, allow and deny lists".
+ * load-balancer.conf(5), CLIENT LIMITS.
  *
  * Per client network (the client's address cut to prefix4 or prefix6
  * bits): its current sessions, its new sessions in the last period_ms (a

@@ -1,4 +1,4 @@
-/* The control socket (README "lbctl"): a Unix stream socket, one text
+/* The control socket (lbctl(8), COMMANDS): a Unix stream socket, one text
  * command per line, a text reply ended by an empty line, errors begin
  * with "error: ".  On the control thread.  The commands are a table (one
  * entry per command: its words, its arguments, its help line, its
@@ -34,18 +34,25 @@ struct ctl_env {
 	struct workers *workers;     /* NULL: no sessions (tests) */
 	struct reloader *reload;     /* NULL: reload not available */
 	struct opstate *state;       /* NULL: no state file (tests) */
+	/* A takeover by a new daemon (takeover.h): the status page's
+	 * socket (-1: none), and what to do once the new daemon serves
+	 * (NULL: no takeover). */
+	int stats_sock;
+	void (*handover)(void *arg, long pid);
+	void *handover_arg;
 };
 
 struct ctl;
 
 /* Create the socket (mode 0600) before daemonizing.  A stale socket file
- * is replaced; a live one (another daemon answers) is an error.  Returns
- * NULL after logging what failed. */
-struct ctl *ctl_bind(const char *path);
+ * is replaced; a live one (another daemon answers) is an error, unless
+ * replace is set (a takeover: the old daemon stops soon).  Returns NULL
+ * after logging what failed. */
+struct ctl *ctl_bind(const char *path, bool replace);
 /* Serve on base (the control thread's) with env. */
 int ctl_start(struct ctl *ctl, struct event_base *base,
               const struct ctl_env *env);
-/* Close, unlink the socket file and free. */
+/* Close, unlink the socket file (when it is still ours) and free. */
 void ctl_free(struct ctl *ctl);
 
 /* Run one command line and append the reply, with its final empty line

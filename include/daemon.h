@@ -3,6 +3,10 @@
 #ifndef LB_DAEMON_H
 #define LB_DAEMON_H
 
+#include <stddef.h>
+
+#include "sock.h"
+
 struct pidfile;
 
 struct daemon_start;
@@ -22,8 +26,36 @@ void daemon_ready(struct daemon_start *ds, int status);
  * locked by a live process stops us: NULL after logging that process's
  * pid.  A stale file (not locked) is replaced. */
 struct pidfile *pidfile_open(const char *path);
+/* A takeover (load-balancer(8), RESTART): unlock, and remove the file
+ * when it is still ours, so that the process that took over can write its
+ * own.  pidfile_close then only frees.  Safe to call once, from any
+ * thread, while pidfile_close has not run. */
+void pidfile_release(struct pidfile *pf);
 /* Remove and unlock (at exit).  Silent when the file is out of reach
  * after a privilege drop or chroot. */
 void pidfile_close(struct pidfile *pf);
+
+/* The service manager's readiness notification (load-balancer(8),
+ * SYSTEMD): the sd_notify datagram protocol, spoken here (no libsystemd).
+ * daemon_notify_open connects a datagram socket to $NOTIFY_SOCKET (a path
+ * or "@abstract") before any chroot; -1 when it is not set (nothing to
+ * tell) or unusable (logged).  daemon_notify sends one message, e.g.
+ * "READY=1\nSTATUS=...", best effort (a failure is logged once per
+ * call); fd -1 does nothing. */
+int daemon_notify_open(void);
+void daemon_notify(int fd, const char *msg);
+
+/* systemd's file descriptor store (load-balancer(8), SYSTEMD): with
+ * FileDescriptorStoreMax= in the unit, systemd keeps the listening
+ * sockets we give it (FDSTORE=1, named after their address) across a
+ * restart and hands them back ($LISTEN_FDS): connections that arrive
+ * while no process runs wait in their queues instead of being refused.
+ * daemon_store_fd gives one (sock) to the store; daemon_unstore_fd takes
+ * the one of that address out of it. */
+void daemon_store_fd(int nfd, int sock);
+void daemon_unstore_fd(int nfd, int sock);
+/* The sockets systemd passes us ($LISTEN_PID is our pid), added to inh;
+ * the variables are removed from the environment.  Returns how many. */
+size_t daemon_listen_fds(struct sock_inherit *inh);
 
 #endif

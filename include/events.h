@@ -1,5 +1,5 @@
-/* Health events (README "Health log"): the pool's events as logfmt lines
- * in the health log. */
+/* Health events (load-balancer.conf(5), LOGS): the pool's events as
+ * logfmt lines in the health log. */
 #ifndef LB_EVENTS_H
 #define LB_EVENTS_H
 

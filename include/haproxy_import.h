@@ -1,7 +1,8 @@
-/* load-balancer --import-haproxy (SPEC section 2): an HAProxy
- * configuration in, the equivalent libconfig configuration (SPEC section 3)
- * out.  Pure: no sockets, no global state; text in, text out, so that the
- * unit tests can drive it with files and memory streams. */
+/* load-balancer --import-haproxy (load-balancer(8), OPTIONS): an HAProxy
+ * configuration in, the equivalent libconfig configuration
+ * (load-balancer.conf(5)) out.  Pure: no sockets, no global state; text
+ * in, text out, so that the unit tests can drive it with files and memory
+ * streams. */
 #ifndef LB_HAPROXY_IMPORT_H
 #define LB_HAPROXY_IMPORT_H
 

@@ -1,5 +1,6 @@
-/* The health counter of a server (HAProxy's model, SPEC 4.3).  Pure: the
- * check scheduler feeds it results; tests feed it a fake clock.
+/* The health counter of a server (HAProxy's model; load-balancer.conf(5),
+ * HEALTH CHECKS).  Pure: the check scheduler feeds it results; tests feed
+ * it a fake clock.
  *
  * counter runs 0 .. rise+fall-1.  UP when counter >= rise.  A server
  * starts at rise: UP but unconfirmed, so a failed first check makes it
@@ -45,9 +46,9 @@ int health_step_index(const char *step);
 void health_init(struct health *h, int rise, int fall);
 enum health_change health_result(struct health *h, bool pass);
 bool health_is_up(const struct health *h);
-/* DOWN at once, whatever the counter (passive health: README "Greeting
- * gate and passive health"); rise passes bring it back.  Returns true
- * when it was UP. */
+/* DOWN at once, whatever the counter (passive health:
+ * load-balancer.conf(5), GREETING GATE); rise passes bring it back.  Returns
+ * true when it was UP. */
 bool health_force_down(struct health *h);
 /* "UP", "UP 2/3" (going down: counter - rise + 1 of fall), "DOWN",
  * "DOWN 1/2" (going up: counter of rise). */

@@ -1,5 +1,6 @@
-/* The health log (SPEC 5.1): logfmt lines appended to global.health_log
- * and sent to syslog; the last lines are kept for `show health`. */
+/* The health log (load-balancer.conf(5), LOGS): logfmt lines appended to
+ * global.health_log and sent to syslog; the last lines are kept for
+ * `show health`. */
 #ifndef LB_HEALTHLOG_H
 #define LB_HEALTHLOG_H
 

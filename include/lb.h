@@ -1,6 +1,6 @@
-/* Balancing algorithms (SPEC 4.2) over a plain array, so they can be
- * tested without servers or an event loop.  pool.c fills the entries
- * from its servers before each pick. */
+/* Balancing algorithms (load-balancer.conf(5), BALANCING) over a plain
+ * array, so they can be tested without servers or an event loop.  pool.c
+ * fills the entries from its servers before each pick. */
 #ifndef LB_LB_H
 #define LB_LB_H
 

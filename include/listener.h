@@ -17,6 +17,7 @@
 #include "climit.h"
 #include "counters.h"
 #include "pool.h"
+#include "sock.h"
 
 struct acceptor;
 
@@ -24,6 +25,10 @@ struct listener {
 	struct frontend *fe;
 	const struct cfg_addr *addr;
 	evutil_socket_t fd; /* bound, until frontend_start */
+	/* Its socket, set before the listener is published and never
+	 * changed: what a takeover hands over (load-balancer(8), RESTART);
+	 * read by the control thread. */
+	evutil_socket_t sock;
 	struct evconnlistener *evl;
 	bool enabled;
 	struct listener *from; /* reload: takes over this one's socket */
@@ -42,7 +47,8 @@ struct frontend {
 	atomic_uint cur_sess;
 	atomic_ullong total_sess;
 	atomic_ullong refused; /* unavailable_reply sent (or closed) */
-	/* Refused at accept (README "Client limits"), by reason. */
+	/* Refused at accept (load-balancer.conf(5), CLIENT LIMITS), by
+	 * reason. */
 	atomic_ullong refused_maxconn, refused_rate, refused_deny;
 	/* client_limits with a limit on: its client-network table (a
 	 * reload keeps the old one when its shape is the same); NULL:
@@ -55,8 +61,9 @@ struct frontend {
 void frontend_init(struct frontend *fe, const struct cfg_frontend *conf,
                    struct backend *be, bool log_sessions, void *owner);
 /* Create, bind and listen on every socket of the frontend (before
- * daemonizing).  Returns 0, or -1 after logging what failed and why. */
-int frontend_bind(struct frontend *fe);
+ * daemonizing), or take the one inh holds for an address (NULL: none).
+ * Returns 0, or -1 after logging what failed and why. */
+int frontend_bind(struct frontend *fe, struct sock_inherit *inh);
 /* Reload: like frontend_bind, but an address that one of the running
  * frontends (olds, nold) listens on is taken over at frontend_start
  * instead of bound again, so that no connection is refused.  Reads only

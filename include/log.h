@@ -24,9 +24,11 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* A session line (SPEC 5.2): syslog at info, and stderr in foreground. */
+/* A session line (load-balancer.conf(5), LOGS): syslog at info, and stderr
+ * in foreground. */
 void log_session(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* A health event (SPEC 5.1) to syslog at prio, and stderr in foreground. */
+/* A health event (load-balancer.conf(5), LOGS) to syslog at prio, and
+ * stderr in foreground. */
 void log_event(int prio, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void fatal(const char *fmt, ...)

@@ -1,7 +1,7 @@
-/* The health and agent checks of a configuration generation (README
- * "Health checks", "Agent check"), on the control thread: one check per
- * checked server, one agent check per server with an agent port, the
- * backends' STARTTLS contexts, the first checks spread over the first
+/* The health and agent checks of a configuration generation
+ * (load-balancer.conf(5), HEALTH CHECKS, AGENT CHECK), on the control thread:
+ * one check per checked server, one agent check per server with an agent port,
+ * the backends' STARTTLS contexts, the first checks spread over the first
  * interval, each result given to the pool and what follows carried out
  * (work.c), the next check scheduled from the server's health state with
  * a little jitter. */

@@ -1,5 +1,5 @@
-/* The operator's state across restarts (README "Operator state across
- * restarts", global.state_file): the drains, maintenances and weights
+/* The operator's state across restarts (load-balancer.conf(5), OPERATOR
+ * STATE; global.state_file): the drains, maintenances and weights
  * set with lbctl, saved to the state file at every change and given
  * back to the servers at start and after a reload.  On the control
  * thread, never under the pool's lock: the pool is read through a

@@ -125,8 +125,8 @@ struct pool_event {
 	unsigned failures, successes;
 	uint64_t downtime_s;
 	/* "traffic": caused by live sessions, not by a check (down);
-	 * "agent": by the agent check (README "Agent check"); NULL: a
-	 * check, or an operator's command */
+	 * "agent": by the agent check (load-balancer.conf(5), AGENT CHECK);
+	 * NULL: a check, or an operator's command */
 	const char *by;
 	/* weight: the weight in force now (without a slow start's ramp),
 	 * and the agent's new maxconn:N when it changed (0 = unlimited) */
@@ -256,8 +256,8 @@ void pool_untake(struct pool *p, struct server *srv);
 /* A live session's connect to srv, or its greeting, failed (res: step
  * "connect" or "greeting", code or reason, duration; NULL: the balancer's
  * own failure, not counted against srv); retry: the session
- * tries again (per backend counter of retries).  Passive health (README
- * "Greeting gate and passive health"): the failure is counted, and the
+ * tries again (per backend counter of retries).  Passive health
+ * (load-balancer.conf(5), GREETING GATE): the failure is counted, and the
  * backend's error_limit consecutive ones mark a checked server DOWN at
  * once (an event by=traffic, shutdown-sessions, the queue run again). */
 void pool_session_failed(struct pool *p, struct server *srv,

@@ -1,7 +1,7 @@
 /* PROXY protocol headers (v1 text, v2 binary), the one place that builds
  * them: the relay sends one for the client, health checks one for their
  * own connection.  Only the PROXY command is built: never UNKNOWN or
- * LOCAL (SPEC 4.3 step 1). */
+ * LOCAL (load-balancer.conf(5), HEALTH CHECKS). */
 #ifndef LB_PROXY_H
 #define LB_PROXY_H
 

@@ -1,5 +1,5 @@
-/* The running configuration and its reload (SIGHUP, lbctl reload; README
- * "Command line").
+/* The running configuration and its reload (SIGHUP, lbctl reload;
+ * load-balancer(8), SIGNALS).
  *
  * A reload does everything that can fail or take time first, on the
  * control thread and with no lock held: it reads and validates the file,
@@ -56,6 +56,7 @@ struct reloader {
 	struct event_base *ctl_base; /* the checks' */
 	const struct work_env *wenv;
 	struct opstate *state; /* the state file, restored after a reload */
+	int notify_fd; /* NOTIFY_SOCKET (load-balancer(8), SYSTEMD), -1 */
 	/* The running configuration (control thread). */
 	struct gen *cur;
 	struct monitor *mon;

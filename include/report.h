@@ -1,4 +1,5 @@
-/* Health-log report (SPEC 2 `lbctl health-report`, log format SPEC 5.1).
+/* Health-log report (lbctl(8), HEALTH REPORT; the log format:
+ * load-balancer.conf(5), LOGS).
  *
  * Pure functions: parse one log line into an event, feed events to a
  * report for a window [from, to], then print it as text or JSON.  No
@@ -106,6 +107,9 @@ struct report_server {
 	char backend[REPORT_NAME_MAX];
 	char server[REPORT_NAME_MAX];
 	char addr[REPORT_NAME_MAX];
+	bool configured;              /* declared by report_declare_server */
+	enum report_admin conf_admin; /* its state at a daemon start */
+	bool has_events;              /* an event of its own was read */
 	/* state as events are replayed; after report_finish: at the end */
 	bool down;
 	enum report_admin admin;
@@ -160,12 +164,28 @@ struct report {
 	size_t n_servers, cap_servers;
 	struct report_backend *backends;
 	size_t n_backends, cap_backends;
+	size_t n_configured; /* servers declared from the configuration */
+	/* The configuration they come from, named in the output (the
+	 * caller's string, set before printing; NULL: none was read). */
+	const char *config;
 };
 
 /* from_ms: window start, or REPORT_FROM_FIRST (first event); to_ms: end
  * (now). */
 void report_init(struct report *r, int64_t from_ms, int64_t to_ms);
 void report_free(struct report *r);
+/* Declare a server of the configuration, before the first event, so
+ * that it is listed even when no line of the log names it: then it was
+ * UP throughout, in the admin state given (RADMIN_MAINT for a server
+ * disabled in the file, else RADMIN_READY) from the window start on and
+ * again after each daemon `start`.  Its backend is listed too.  A
+ * server declared twice keeps the first declaration.  Returns 0, or -1
+ * with errno ENOMEM, ENOSPC (past REPORT_SERVERS_MAX) or ENAMETOOLONG (a
+ * name of REPORT_NAME_MAX bytes or more: the log's lines naming it are
+ * malformed too). */
+int report_declare_server(struct report *r, const char *backend,
+                          const char *server, const char *addr,
+                          enum report_admin admin);
 /* Feed one event (events in log order).  Returns 0, or -1 when out of
  * memory (errno set). */
 int report_add(struct report *r, const struct report_event *ev);

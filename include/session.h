@@ -1,4 +1,4 @@
-/* A relayed client session (README "Behaviour"): server choice, the
+/* A relayed client session (load-balancer.conf(5), RELAY): server choice, the
  * queue, connect and retries, the relay, the idle timeouts, the
  * unavailable_reply, and the one close path that writes the session log
  * line.

@@ -26,7 +26,8 @@ struct snap_frontend {
 	const struct cfg_frontend *conf;
 	unsigned cur;
 	uint64_t total, refused, bytes_in, bytes_out;
-	/* Refused at accept, by reason (README "Client limits"). */
+	/* Refused at accept, by reason (load-balancer.conf(5), CLIENT
+	 * LIMITS). */
 	uint64_t refused_maxconn, refused_rate, refused_deny;
 };
 

@@ -1,4 +1,4 @@
-/* The operator state file (README "Operator state across restarts",
+/* The operator state file (load-balancer.conf(5), OPERATOR STATE;
  * global.state_file): the drains, maintenances and weights set with
  * lbctl, one line per server, written whole to a temporary file and
  * renamed over the old one at every change, read at start and after a

@@ -1,5 +1,5 @@
-/* The status HTTP server (global.stats_listen, README "Status page and
- * metrics"), on libevent's evhttp, on the control thread:
+/* The status HTTP server (global.stats_listen; load-balancer.conf(5),
+ * GLOBAL), on libevent's evhttp, on the control thread:
  *   /          HTML status page (no external assets, refreshes itself)
  *   /metrics   Prometheus text exposition format
  *   /timeline  SVG health timeline (?since=DURATION, default 24h)
@@ -16,6 +16,7 @@
 #include "cfg.h"
 #include "healthlog.h"
 #include "snapshot.h"
+#include "sock.h"
 
 /* Bounds of the HTTP server. */
 #define STATS_TIMEOUT_S 10         /* idle / slow request */
@@ -31,9 +32,12 @@ struct stats_env {
 
 struct stats;
 
-/* Create, bind and listen on g->stats_listen (before daemonizing).
- * Returns NULL after logging one line saying what failed and why. */
-struct stats *stats_bind(const struct cfg_global *g);
+/* Create, bind and listen on g->stats_listen (before daemonizing), or
+ * take the socket inh holds for it (NULL: none).  Returns NULL after
+ * logging one line saying what failed and why. */
+struct stats *stats_bind(const struct cfg_global *g, struct sock_inherit *inh);
+/* Its listening socket (what a takeover hands over), or -1. */
+int stats_sock(const struct stats *st);
 /* Serve on base with env.  Returns 0, or -1 after logging. */
 int stats_start(struct stats *st, struct event_base *base,
                 const struct stats_env *env);

@@ -1,6 +1,6 @@
-/* The agent check's reply (README "Agent check"): one line of words, as
- * HAProxy's agent-check reads them, to a struct agent_reply, and back to
- * text for the status views.  Pure: no I/O, no allocation. */
+/* The agent check's reply (load-balancer.conf(5), AGENT CHECK): one line
+ * of words, as HAProxy's agent-check reads them, to a struct agent_reply,
+ * and back to text for the status views.  Pure: no I/O, no allocation. */
 #include "config.h"
 
 #include <stdio.h>

@@ -132,6 +132,82 @@ warn_line(struct loader *L, int line, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* --- the keys of each group ------------------------------------------- */
+
+/* Every key the file may hold, group by group: check_keys rejects any
+ * other, and cfg_keysets() gives them to the test that compares them with
+ * load-balancer.conf(5) (tests/unit/check_cfgkeys.c).  NULL-terminated. */
+static const char *const root_keys[] = {"global", "frontends", "backends",
+                                        NULL};
+static const char *const global_keys[] = {
+    "maxconn",    "daemon",       "pidfile",    "user",           "group",
+    "chroot",     "workers",      "grace",      "control_socket", "log",
+    "health_log", "stats_listen", "stats_auth", "state_file",     NULL};
+static const char *const log_keys[] = {"syslog", "facility", "ident",
+                                       "level",  "sessions", NULL};
+static const char *const frontend_keys[] = {"name",
+                                            "bind",
+                                            "transparent",
+                                            "backend",
+                                            "timeout_client",
+                                            "maxconn",
+                                            "backlog",
+                                            "unavailable_reply",
+                                            "client_limits",
+                                            "allow",
+                                            "deny",
+                                            "deny_reply",
+                                            NULL};
+static const char *const limits_keys[] = {"maxconn", "rate",       "period",
+                                          "prefix4", "prefix6",    "reply",
+                                          "exempt",  "table_size", NULL};
+static const char *const backend_keys[] = {
+    "name",           "balance",       "timeout_connect",
+    "timeout_server", "timeout_queue", "retries",
+    "fullconn",       "source",        "proxy_protocol",
+    "on_marked_down", "greeting_gate", "timeout_greeting",
+    "error_limit",    "slowstart",     "agent",
+    "health_check",   "servers",       NULL};
+static const char *const agent_keys[] = {"port", "interval", "send", "timeout",
+                                         NULL};
+static const char *const health_check_keys[] = {"type",
+                                                "helo",
+                                                "ehlo",
+                                                "starttls",
+                                                "tls_verify",
+                                                "tls_ca_file",
+                                                "tls_servername",
+                                                "cert_expiry_warn",
+                                                "interval",
+                                                "fastinter",
+                                                "downinter",
+                                                "timeout",
+                                                "rise",
+                                                "fall",
+                                                NULL};
+static const char *const server_keys[] = {
+    "name",   "address",  "weight",         "maxconn",    "minconn", "check",
+    "backup", "disabled", "proxy_protocol", "agent_port", NULL};
+
+static const struct cfg_keyset keysets[] = {
+    {"top level", root_keys},
+    {"global", global_keys},
+    {"global.log", log_keys},
+    {"frontends", frontend_keys},
+    {"frontends.client_limits", limits_keys},
+    {"backends", backend_keys},
+    {"backends.agent", agent_keys},
+    {"backends.health_check", health_check_keys},
+    {"backends.servers", server_keys},
+    {NULL, NULL},
+};
+
+const struct cfg_keyset *
+cfg_keysets(void)
+{
+	return keysets;
+}
+
 /* --- typed getters: leave *out alone when the key is absent ----------- */
 
 /* Unknown keys are errors.  known is NULL-terminated. */
@@ -339,8 +415,6 @@ parse_source_ip(const char *text, struct sockaddr_storage *ss, socklen_t *len)
 static void
 load_log(struct loader *L, const config_setting_t *g, struct cfg_log *lg)
 {
-	static const char *const keys[] = {"syslog", "facility", "ident",
-	                                   "level",  "sessions", NULL};
 	const config_setting_t *m;
 	char *s = NULL;
 
@@ -348,7 +422,7 @@ load_log(struct loader *L, const config_setting_t *g, struct cfg_log *lg)
 		err_at(L, g, "log: expected a group { ... }");
 		return;
 	}
-	check_keys(L, g, "global.log", keys);
+	check_keys(L, g, "global.log", log_keys);
 	get_bool(L, g, "syslog", &lg->syslog);
 	get_bool(L, g, "sessions", &lg->sessions);
 	get_string(L, g, "ident", &lg->ident);
@@ -452,11 +526,6 @@ load_stats(struct loader *L, const config_setting_t *g, struct cfg_global *gl)
 static void
 load_global(struct loader *L, const config_setting_t *g)
 {
-	static const char *const keys[] = {
-	    "maxconn",        "daemon",     "pidfile",    "user",
-	    "group",          "chroot",     "workers",    "grace",
-	    "control_socket", "log",        "health_log", "stats_listen",
-	    "stats_auth",     "state_file", NULL};
 	struct cfg_global *gl = &L->cfg->global;
 	const config_setting_t *m;
 
@@ -464,7 +533,7 @@ load_global(struct loader *L, const config_setting_t *g)
 		err_at(L, g, "global: expected a group { ... }");
 		return;
 	}
-	check_keys(L, g, "global", keys);
+	check_keys(L, g, "global", global_keys);
 	get_int(L, g, "maxconn", 1, LB_MAXCONN_MAX, &gl->maxconn);
 	get_bool(L, g, "daemon", &gl->daemon);
 	if ((m = get_string(L, g, "pidfile", &gl->pidfile)) != NULL &&
@@ -654,16 +723,13 @@ static void
 load_limits(struct loader *L, const config_setting_t *g,
             struct cfg_client_limits *cl)
 {
-	static const char *const keys[] = {"maxconn", "rate",       "period",
-	                                   "prefix4", "prefix6",    "reply",
-	                                   "exempt",  "table_size", NULL};
 	const config_setting_t *m;
 
 	if (!config_setting_is_group(g)) {
 		err_at(L, g, "client_limits: expected a group { ... }");
 		return;
 	}
-	check_keys(L, g, "client_limits", keys);
+	check_keys(L, g, "client_limits", limits_keys);
 	get_int(L, g, "maxconn", 0, LB_MAXCONN_MAX, &cl->maxconn);
 	get_int(L, g, "rate", 0, LB_RATE_MAX, &cl->rate);
 	get_duration(L, g, "period", false, 100, &cl->period_ms);
@@ -679,19 +745,6 @@ static void
 load_frontend(struct loader *L, const config_setting_t *g,
               struct cfg_frontend *fe)
 {
-	static const char *const keys[] = {"name",
-	                                   "bind",
-	                                   "transparent",
-	                                   "backend",
-	                                   "timeout_client",
-	                                   "maxconn",
-	                                   "backlog",
-	                                   "unavailable_reply",
-	                                   "client_limits",
-	                                   "allow",
-	                                   "deny",
-	                                   "deny_reply",
-	                                   NULL};
 	const config_setting_t *m;
 
 	fe->line = src_line(g);
@@ -706,7 +759,7 @@ load_frontend(struct loader *L, const config_setting_t *g,
 		err_at(L, g, "frontends: each frontend is a group { ... }");
 		return;
 	}
-	check_keys(L, g, "a frontend", keys);
+	check_keys(L, g, "a frontend", frontend_keys);
 	if (config_setting_get_member(g, "name") == NULL)
 		err_at(L, g, "frontend: missing required key 'name'");
 	else if (get_string(L, g, "name", &fe->name) != NULL &&
@@ -742,21 +795,6 @@ load_frontend(struct loader *L, const config_setting_t *g,
 static void
 load_check(struct loader *L, const config_setting_t *g, struct cfg_check *c)
 {
-	static const char *const keys[] = {"type",
-	                                   "helo",
-	                                   "ehlo",
-	                                   "starttls",
-	                                   "tls_verify",
-	                                   "tls_ca_file",
-	                                   "tls_servername",
-	                                   "cert_expiry_warn",
-	                                   "interval",
-	                                   "fastinter",
-	                                   "downinter",
-	                                   "timeout",
-	                                   "rise",
-	                                   "fall",
-	                                   NULL};
 	static const char *const types[] = {"tcp", "smtp", NULL};
 	int type = CHECK_SMTP;
 	const config_setting_t *m;
@@ -766,7 +804,7 @@ load_check(struct loader *L, const config_setting_t *g, struct cfg_check *c)
 		err_at(L, g, "health_check: expected a group { ... }");
 		return;
 	}
-	check_keys(L, g, "health_check", keys);
+	check_keys(L, g, "health_check", health_check_keys);
 	if (get_enum(L, g, "type", types, &type) != NULL)
 		c->type = (enum check_type)type;
 	get_string(L, g, "helo", &c->helo);
@@ -822,8 +860,6 @@ agent_address(struct cfg_server *s, const struct cfg_backend *be)
 static void
 load_agent(struct loader *L, const config_setting_t *g, struct cfg_agent *a)
 {
-	static const char *const keys[] = {"port", "interval", "send",
-	                                   "timeout", NULL};
 	const config_setting_t *m;
 
 	a->line = src_line(g);
@@ -831,7 +867,7 @@ load_agent(struct loader *L, const config_setting_t *g, struct cfg_agent *a)
 		err_at(L, g, "agent: expected a group { ... }");
 		return;
 	}
-	check_keys(L, g, "agent", keys);
+	check_keys(L, g, "agent", agent_keys);
 	get_int(L, g, "port", 0, 65535, &a->port);
 	get_duration(L, g, "interval", false, 100, &a->interval_ms);
 	get_duration(L, g, "timeout", false, 1, &a->timeout_ms);
@@ -845,10 +881,6 @@ static void
 load_server(struct loader *L, const config_setting_t *g,
             const struct cfg_backend *be, struct cfg_server *s)
 {
-	static const char *const keys[] = {
-	    "name",           "address",    "weight", "maxconn",
-	    "minconn",        "check",      "backup", "disabled",
-	    "proxy_protocol", "agent_port", NULL};
 	const config_setting_t *m, *mmin;
 	int pp = PP_NONE;
 
@@ -861,7 +893,7 @@ load_server(struct loader *L, const config_setting_t *g,
 		err_at(L, g, "servers: each server is a group { ... }");
 		return;
 	}
-	check_keys(L, g, "a server", keys);
+	check_keys(L, g, "a server", server_keys);
 	if (config_setting_get_member(g, "name") == NULL)
 		err_at(L, g, "server: missing required key 'name'");
 	else if (get_string(L, g, "name", &s->name) != NULL &&
@@ -908,13 +940,6 @@ static void
 load_backend(struct loader *L, const config_setting_t *g,
              struct cfg_backend *be, int *timeout_server_line)
 {
-	static const char *const keys[] = {
-	    "name",           "balance",       "timeout_connect",
-	    "timeout_server", "timeout_queue", "retries",
-	    "fullconn",       "source",        "proxy_protocol",
-	    "on_marked_down", "greeting_gate", "timeout_greeting",
-	    "error_limit",    "slowstart",     "agent",
-	    "health_check",   "servers",       NULL};
 	static const char *const algos[] = {"roundrobin", "leastconn", "source",
 	                                    NULL};
 	static const char *const md[] = {"none", "shutdown-sessions", NULL};
@@ -947,7 +972,7 @@ load_backend(struct loader *L, const config_setting_t *g,
 		err_at(L, g, "backends: each backend is a group { ... }");
 		return;
 	}
-	check_keys(L, g, "a backend", keys);
+	check_keys(L, g, "a backend", backend_keys);
 	if (config_setting_get_member(g, "name") == NULL)
 		err_at(L, g, "backend: missing required key 'name'");
 	else if (get_string(L, g, "name", &be->name) != NULL &&
@@ -1072,15 +1097,13 @@ addr_port_is(const struct cfg_addr *a, uint16_t port)
 static void
 load_root(struct loader *L, const config_t *lc)
 {
-	static const char *const keys[] = {"global", "frontends", "backends",
-	                                   NULL};
 	const config_setting_t *root = config_root_setting(lc);
 	const config_setting_t *m, *fl, *bl;
 	struct cfg *cfg = L->cfg;
 	int *ts_lines = NULL;
 	const config_setting_t **fe_settings = NULL;
 
-	check_keys(L, root, "the top level", keys);
+	check_keys(L, root, "the top level", root_keys);
 	if ((m = config_setting_get_member(root, "global")) != NULL)
 		load_global(L, m);
 	else

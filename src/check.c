@@ -1,5 +1,5 @@
-/* Health checks (README "Health checks") and agent checks (README "Agent
- * check"): one explicit state machine per server and kind.
+/* Health checks (load-balancer.conf(5), HEALTH CHECKS) and agent checks
+ * (AGENT CHECK): one explicit state machine per server and kind.
  *
  *   agent:  CONNECT -> [send agent.send] -> AGENT (one line) -> pass
  *   health: CONNECT -> (tcp: pass)

@@ -18,6 +18,7 @@
 #include "common.h"
 #include "ctl.h"
 #include "log.h"
+#include "takeover.h"
 
 #define CTL_IDLE_MS 60000
 #define CTL_REPLY_MAX (1024 * 1024) /* stop reading while this is queued */
@@ -31,6 +32,8 @@ struct ctl {
 	const struct ctl_env *env;
 	struct ctl_clients clients;
 	char *path;
+	dev_t dev; /* the socket file we made: removed at exit if still */
+	ino_t ino; /* there (a takeover's successor makes its own) */
 	int fd;
 	struct evconnlistener *evl;
 	struct event *resume; /* re-enables evl after an accept pause */
@@ -47,6 +50,7 @@ struct ctl_client {
 	bool starting;           /* in reload_request: an answer now is
 	                          * written by the caller's loop */
 	struct evbuffer *detail; /* its reload's messages */
+	bool took_socks;         /* a new daemon has our sockets */
 };
 
 /* A command's answer: now, or later (reload: the connection waits). */
@@ -593,6 +597,9 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void
 client_free(struct ctl_client *c)
 {
+	if (c->took_socks)
+		log_warnx("takeover: the new daemon went away without "
+		          "serving; we go on serving");
 	if (c->pending && c->ctl->env->reload != NULL)
 		reload_forget(c->ctl->env->reload, c);
 	if (c->detail != NULL)
@@ -640,6 +647,72 @@ client_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(bev, EV_READ);
 }
 
+/* "_getsocks": a new daemon takes our listening sockets (takeover.h).
+ * Written straight to the socket: the descriptors cannot go through the
+ * bufferevent, so nothing may be queued before them. */
+static void
+give_socks(struct ctl_client *c)
+{
+	const struct ctl_env *env = c->ctl->env;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	const struct gen *g = *env->cur;
+	int fds[SOCK_INHERIT_MAX];
+	size_t n = 0;
+	pid_t pid = takeover_peer_pid(bufferevent_getfd(c->bev));
+
+	if (env->handover == NULL || atomic_load(&env->cnt->stopping)) {
+		evbuffer_add_printf(out, "error: %s\n\n",
+		                    env->handover == NULL
+		                        ? "takeover not available here"
+		                        : "the daemon is stopping");
+		return;
+	}
+	if (evbuffer_get_length(out) > 0) {
+		evbuffer_add_printf(out, "error: _getsocks must come alone, "
+		                         "after every reply was read\n\n");
+		return;
+	}
+	for (size_t i = 0; i < g->nfrontends; i++)
+		for (size_t j = 0; j < g->frontends[i].nlisteners; j++) {
+			int fd = g->frontends[i].listeners[j].sock;
+
+			if (fd >= 0 && n < SOCK_INHERIT_MAX)
+				fds[n++] = fd;
+		}
+	if (env->stats_sock >= 0 && n < SOCK_INHERIT_MAX)
+		fds[n++] = env->stats_sock;
+	if (takeover_send(bufferevent_getfd(c->bev), fds, n) < 0) {
+		log_warn("takeover: cannot send the listening sockets to pid "
+		         "%ld",
+		         (long)pid);
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	c->took_socks = true;
+	log_info("takeover: pid %ld has our %zu listening sockets; we serve "
+	         "until it says it does",
+	         (long)pid, n);
+}
+
+/* "_takeover_done": the new daemon serves; we stop as on SIGTERM. */
+static void
+hand_over(struct ctl_client *c)
+{
+	const struct ctl_env *env = c->ctl->env;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	pid_t pid = takeover_peer_pid(bufferevent_getfd(c->bev));
+
+	if (!c->took_socks) {
+		evbuffer_add_printf(out, "error: _getsocks first\n\n");
+		return;
+	}
+	c->took_socks = false;
+	env->handover(env->handover_arg, (long)pid);
+	evbuffer_add_printf(out, "ok: pid %ld stops accepting\n\n",
+	                    (long)getpid());
+}
+
 static void
 client_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -659,6 +732,10 @@ client_read_cb(struct bufferevent *bev, void *arg)
 		else if (memchr(line, '\0', n) != NULL)
 			evbuffer_add_printf(out,
 			                    "error: NUL byte in command\n\n");
+		else if (strcmp(line, "_getsocks") == 0)
+			give_socks(c);
+		else if (strcmp(line, "_takeover_done") == 0)
+			hand_over(c);
 		else if (execute(c->ctl->env, line, out, c) == CTL_PENDING) {
 			/* Nothing more until its answer (replies stay in
 			 * order). */
@@ -768,9 +845,10 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 }
 
 struct ctl *
-ctl_bind(const char *path)
+ctl_bind(const char *path, bool replace)
 {
 	struct sockaddr_un sun;
+	struct stat st;
 	struct ctl *ctl;
 	mode_t old;
 	int fd;
@@ -789,7 +867,8 @@ ctl_bind(const char *path)
 	}
 	/* A socket file left by a dead daemon is replaced; a live one
 	 * means another daemon uses this path. */
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+	if (!replace &&
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 		log_warnx("control socket %s: another daemon is answering "
 		          "there",
 		          path);
@@ -835,6 +914,10 @@ ctl_bind(const char *path)
 		return NULL;
 	}
 	ctl->fd = fd;
+	if (stat(path, &st) == 0) {
+		ctl->dev = st.st_dev;
+		ctl->ino = st.st_ino;
+	}
 	LIST_INIT(&ctl->clients);
 	return ctl;
 }
@@ -864,6 +947,7 @@ void
 ctl_free(struct ctl *ctl)
 {
 	struct ctl_client *c;
+	struct stat st;
 
 	if (ctl == NULL)
 		return;
@@ -877,9 +961,11 @@ ctl_free(struct ctl *ctl)
 	if (ctl->fd >= 0)
 		close(ctl->fd);
 	/* After a privilege drop or chroot the file may be out of reach:
-	 * the next start replaces it. */
-	if (unlink(ctl->path) < 0 && errno != ENOENT && errno != EACCES &&
-	    errno != EPERM)
+	 * the next start replaces it.  After a takeover it is the new
+	 * daemon's: left alone. */
+	if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
+	    st.st_ino == ctl->ino && unlink(ctl->path) < 0 && errno != ENOENT &&
+	    errno != EACCES && errno != EPERM)
 		log_warn("control socket %s: unlink", ctl->path);
 	free(ctl->path);
 	free(ctl);

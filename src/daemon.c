@@ -3,12 +3,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -178,14 +183,168 @@ pidfile_open(const char *path)
 }
 
 void
+pidfile_release(struct pidfile *pf)
+{
+	struct stat a, b;
+
+	if (pf == NULL || pf->fd < 0)
+		return;
+	/* After a chroot the path may name another file, or none. */
+	if (fstat(pf->fd, &a) == 0 && stat(pf->path, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+	    unlink(pf->path) < 0 && errno != EACCES && errno != EPERM)
+		log_warn("cannot remove pidfile %s", pf->path);
+	close(pf->fd);
+	pf->fd = -1;
+}
+
+void
 pidfile_close(struct pidfile *pf)
 {
 	if (pf == NULL)
 		return;
+	if (pf->fd < 0) {
+		/* Released: the file is another process's now. */
+		free(pf->path);
+		free(pf);
+		return;
+	}
 	if (unlink(pf->path) < 0 && errno != ENOENT && errno != EACCES &&
 	    errno != EPERM)
 		log_warn("cannot remove pidfile %s", pf->path);
 	close(pf->fd);
 	free(pf->path);
 	free(pf);
+}
+
+int
+daemon_notify_open(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun;
+	socklen_t len;
+	size_t n;
+	int fd;
+
+	if (path == NULL || path[0] == '\0')
+		return -1;
+	n = strlen(path);
+	if ((path[0] != '/' && path[0] != '@') || n >= sizeof(sun.sun_path)) {
+		log_warnx("NOTIFY_SOCKET=%s: not a socket path; the service "
+		          "manager will not hear from us",
+		          path);
+		return -1;
+	}
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, n);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0'; /* the abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n +
+	                  (path[0] == '@' ? 0 : 1));
+	if ((fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0) {
+		log_warn("NOTIFY_SOCKET: socket");
+		return -1;
+	}
+	/* Connected now: after a chroot the path is out of reach. */
+	if (connect(fd, (struct sockaddr *)&sun, len) < 0) {
+		log_warn("NOTIFY_SOCKET=%s: connect", path);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+void
+daemon_notify(int fd, const char *msg)
+{
+	if (fd < 0)
+		return;
+	if (send(fd, msg, strlen(msg), MSG_NOSIGNAL) < 0)
+		log_warn("NOTIFY_SOCKET: cannot tell the service manager");
+}
+
+/* A store name for sock: its address and port, "127.0.0.1_25" or
+ * "__1_25" ("::1"): systemd's names may not hold ':'. */
+static int
+store_name(int sock, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+	const void *a;
+	unsigned port;
+
+	if (getsockname(sock, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&ss;
+		a = &in->sin_addr;
+		port = ntohs(in->sin_port);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&ss;
+		a = &in6->sin6_addr;
+		port = ntohs(in6->sin6_port);
+	} else
+		return -1;
+	if (inet_ntop(ss.ss_family, a, host, sizeof(host)) == NULL)
+		return -1;
+	for (char *p = host; *p != '\0'; p++)
+		if (*p == ':')
+			*p = '_';
+	snprintf(buf, len, "%s_%u", host, port);
+	return 0;
+}
+
+void
+daemon_store_fd(int nfd, int sock)
+{
+	char name[96], text[160];
+	int n;
+
+	if (nfd < 0 || sock < 0 || store_name(sock, name, sizeof(name)) < 0)
+		return;
+	n = snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s", name);
+	if (sock_send_fd(nfd, text, (size_t)n, sock) < 0)
+		log_warn("NOTIFY_SOCKET: cannot store listening socket %s",
+		         name);
+}
+
+void
+daemon_unstore_fd(int nfd, int sock)
+{
+	char name[96], text[160];
+
+	if (nfd < 0 || store_name(sock, name, sizeof(name)) < 0)
+		return;
+	snprintf(text, sizeof(text), "FDSTOREREMOVE=1\nFDNAME=%s", name);
+	daemon_notify(nfd, text);
+}
+
+size_t
+daemon_listen_fds(struct sock_inherit *inh)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	unsigned long n;
+	size_t got = 0;
+	char *end;
+
+	if (pid == NULL || fds == NULL ||
+	    strtol(pid, &end, 10) != (long)getpid() || *end != '\0')
+		return 0;
+	n = strtoul(fds, &end, 10);
+	if (*end != '\0' || n > SOCK_INHERIT_MAX)
+		n = 0;
+	for (unsigned long i = 0; i < n; i++) {
+		int fd = 3 + (int)i;
+
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+			continue;
+		if (sock_inherit_add(inh, fd) == 0)
+			got++;
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return got;
 }

@@ -51,7 +51,8 @@ static void
 failure(struct lf *l, const struct pool_event *ev)
 {
 	/* A live session's failure, or the agent's word, is no check: it
-	 * says so instead (README "Health log"); the agent has no step. */
+	 * says so instead (load-balancer.conf(5), LOGS); the agent has no
+	 * step. */
 	if (ev->by != NULL)
 		lf_add(l, "by", ev->by);
 	else

@@ -1,5 +1,5 @@
 /* load-balancer --import-haproxy: an HAProxy configuration -> the
- * equivalent libconfig configuration (README "Configuration reference").
+ * equivalent libconfig configuration (load-balancer.conf(5)).
  *
  * Two steps.  The reader goes through the file line by line and fills a
  * model: the global settings and one struct proxy per frontend, backend,
@@ -161,8 +161,8 @@ struct proxy {
 	struct comments fe_c, be_c, srv_tail;
 	enum target last;
 	int use_backend_line;
-	/* Client limits, allow and deny (README "Client limits"), read as
-	 * written and translated by fold_client_limits. */
+	/* Client limits, allow and deny (load-balancer.conf(5), CLIENT
+	 * LIMITS), read as written and translated by fold_client_limits. */
 	struct hacl *acls;
 	size_t nacls;
 	struct hrule *rules;
@@ -1324,8 +1324,8 @@ static void unknown_directive(struct imp *im);
 /* server-state-file and server-state-base (global), server-state-file-name
  * and load-server-state-from-file (defaults, backends): HAProxy reloads
  * server states an operator dumped by hand first.  Here what lbctl changes
- * is written to global.state_file at once (README "Operator state across
- * restarts"), which the translation writes out. */
+ * is written to global.state_file at once (load-balancer.conf(5),
+ * OPERATOR STATE), which the translation writes out. */
 static void
 server_state(struct imp *im)
 {
@@ -1862,7 +1862,8 @@ server_options(struct imp *im, int first, struct slots *o, const char *who)
 			continue;
 		}
 		case SO_OBSERVE:
-			/* Passive health (README "Greeting gate"): folded
+			/* Passive health (load-balancer.conf(5), GREETING
+			 * GATE): folded
 			 * into the backend's error_limit. */
 			if (streq(hl->w[i + 1], "layer4")) {
 				slot_put(im, o, ".observe", V_BOOL, "true",
@@ -2316,7 +2317,8 @@ proxy_log(struct imp *im)
 /* --- proxies: acl, stick-table, tcp-request ------------------------------- */
 
 /* These are read as written; fold_client_limits translates what has a
- * meaning here (README "Client limits") and reports the rest. */
+ * meaning here (load-balancer.conf(5), CLIENT LIMITS) and reports the
+ * rest. */
 
 static char **
 words_dup(const struct hline *hl, int first)
@@ -2900,7 +2902,8 @@ line_once(int **lines, size_t *n, int line)
 }
 
 /* "observe layer4 [error-limit N] [on-error MODE]" of the checked servers
- * -> the backend's error_limit (README "Greeting gate").  HAProxy counts each
+ * -> the backend's error_limit (load-balancer.conf(5), GREETING GATE).
+ * HAProxy counts each
  * server's consecutive failed connections of live traffic and, after
  * error-limit of them (10 by default), does what on-error says (fail-check by
  * default).  error_limit counts failed connects and greetings and marks a
@@ -3098,7 +3101,8 @@ agent_addr_same(const char *server_addr, const char *agent_addr)
 
 /* agent-check, agent-port, agent-inter and agent-send of the servers (and
  * default-server) -> the backend's agent group and the servers' agent_port
- * (README "Agent check").  The port most servers use is the backend's, the
+ * (load-balancer.conf(5), AGENT CHECK).  The port most servers use is the
+ * backend's, the
  * others get their own agent_port; when only some servers have an agent
  * check, the backend's port stays 0 (off) and each of those has its
  * agent_port, which says the same.  The interval and the line sent are one
@@ -3327,7 +3331,8 @@ fold_backend(struct imp *im, struct proxy *p)
  *
  * fold_client_limits follows the rules in HAProxy's order (connection,
  * session, then content rules, each in the order written) and translates
- * those that have a meaning here (README "Client limits"); every other
+ * those that have a meaning here (load-balancer.conf(5), CLIENT LIMITS);
+ * every other
  * rule is reported.  HAProxy closes a rejected connection; here the
  * client gets client_limits.reply or deny_reply first, which a comment in
  * the output says. */
@@ -3655,8 +3660,9 @@ classify(const char *const *w, int n, struct term *t)
 		term_other(t, xasprintf("%s: client bytes are not inspected; "
 		                        "those sent before the greeting reach "
 		                        "the server, whose pregreet test "
-		                        "(postscreen) sees them (README "
-		                        "\"Greeting gate\")",
+		                        "(postscreen) sees them "
+		                        "(load-balancer.conf(5), GREETING "
+		                        "GATE)",
 		                        c));
 	else if (has_prefix(c, "sc") || has_prefix(c, "src_") ||
 	         has_prefix(c, "table_"))
@@ -4814,8 +4820,8 @@ put_list(FILE *out, int indent, const char *key, const struct strlist *l,
 	put_note(out, note);
 }
 
-/* client_limits, allow and deny, after the frontend's other keys (README
- * "Client limits"). */
+/* client_limits, allow and deny, after the frontend's other keys
+ * (load-balancer.conf(5), CLIENT LIMITS). */
 static void
 write_limits(const struct proxy *p, FILE *out)
 {

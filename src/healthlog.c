@@ -1,4 +1,5 @@
-/* The health log (SPEC 5.1): file + syslog + the last lines in memory.
+/* The health log (load-balancer.conf(5), LOGS): file + syslog + the last
+ * lines in memory.
  *
  * Written from several threads (checks and lbctl on the control thread,
  * the start event on the main one): its own small lock orders the lines

@@ -1,7 +1,8 @@
-/* The health timeline's history (README "Status page and metrics"): the
- * lines the health log keeps in memory that are older than the file's (a
- * rotated log), then the file's tail (read here, with no lock held),
- * drawn on one lane per server of a snapshot. */
+/* The health timeline's history (global.stats_listen;
+ * load-balancer.conf(5), GLOBAL): the lines the health log keeps in memory
+ * that are older than the file's (a rotated log), then the file's tail
+ * (read here, with no lock held), drawn on one lane per server of a
+ * snapshot. */
 #include "config.h"
 
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* Balancing algorithms (SPEC 4.2).
+/* Balancing algorithms (load-balancer.conf(5), BALANCING).
  *
  * roundrobin: smooth weighted round robin (as nginx): every pick adds each
  *   candidate's weight to its running score, takes the highest and subtracts

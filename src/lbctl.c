@@ -1,4 +1,4 @@
-/* lbctl: control-socket client and health-log report (SPEC section 2). */
+/* lbctl: control-socket client and health-log report (lbctl(8)). */
 #include "config.h"
 
 #include <errno.h>
@@ -15,12 +15,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cfg.h"
 #include "report.h"
 #include "timeline.h"
 
 #define PROG "lbctl"
 #define DEFAULT_SOCKET "/run/load-balancer.sock"
 #define DEFAULT_HEALTH_LOG "/var/log/load-balancer/health.log"
+/* The daemon's default configuration (load-balancer -f, src/main.c). */
+#define DEFAULT_CONFIG SYSCONFDIR "/load-balancer.conf"
 #define SVG_DEFAULT_WINDOW_MS (24LL * 3600 * 1000) /* as /timeline */
 
 #define EXIT_ERROR 1   /* an `error:` reply; health log unreadable */
@@ -44,21 +47,33 @@ usage(FILE *fp)
 	        "       lbctl [-s SOCKET] reload\n"
 	        "       lbctl [-s SOCKET] check\n"
 	        "       lbctl [-s SOCKET] show clients [N]\n"
-	        "       lbctl health-report [--since DURATION] [--log FILE] "
-	        "[--format text|json|svg]\n"
+	        "       lbctl health-report [-f FILE] [--since DURATION] "
+	        "[--log FILE]\n"
+	        "                           [--format text|json|svg]\n"
 	        "       lbctl -h | -V\n"
 	        "\n"
 	        "  -s SOCKET   control socket (default %s)\n"
 	        "  -h          print this help and exit\n"
 	        "  -V          print the version and exit\n"
 	        "\n"
-	        "health-report reads the health log alone (no daemon "
-	        "needed):\n"
+	        "health-report reads the health log and the configuration "
+	        "(no daemon needed):\n"
+	        "  -f FILE, --config FILE  (default %s)\n"
+	        "                    the configuration: every server in it "
+	        "is listed, one\n"
+	        "                    without events as UP throughout "
+	        "(MAINT when disabled\n"
+	        "                    there); when it cannot be read, one "
+	        "line on stderr says\n"
+	        "                    why and only the servers named in the "
+	        "log are listed\n"
 	        "  --since DURATION  only the last DURATION (30m, 24h, 7d, "
 	        "1500ms; a bare\n"
 	        "                    number is milliseconds); default: the "
 	        "whole log\n"
-	        "  --log FILE        the health log (default %s)\n"
+	        "  --log FILE        the health log (default: the "
+	        "configuration's\n"
+	        "                    health_log, else %s)\n"
 	        "  --format FORMAT   text (default), json, or svg: the health "
 	        "timeline\n"
 	        "                    picture (one lane per server; default "
@@ -76,7 +91,7 @@ usage(FILE *fp)
 	        "Exit status: 0 ok, 1 error reply (or unreadable log), 2 "
 	        "cannot connect or\n"
 	        "usage error.\n",
-	        DEFAULT_SOCKET, DEFAULT_HEALTH_LOG);
+	        DEFAULT_SOCKET, DEFAULT_CONFIG, DEFAULT_HEALTH_LOG);
 }
 
 static int64_t
@@ -326,10 +341,81 @@ long_opt(int argc, char **argv, int *i, const char *name, const char **val)
 	return 1;
 }
 
-/* --format svg: the health timeline of [from, now], as the daemon's
- * /timeline draws it.  Closes fp. */
+/* health-report's configuration, or NULL after one line on stderr
+ * saying why it cannot be used: the report then lists the servers the
+ * log names, and only them. */
+static struct cfg *
+load_config(const char *path)
+{
+	struct cfg_diag diag;
+	struct cfg *cfg;
+	const char *why = "invalid configuration";
+
+	cfg_diag_init(&diag);
+	cfg = cfg_load_file(path, &diag);
+	if (cfg == NULL) {
+		for (size_t i = 0; i < diag.n; i++)
+			if (!diag.is_warning[i]) {
+				why = diag.msgs[i]; /* "FILE:LINE: ..." */
+				break;
+			}
+		fprintf(stderr,
+		        "%s: health-report: cannot use the configuration: "
+		        "%s%s; only the servers named in the health log are "
+		        "listed\n",
+		        PROG, why,
+		        diag.nerrors > 1 ? " (and more errors)" : "");
+	}
+	cfg_diag_free(&diag);
+	return cfg;
+}
+
+/* Every server of the configuration into the report or the timeline
+ * (either may be NULL), so that those without events are listed too.
+ * Returns 0, or -1 when out of memory. */
 static int
-svg_report(FILE *fp, const char *logfile, int64_t from, int64_t now)
+declare_servers(const struct cfg *cfg, const char *path, struct report *r,
+                struct timeline *tl)
+{
+	size_t skipped = 0;
+
+	for (size_t b = 0; b < cfg->nbackends; b++) {
+		const struct cfg_backend *be = &cfg->backends[b];
+
+		for (size_t i = 0; i < be->nservers; i++) {
+			const struct cfg_server *srv = &be->servers[i];
+			enum report_admin admin =
+			    srv->disabled ? RADMIN_MAINT : RADMIN_READY;
+
+			if (r != NULL &&
+			    report_declare_server(r, be->name, srv->name,
+			                          srv->addr.text, admin) < 0) {
+				if (errno == ENOMEM)
+					return -1;
+				skipped++; /* too long a name, too many */
+			}
+			if (tl != NULL &&
+			    timeline_lane(tl, be->name, srv->name,
+			                  srv->disabled ? TL_MAINT : TL_UP) < 0)
+				return -1;
+		}
+	}
+	if (skipped > 0)
+		fprintf(stderr,
+		        "%s: health-report: %zu server%s of %s not listed "
+		        "without events (names of %d bytes or more, or more "
+		        "than %d servers)\n",
+		        PROG, skipped, skipped == 1 ? "" : "s", path,
+		        REPORT_NAME_MAX, REPORT_SERVERS_MAX);
+	return 0;
+}
+
+/* --format svg: the health timeline of [from, now], as the daemon's
+ * /timeline draws it, with a lane for each server of cfg (may be NULL).
+ * Closes fp. */
+static int
+svg_report(FILE *fp, const char *logfile, const struct cfg *cfg,
+           const char *cfgfile, int64_t from, int64_t now)
 {
 	char buf[REPORT_LINE_MAX + 2];
 	struct timeline *tl = timeline_new(from, now);
@@ -338,8 +424,10 @@ svg_report(FILE *fp, const char *logfile, int64_t from, int64_t now)
 	size_t len = 0;
 	int status = EXIT_ERROR;
 
-	if (tl == NULL) {
+	if (tl == NULL ||
+	    (cfg != NULL && declare_servers(cfg, cfgfile, NULL, tl) < 0)) {
 		fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+		timeline_free(tl);
 		fclose(fp);
 		return EXIT_ERROR;
 	}
@@ -385,13 +473,14 @@ out:
 static int
 health_report(int argc, char **argv)
 {
-	const char *since = NULL, *logfile = DEFAULT_HEALTH_LOG;
+	const char *since = NULL, *logfile = NULL, *cfgfile = DEFAULT_CONFIG;
 	const char *format = "text", *err, *val;
+	struct cfg *cfg;
 	struct report r;
 	struct timespec ts;
 	int64_t since_ms = 0, now;
 	FILE *fp;
-	int rc;
+	int rc, status;
 
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 ||
@@ -413,6 +502,12 @@ health_report(int argc, char **argv)
 			if (rc < 0)
 				goto bad_usage;
 			format = val;
+		} else if ((rc = long_opt(argc, argv, &i, "-f", &val)) != 0 ||
+		           (rc = long_opt(argc, argv, &i, "--config", &val)) !=
+		               0) {
+			if (rc < 0)
+				goto bad_usage;
+			cfgfile = val;
 		} else {
 			fprintf(stderr,
 			        "%s: health-report: unknown argument "
@@ -440,45 +535,66 @@ health_report(int argc, char **argv)
 	}
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 
+	/* The servers without events come from the configuration; its
+	 * health_log is the log unless --log says otherwise. */
+	cfg = load_config(cfgfile);
+	if (logfile == NULL)
+		logfile = cfg != NULL && cfg->global.health_log[0] != '\0'
+		              ? cfg->global.health_log
+		              : DEFAULT_HEALTH_LOG;
 	fp = fopen(logfile, "re");
 	if (fp == NULL) {
 		fprintf(stderr, "%s: cannot read the health log %s: %s\n", PROG,
 		        logfile, strerror(errno));
+		cfg_free(cfg);
 		return EXIT_ERROR;
 	}
-	if (strcmp(format, "svg") == 0)
-		return svg_report(
-		    fp, logfile,
+	if (strcmp(format, "svg") == 0) {
+		status = svg_report(
+		    fp, logfile, cfg, cfgfile,
 		    now - (since != NULL ? since_ms : SVG_DEFAULT_WINDOW_MS),
 		    now);
+		cfg_free(cfg);
+		return status;
+	}
+	status = EXIT_ERROR;
 	report_init(&r, since != NULL ? now - since_ms : REPORT_FROM_FIRST,
 	            now);
+	if (cfg != NULL) {
+		if (declare_servers(cfg, cfgfile, &r, NULL) < 0) {
+			fprintf(stderr, "%s: %s\n", PROG, strerror(errno));
+			fclose(fp);
+			goto out;
+		}
+		r.config = cfgfile;
+	}
 	errno = 0;
 	if (report_read(&r, fp) < 0) {
 		fprintf(stderr, "%s: cannot read the health log %s: %s\n", PROG,
 		        logfile, strerror(errno));
 		fclose(fp);
-		report_free(&r);
-		return EXIT_ERROR;
+		goto out;
 	}
 	if (fclose(fp) != 0) {
 		fprintf(stderr, "%s: cannot read the health log %s: %s\n", PROG,
 		        logfile, strerror(errno));
-		report_free(&r);
-		return EXIT_ERROR;
+		goto out;
 	}
 	report_finish(&r);
 	if (strcmp(format, "json") == 0)
 		rc = report_print_json(&r, stdout);
 	else
 		rc = report_print_text(&r, logfile, stdout);
-	report_free(&r);
 	if (rc < 0 || fflush(stdout) != 0) {
 		fprintf(stderr, "%s: cannot write the report: %s\n", PROG,
 		        strerror(errno));
-		return EXIT_ERROR;
+		goto out;
 	}
-	return 0;
+	status = 0;
+out:
+	report_free(&r);
+	cfg_free(cfg);
+	return status;
 
 bad_usage:
 	usage(stderr);

@@ -47,6 +47,7 @@ frontend_init(struct frontend *fe, const struct cfg_frontend *conf,
 		fe->listeners[j].fe = fe;
 		fe->listeners[j].addr = &conf->binds[j];
 		fe->listeners[j].fd = -1;
+		fe->listeners[j].sock = -1;
 	}
 	if ((conf->limits.maxconn > 0 || conf->limits.rate > 0) &&
 	    (fe->climit = climit_new((size_t)conf->limits.table_size,
@@ -74,13 +75,48 @@ frontend_newest(const struct frontend *fe)
 	return (struct frontend *)fe;
 }
 
+/* IP_TRANSPARENT on fd when the frontend wants it; -1 (fd closed) when it
+ * cannot be had. */
 static int
-bind_one(struct listener *l, int backlog)
+transparent(struct listener *l, int fd)
+{
+	int family = l->addr->ss.ss_family;
+
+	if (!l->fe->conf->transparent || sock_set_transparent(fd, family) == 0)
+		return 0;
+	log_warn("cannot listen on %s: transparent = true needs %s (run as "
+	         "root or with CAP_NET_ADMIN)",
+	         l->addr->text,
+	         family == AF_INET6 ? "IPV6_TRANSPARENT" : "IP_TRANSPARENT");
+	close(fd);
+	return -1;
+}
+
+/* The socket a running daemon handed over (load-balancer(8), RESTART):
+ * its queue of connections not accepted yet comes with it.  The new
+ * backlog and IP_TRANSPARENT apply to it as to a new one. */
+static int
+adopt_one(struct listener *l, int fd, int backlog)
+{
+	if (transparent(l, fd) < 0)
+		return -1;
+	if (listen(fd, backlog) < 0)
+		log_warn("%s: new backlog", l->addr->text);
+	l->fd = fd;
+	l->sock = fd;
+	log_info("%s: listening socket taken over", l->addr->text);
+	return 0;
+}
+
+static int
+bind_one(struct listener *l, int backlog, struct sock_inherit *inh)
 {
 	const struct sockaddr *sa = (const struct sockaddr *)&l->addr->ss;
 	int one = 1;
 	evutil_socket_t fd;
 
+	if ((fd = sock_inherit_take(inh, sa)) >= 0)
+		return adopt_one(l, fd, backlog);
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 	            0);
 	if (fd < 0) {
@@ -94,16 +130,8 @@ bind_one(struct listener *l, int backlog)
 	if (sa->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		log_warn("%s: IPV6_V6ONLY", l->addr->text);
-	if (l->fe->conf->transparent &&
-	    sock_set_transparent(fd, sa->sa_family) < 0) {
-		log_warn("cannot listen on %s: transparent = true needs %s "
-		         "(run as root or with CAP_NET_ADMIN)",
-		         l->addr->text,
-		         sa->sa_family == AF_INET6 ? "IPV6_TRANSPARENT"
-		                                   : "IP_TRANSPARENT");
-		close(fd);
+	if (transparent(l, fd) < 0)
 		return -1;
-	}
 	if (bind(fd, sa, l->addr->len) < 0) {
 		log_warn("cannot bind %s", l->addr->text);
 		close(fd);
@@ -115,31 +143,15 @@ bind_one(struct listener *l, int backlog)
 		return -1;
 	}
 	l->fd = fd;
+	l->sock = fd;
 	return 0;
 }
 
 static bool
 same_address(const struct cfg_addr *a, const struct cfg_addr *b)
 {
-	const struct sockaddr *x = (const struct sockaddr *)&a->ss;
-	const struct sockaddr *y = (const struct sockaddr *)&b->ss;
-
-	if (x->sa_family != y->sa_family)
-		return false;
-	if (x->sa_family == AF_INET) {
-		const struct sockaddr_in *p = (const void *)x,
-		                         *q = (const void *)y;
-		return p->sin_port == q->sin_port &&
-		       p->sin_addr.s_addr == q->sin_addr.s_addr;
-	}
-	if (x->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *p = (const void *)x,
-		                          *q = (const void *)y;
-		return p->sin6_port == q->sin6_port &&
-		       memcmp(&p->sin6_addr, &q->sin6_addr,
-		              sizeof(p->sin6_addr)) == 0;
-	}
-	return false;
+	return sock_same_addr((const struct sockaddr *)&a->ss,
+	                      (const struct sockaddr *)&b->ss);
 }
 
 /* Does a listener of fe before position i take o over already? */
@@ -165,20 +177,21 @@ frontend_bind_reload(struct frontend *fe, struct frontend *olds, size_t nold)
 				if (same_address(o->addr, l->addr) &&
 				    !claimed(fe, i, o)) {
 					l->from = o;
+					l->sock = o->sock;
 					break;
 				}
 			}
-		if (l->from == NULL && bind_one(l, fe->conf->backlog) < 0)
+		if (l->from == NULL && bind_one(l, fe->conf->backlog, NULL) < 0)
 			return -1;
 	}
 	return 0;
 }
 
 int
-frontend_bind(struct frontend *fe)
+frontend_bind(struct frontend *fe, struct sock_inherit *inh)
 {
 	for (size_t i = 0; i < fe->nlisteners; i++)
-		if (bind_one(&fe->listeners[i], fe->conf->backlog) < 0)
+		if (bind_one(&fe->listeners[i], fe->conf->backlog, inh) < 0)
 			return -1;
 	return 0;
 }

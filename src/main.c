@@ -1,4 +1,4 @@
-/* load-balancer: command line (SPEC section 2) and start-up order. */
+/* load-balancer: command line (load-balancer(8)) and start-up order. */
 #include "config.h"
 
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include "haproxy_import.h"
 #include "log.h"
 #include "rt.h"
+#include "takeover.h"
 
 #define EXIT_CONFIG 1
 #define EXIT_USAGE 2
@@ -32,22 +33,27 @@
 static void
 usage(FILE *fp)
 {
-	fprintf(fp,
-	        "usage: load-balancer [-f FILE] [-F] [-c] [-p PIDFILE] [-V] "
-	        "[-h]\n"
-	        "       load-balancer --import-haproxy HAPROXY.CFG\n"
-	        "\n"
-	        "  -f FILE     configuration file (default %s)\n"
-	        "  -F          stay in the foreground and log to stderr too\n"
-	        "  -c          check the configuration and exit\n"
-	        "  -p PIDFILE  write the process id there (overrides "
-	        "global.pidfile)\n"
-	        "  -V          print the version and exit\n"
-	        "  -h          print this help and exit\n"
-	        "\n"
-	        "Exit status: 0 ok, 1 configuration error, 2 usage error, "
-	        "3 start-up failure.\n",
-	        DEFAULT_CONFIG);
+	fprintf(
+	    fp,
+	    "usage: load-balancer [-f FILE] [-F] [-c] [-p PIDFILE] [-x] [-V] "
+	    "[-h]\n"
+	    "       load-balancer --import-haproxy HAPROXY.CFG\n"
+	    "\n"
+	    "  -f FILE     configuration file (default %s)\n"
+	    "  -F          stay in the foreground and log to stderr too\n"
+	    "  -c          check the configuration and exit\n"
+	    "  -p PIDFILE  write the process id there (overrides "
+	    "global.pidfile)\n"
+	    "  -x          take the listening sockets over from the daemon "
+	    "running on\n"
+	    "              global.control_socket, which then stops "
+	    "(--takeover)\n"
+	    "  -V          print the version and exit\n"
+	    "  -h          print this help and exit\n"
+	    "\n"
+	    "Exit status: 0 ok, 1 configuration error, 2 usage error, "
+	    "3 start-up failure.\n",
+	    DEFAULT_CONFIG);
 }
 
 static void
@@ -64,10 +70,15 @@ main(int argc, char *argv[])
 	    {"import-haproxy", required_argument, NULL, 'I'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
+	    {"takeover", no_argument, NULL, 'x'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *file = DEFAULT_CONFIG, *pidfile = NULL, *import = NULL;
-	bool foreground = false, check_only = false, daemonize;
+	bool foreground = false, check_only = false, daemonize,
+	     takeover = false;
+	struct sock_inherit inh = {.n = 0};
+	char *ctl_path = NULL, err[600];
+	int conn = -1;
 	struct cfg_diag diag;
 	struct cfg *cfg;
 	struct rt *rt;
@@ -76,7 +87,7 @@ main(int argc, char *argv[])
 	int ch, status, noptions = 0;
 
 	log_init(LB_PROGRAM);
-	while ((ch = getopt_long(argc, argv, "f:Fcp:Vh", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "f:Fcp:xVh", longopts, NULL)) !=
 	       -1) {
 		noptions++;
 		switch (ch) {
@@ -91,6 +102,9 @@ main(int argc, char *argv[])
 			break;
 		case 'p':
 			pidfile = optarg;
+			break;
+		case 'x':
+			takeover = true;
 			break;
 		case 'V':
 			printf("%s %s\n", LB_PROGRAM, PACKAGE_VERSION);
@@ -113,7 +127,8 @@ main(int argc, char *argv[])
 		return EXIT_USAGE;
 	}
 	if (import != NULL) {
-		/* SPEC 2: the translation on stdout, exit 0 or 1. */
+		/* load-balancer(8), OPTIONS: the translation on stdout, exit 0
+		 * or 1. */
 		if (noptions > 1) {
 			fprintf(stderr,
 			        "%s: --import-haproxy takes no other option\n",
@@ -151,32 +166,81 @@ main(int argc, char *argv[])
 	if (daemonize)
 		/* Until it is ready: its problems, not its chatter. */
 		log_stderr_max(LOG_WARNING);
+	if (takeover && cfg->global.control_socket[0] == '\0') {
+		fprintf(stderr,
+		        "%s: -x: no global.control_socket to find the running "
+		        "daemon on\n",
+		        LB_PROGRAM);
+		cfg_free(cfg);
+		return EXIT_STARTUP;
+	}
+	if (takeover &&
+	    (ctl_path = strdup(cfg->global.control_socket)) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", LB_PROGRAM);
+		cfg_free(cfg);
+		return EXIT_STARTUP;
+	}
 	/* Owns cfg from here on. */
-	if ((rt = rt_new(cfg, !daemonize)) == NULL)
-		return EXIT_STARTUP;
-	if (daemonize && (ds = daemon_fork()) == NULL) {
-		rt_free(rt);
+	if ((rt = rt_new(cfg, !daemonize)) == NULL) {
+		free(ctl_path);
 		return EXIT_STARTUP;
 	}
-	/* The pidfile lock first: a second start stops here, before it
-	 * tries the addresses the first one holds. */
-	if ((pidfile != NULL && (pf = pidfile_open(pidfile)) == NULL) ||
-	    rt_bind(rt) < 0 || rt_start(rt) < 0) {
-		/* Free the addresses and the pidfile first: a retry right
-		 * after the parent exits must not find them taken. */
-		rt_free(rt);
-		pidfile_close(pf);
-		daemon_ready(ds, EXIT_STARTUP);
-		return EXIT_STARTUP;
+	if (daemonize && (ds = daemon_fork()) == NULL)
+		goto fail;
+	if (takeover) {
+		/* load-balancer(8), RESTART: the running daemon's sockets;
+		 * its pidfile once we serve. */
+		if ((conn = takeover_fetch(ctl_path, &inh, err, sizeof(err))) <
+		    0) {
+			log_warnx("takeover: %s", err);
+			goto fail;
+		}
+		log_info("takeover: %zu listening sockets received from the "
+		         "daemon on %s",
+		         inh.n, ctl_path);
+	} else if (pidfile != NULL && (pf = pidfile_open(pidfile)) == NULL)
+		/* The pidfile lock first: a second start stops here, before
+		 * it tries the addresses the first one holds. */
+		goto fail;
+	if (rt_bind(rt, &inh, takeover) < 0 || rt_start(rt) < 0)
+		goto fail;
+	if (takeover) {
+		if (takeover_finish(conn, err, sizeof(err)) < 0) {
+			conn = -1;
+			log_warnx("takeover: %s", err);
+			goto fail;
+		}
+		conn = -1;
+		/* The old daemon has let its pidfile go; without ours the
+		 * init script would not find us, but we serve: say so. */
+		if (pidfile != NULL && (pf = pidfile_open(pidfile)) == NULL)
+			log_warnx("takeover: serving without the pidfile %s",
+			          pidfile);
 	}
+	rt_set_pidfile(rt, pf);
 	if (daemonize) {
 		daemon_ready(ds, 0);
 		log_stderr_max(-1);
 	}
+	rt_ready(rt);
+	free(ctl_path);
 	status = rt_run(rt);
 	log_info("stopped");
 	rt_free(rt);
 	pidfile_close(pf);
 	log_close();
 	return status;
+
+fail:
+	/* Free the addresses and the pidfile first: a retry right after
+	 * the parent exits must not find them taken.  A takeover that did
+	 * not finish leaves the old daemon serving (it sees us go). */
+	if (conn >= 0)
+		close(conn);
+	sock_inherit_close(&inh);
+	rt_free(rt);
+	pidfile_close(pf);
+	free(ctl_path);
+	daemon_ready(ds, EXIT_STARTUP);
+	return EXIT_STARTUP;
 }

@@ -1,5 +1,5 @@
 /* /metrics: the Prometheus text exposition format, from a snapshot
- * (README "Status page and metrics"). */
+ * (global.stats_listen, load-balancer.conf(5), GLOBAL). */
 #include "config.h"
 
 #include <inttypes.h>

@@ -1,5 +1,5 @@
-/* The status page (README "Status page and metrics"): HTML from a
- * snapshot, with the health timeline drawn beforehand. */
+/* The status page (global.stats_listen, load-balancer.conf(5), GLOBAL):
+ * HTML from a snapshot, with the health timeline drawn beforehand. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -163,7 +163,8 @@ page_server(struct out *o, const struct pool_snap_server *s,
 	     s->bytes_in, s->bytes_out);
 	out_esc(o, s->last_check);
 	if (s->has_agent) {
-		/* README "Agent check": its last answer and failures. */
+		/* load-balancer.conf(5), AGENT CHECK: its last answer and
+		 * failures. */
 		outf(o, "<br>agent: ");
 		out_esc(o, s->agent_last);
 		outf(o, ", %" PRIu64 " failed", s->agent_failures);

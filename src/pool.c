@@ -29,7 +29,7 @@ struct server {
 	                 * and not DOWN by the agent */
 	bool checked;   /* check = true in a backend with a health_check */
 	int weight;     /* the configured weight, or the operator's */
-	/* The agent check (README "Agent check"): its last words. */
+	/* The agent check's last words (load-balancer.conf(5), AGENT CHECK). */
 	enum srv_admin agent_admin;
 	int agent_pct;     /* 0..100: the weight in force is weight x pct */
 	int agent_maxconn; /* -1: conf->maxconn */
@@ -354,9 +354,9 @@ takes_sessions(const struct server *srv)
 	       pct_of(srv) > 0;
 }
 
-/* Slow start (README "Slow start"): the ramp's factor in thousandths,
- * from 1000/16 right after DOWN -> UP to 1000 after slowstart.  A ramp
- * that ended is forgotten here. */
+/* Slow start (load-balancer.conf(5), SLOW START): the ramp's factor in
+ * thousandths, from 1000/16 right after DOWN -> UP to 1000 after
+ * slowstart.  A ramp that ended is forgotten here. */
 static unsigned
 ramp_milli(struct server *srv, uint64_t now)
 {
@@ -774,8 +774,8 @@ inherit(struct server *srv, const struct server *old)
 	srv->last_check_ms = old->last_check_ms;
 	memcpy(srv->check_failures, old->check_failures,
 	       sizeof(srv->check_failures));
-	/* The operator's state stays (README "Operator state across
-	 * restarts"); else the file's disabled and weight, when changed,
+	/* The operator's state stays (load-balancer.conf(5), OPERATOR
+	 * STATE); else the file's disabled and weight, when changed,
 	 * win. */
 	if (old->op_admin || nc->disabled == oc->disabled) {
 		srv->admin = old->admin;
@@ -1335,8 +1335,8 @@ pool_set_admin(struct pool *p, struct server *srv, enum srv_admin admin,
 	 * too (kept in the state file as admin=ready). */
 	srv->op_admin = admin != SRV_READY || srv->conf->disabled;
 	if (admin == SRV_READY) {
-		/* enable ends every operator override (README "Operator
-		 * state across restarts"): the configured weight comes
+		/* enable ends every operator override (load-balancer.conf(5),
+		 * OPERATOR STATE): the configured weight comes
 		 * back, and the agent's last words apply again. */
 		srv->op_weight = false;
 		srv->weight = srv->conf->weight;
@@ -1526,7 +1526,8 @@ pool_agent_result(struct pool *p, struct server *srv,
 		                                             : SRV_READY;
 	/* The operator's drain, maint or weight win (until enable).  A new
 	 * maxconn:N is logged on a weight event too: every change the
-	 * agent makes is in the health log (README "Agent check"). */
+	 * agent makes is in the health log (load-balancer.conf(5), AGENT
+	 * CHECK). */
 	ev = !srv->op_weight ? weight_event(srv, old_weight, "agent", w) : NULL;
 	if (srv->agent_maxconn != old_maxconn &&
 	    (ev != NULL || (ev = weight_ev(srv, "agent", w)) != NULL)) {

@@ -1,8 +1,7 @@
 /* lb-postfix-agent: answers the agent check (HAProxy's agent-check
  * protocol) of a mail filter host with a weight taken from the depth of its
- * Postfix queue (README "The Postfix queue agent").  The C library only:
- * it runs on the filters, where the balancer's libraries are not installed.
- */
+ * Postfix queue (lb-postfix-agent(8)).  The C library only: it runs on the
+ * filters, where the balancer's libraries are not installed. */
 #include "config.h"
 
 #include <dirent.h>

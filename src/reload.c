@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "daemon.h"
 #include "log.h"
 #include "opstate.h"
 #include "privs.h"
@@ -89,6 +91,33 @@ prepare(struct reloader *r, struct gen *g)
 	return monitor_new(g, r->ctl_base, r->pool, r->wenv);
 }
 
+/* The service manager hears of each reload (load-balancer(8), SYSTEMD):
+ * RELOADING=1 with the time it began, READY=1 when it ends, whether the
+ * new file was taken or not (the daemon serves either way). */
+static void
+notify_reloading(const struct reloader *r)
+{
+	struct timespec ts;
+	char msg[128];
+
+	if (r->notify_fd < 0 || clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+		return;
+	snprintf(msg, sizeof(msg),
+	         "RELOADING=1\nSTATUS=reloading\nMONOTONIC_USEC=%llu",
+	         (unsigned long long)ts.tv_sec * 1000000ULL +
+	             (unsigned long long)ts.tv_nsec / 1000ULL);
+	daemon_notify(r->notify_fd, msg);
+}
+
+static void
+notify_ready(const struct reloader *r, const char *status)
+{
+	char msg[600];
+
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
+	daemon_notify(r->notify_fd, msg);
+}
+
 /* --- step 4: control thread --------------------------------------------- */
 
 static void
@@ -117,6 +146,7 @@ finish_mail(struct mail *m, unsigned ops, int arg)
 	 * would wait for the next session to end). */
 	mailbox_post(r->main_mb, r->main_mail, MAIN_LISTENERS, 0);
 	gen_unref(job->old); /* its "current" reference */
+	notify_ready(r, msg);
 	finish_req(job->req, 0, msg);
 	free(job);
 	r->job = NULL;
@@ -205,6 +235,7 @@ start(struct reloader *r, struct reload_req *req, char *msg, size_t len)
 		return -1;
 	}
 	log_info("reloading %s", r->config_path);
+	notify_reloading(r);
 	cfg_diag_init(&diag);
 	ncfg = cfg_load_file(r->config_path, &diag);
 	for (size_t i = 0; i < diag.n; i++) {
@@ -272,7 +303,7 @@ start(struct reloader *r, struct reload_req *req, char *msg, size_t len)
 	monitor_free(r->mon);
 	r->mon = mon;
 	/* The operator's state before the first checks and sessions
-	 * (README "Operator state across restarts"). */
+	 * (load-balancer.conf(5), OPERATOR STATE). */
 	if (r->state != NULL)
 		opstate_restore(r->state, r->pool, r->wenv);
 	monitor_start(mon);
@@ -290,8 +321,12 @@ run_next(struct reloader *r)
 
 	while (r->job == NULL && (req = TAILQ_FIRST(&r->pending)) != NULL) {
 		TAILQ_REMOVE(&r->pending, req, link);
-		if (start(r, req, msg, sizeof(msg)) < 0)
+		if (start(r, req, msg, sizeof(msg)) < 0) {
+			/* Refused while stopping: no RELOADING=1 was sent. */
+			if (!atomic_load(&r->cnt->stopping))
+				notify_ready(r, msg);
 			finish_req(req, -1, msg);
+		}
 	}
 }
 

@@ -1,5 +1,5 @@
-/* Health-log report: parse the log (SPEC 5.1), replay its events per
- * server and backend over a window, print text or JSON. */
+/* Health-log report: parse the log (load-balancer.conf(5), LOGS), replay
+ * its events per server and backend over a window, print text or JSON. */
 #include "config.h"
 
 #include <ctype.h>
@@ -438,19 +438,13 @@ find_backend(struct report *r, const char *name)
 	return b;
 }
 
+/* A new server, UP and ready, time accounted from mark_ms. */
 static struct report_server *
-find_server(struct report *r, const char *backend, const char *server,
-            int64_t t, bool *fresh)
+new_server(struct report *r, const char *backend, const char *server,
+           int64_t mark_ms)
 {
 	struct report_server *s;
 
-	*fresh = false;
-	for (size_t i = 0; i < r->n_servers; i++) {
-		s = &r->servers[i];
-		if (strcmp(s->backend, backend) == 0 &&
-		    strcmp(s->server, server) == 0)
-			return s;
-	}
 	if (r->n_servers >= REPORT_SERVERS_MAX) {
 		errno = ENOSPC;
 		return NULL;
@@ -463,11 +457,58 @@ find_server(struct report *r, const char *backend, const char *server,
 	copy_str(s->backend, sizeof(s->backend), backend);
 	copy_str(s->server, sizeof(s->server), server);
 	s->admin = RADMIN_READY;
-	s->mark_ms = t;
+	s->conf_admin = RADMIN_READY;
+	s->mark_ms = mark_ms;
 	s->last_up_ms = -1;
 	s->cert_not_after_ms = REPORT_FROM_FIRST;
-	*fresh = true;
 	return s;
+}
+
+/* The server of an event, made when unknown; *fresh: this is its first
+ * event (it may have been declared from the configuration before). */
+static struct report_server *
+find_server(struct report *r, const char *backend, const char *server,
+            int64_t t, bool *fresh)
+{
+	struct report_server *s = NULL;
+
+	for (size_t i = 0; i < r->n_servers && s == NULL; i++)
+		if (strcmp(r->servers[i].backend, backend) == 0 &&
+		    strcmp(r->servers[i].server, server) == 0)
+			s = &r->servers[i];
+	if (s == NULL && (s = new_server(r, backend, server, t)) == NULL)
+		return NULL;
+	*fresh = !s->has_events;
+	s->has_events = true;
+	return s;
+}
+
+int
+report_declare_server(struct report *r, const char *backend, const char *server,
+                      const char *addr, enum report_admin admin)
+{
+	struct report_server *s;
+
+	if (strlen(backend) >= REPORT_NAME_MAX ||
+	    strlen(server) >= REPORT_NAME_MAX) {
+		errno = ENAMETOOLONG; /* its log lines are malformed too */
+		return -1;
+	}
+	if (report_find_server(r, backend, server) != NULL)
+		return 0; /* declared twice: the first one stays */
+	if (find_backend(r, backend) == NULL)
+		return -1;
+	/* Its state holds from the window start (INT64_MIN: wherever that
+	 * turns out to be), as if the daemon had started before it. */
+	if ((s = new_server(r, backend, server, INT64_MIN)) == NULL)
+		return -1;
+	if (addr != NULL && strlen(addr) < sizeof(s->addr))
+		copy_str(s->addr, sizeof(s->addr), addr);
+	s->configured = true;
+	s->conf_admin = admin;
+	s->admin = admin;
+	r->n_configured++;
+	return 0;
 }
 
 /* Account the time from the last mark to t in the current state. */
@@ -692,7 +733,9 @@ backend_event(struct report *r, const struct report_event *ev, int64_t t)
 	return 0;
 }
 
-/* The daemon restarted: servers start UP and ready (SPEC 4.3). */
+/* The daemon restarted: servers start UP and ready, or in MAINT when
+ * disabled in the configuration (load-balancer.conf(5), HEALTH CHECKS,
+ * SERVERS). */
 static void
 restart_event(struct report *r, int64_t t)
 {
@@ -704,7 +747,9 @@ restart_event(struct report *r, int64_t t)
 		if (s->in_outage)
 			outage_close(r, s, ts);
 		s->down = false;
-		s->admin = RADMIN_READY;
+		/* A server disabled in the configuration starts in MAINT,
+		 * without an event. */
+		s->admin = s->conf_admin;
 	}
 	for (size_t i = 0; i < r->n_backends; i++) {
 		struct report_backend *b = &r->backends[i];
@@ -1293,6 +1338,12 @@ report_print_text(const struct report *r, const char *source, FILE *fp)
 	if (r->future > 0)
 		fprintf(fp, ", %lu after the window ignored", r->future);
 	fputc('\n', fp);
+	if (r->config != NULL) {
+		fputs("Configuration ", fp);
+		put_clean(fp, r->config);
+		fprintf(fp, ": %zu server%s\n", r->n_configured,
+		        r->n_configured == 1 ? "" : "s");
+	}
 	print_now(r, fp);
 	fputc('\n', fp);
 	if (r->n_servers == 0) {
@@ -1318,8 +1369,9 @@ report_print_text(const struct report *r, const char *source, FILE *fp)
 	        "time drained or disabled, not counted as downtime. FLAPS: "
 	        "outages that began\n"
 	        "less than %s after the previous outage ended. A server "
-	        "without events was UP.\n"
-	        "Times are UTC.\n",
+	        "without events was UP,\n"
+	        "or MAINT when disabled in the configuration. Times are "
+	        "UTC.\n",
 	        flap);
 	return ferror(fp) ? -1 : 0;
 }
@@ -1468,7 +1520,8 @@ json_server(const struct report *r, const struct report_server *s, FILE *fp)
 		report_json_string(fp, s->addr);
 	else
 		fputs("null", fp);
-	fprintf(fp, ", \"state\": \"%s\",\n", state_name(s));
+	fprintf(fp, ", \"state\": \"%s\", \"configured\": %s,\n", state_name(s),
+	        s->configured ? "true" : "false");
 	format_pct(report_availability(r, s), 4, buf, sizeof(buf));
 	fprintf(fp,
 	        "     \"availability_pct\": %s, \"down_events\": %lu, "
@@ -1535,6 +1588,13 @@ report_print_json(const struct report *r, FILE *fp)
 	        "\"after_window\": %lu},\n",
 	        r->lines, r->events, r->malformed, r->too_long, r->overflow,
 	        r->future);
+	fputs("  \"configuration\": ", fp);
+	if (r->config != NULL) {
+		fputs("{\"file\": ", fp);
+		report_json_string(fp, r->config);
+		fprintf(fp, ", \"servers\": %zu},\n", r->n_configured);
+	} else
+		fputs("null,\n", fp);
 	fprintf(fp, "  \"flap_gap_s\": %lld,\n",
 	        (long long)(REPORT_FLAP_GAP_MS / 1000));
 	fputs("  \"servers\": [", fp);

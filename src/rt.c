@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -15,6 +16,7 @@
 
 #include "counters.h"
 #include "ctl.h"
+#include "daemon.h"
 #include "gen.h"
 #include "healthlog.h"
 #include "listener.h"
@@ -65,6 +67,10 @@ struct rt {
 	struct stats *stats; /* NULL: no status page (stats_listen) */
 	struct stats_env stats_env;
 	struct opstate state; /* global.state_file */
+	int notify_fd;        /* NOTIFY_SOCKET, -1: none */
+	char ready_msg[160];  /* READY=1 and what we serve (rt_start) */
+	/* main's pidfile: released by the control thread at a takeover. */
+	_Atomic(struct pidfile *) pidfile;
 };
 
 static char *
@@ -82,6 +88,9 @@ rt_new(struct cfg *cfg, bool foreground)
 	unsigned nworkers = workers_count(cfg->global.workers);
 
 	rt->foreground = foreground;
+	rt->notify_fd = -1;
+	rt->reload.notify_fd = -1;
+	atomic_init(&rt->pidfile, NULL);
 	TAILQ_INIT(&rt->reload.pending);
 	/* The daemon changes directory: reloads need the full path. */
 	rt->reload.config_path = absolute_path(cfg->file);
@@ -104,16 +113,23 @@ rt_new(struct cfg *cfg, bool foreground)
 }
 
 int
-rt_bind(struct rt *rt)
+rt_bind(struct rt *rt, struct sock_inherit *inh, bool takeover)
 {
 	struct gen *g = rt->reload.cur;
 	const struct cfg_global *gl = &g->cfg->global;
 	char err[512];
 
+	/* Before any chroot: the service manager's socket, and the
+	 * listening sockets it kept for us (load-balancer(8), SYSTEMD). */
+	rt->notify_fd = daemon_notify_open();
+	rt->reload.notify_fd = rt->notify_fd;
+	if (inh != NULL && daemon_listen_fds(inh) > 0)
+		log_info("%zu listening sockets from the service manager",
+		         inh->n);
 	if (privs_lookup(&rt->privs, gl) < 0)
 		return -1;
 	for (size_t i = 0; i < g->nfrontends; i++)
-		if (frontend_bind(&g->frontends[i]) < 0)
+		if (frontend_bind(&g->frontends[i], inh) < 0)
 			return -1;
 	if (gen_probe_sources(g) < 0)
 		return -1;
@@ -121,7 +137,7 @@ rt_bind(struct rt *rt)
 	 * trying things out: then say so and go on.  Paths written in the
 	 * file must work. */
 	if (gl->control_socket[0] != '\0') {
-		rt->ctl = ctl_bind(gl->control_socket);
+		rt->ctl = ctl_bind(gl->control_socket, takeover);
 		if (rt->ctl == NULL && gl->control_socket_set)
 			return -1;
 		if (rt->ctl == NULL)
@@ -129,7 +145,7 @@ rt_bind(struct rt *rt)
 			          "global.control_socket)");
 	}
 	if (gl->stats_listen[0] != '\0') {
-		rt->stats = stats_bind(gl);
+		rt->stats = stats_bind(gl, inh);
 		if (rt->stats == NULL && gl->stats_listen_set)
 			return -1;
 		if (rt->stats == NULL)
@@ -156,7 +172,42 @@ rt_bind(struct rt *rt)
 	}
 	/* Its directory now: before the chroot and the privilege drop. */
 	opstate_open(&rt->state, gl);
+	if (inh != NULL && inh->n > 0) {
+		/* Addresses this configuration no longer has: out of the
+		 * service manager's store too, so that they close. */
+		for (size_t i = 0; i < inh->n; i++)
+			daemon_unstore_fd(rt->notify_fd, inh->fd[i]);
+		log_info("%zu inherited listening sockets are not in this "
+		         "configuration: closed",
+		         sock_inherit_close(inh));
+	}
 	return 0;
+}
+
+void
+rt_set_pidfile(struct rt *rt, struct pidfile *pf)
+{
+	atomic_store(&rt->pidfile, pf);
+}
+
+void
+rt_ready(struct rt *rt)
+{
+	daemon_notify(rt->notify_fd, rt->ready_msg);
+}
+
+/* Control thread: a new daemon serves on our sockets (takeover.h).  The
+ * pidfile is its own from now on; we stop as on SIGTERM, and the main
+ * thread does the rest (our copies of the sockets close, theirs stay). */
+static void
+handover(void *arg, long pid)
+{
+	struct rt *rt = arg;
+
+	log_info("takeover: pid %ld serves now; stopping", pid);
+	pidfile_release(atomic_load(&rt->pidfile));
+	if (kill(getpid(), SIGTERM) < 0)
+		log_warn("takeover: kill(SIGTERM)");
 }
 
 /* --- stopping ------------------------------------------------------------ */
@@ -203,6 +254,8 @@ sig_cb(evutil_socket_t sig, short what, void *arg)
 
 		if (atomic_exchange(&rt->cnt.stopping, true))
 			return;
+		daemon_notify(rt->notify_fd, "STOPPING=1\nSTATUS=stopping: "
+		                             "sessions finish within grace");
 		log_info("SIGTERM: stopping; %u sessions may finish within "
 		         "%llums",
 		         atomic_load(&rt->cnt.cur_sess),
@@ -216,6 +269,7 @@ sig_cb(evutil_socket_t sig, short what, void *arg)
 		break;
 	}
 	case SIGINT:
+		daemon_notify(rt->notify_fd, "STOPPING=1\nSTATUS=stopping now");
 		log_info("SIGINT: stopping now, closing %u sessions",
 		         atomic_load(&rt->cnt.cur_sess));
 		atomic_store(&rt->cnt.stopping, true);
@@ -407,7 +461,10 @@ rt_start(struct rt *rt)
 	                               .wenv = &rt->wenv,
 	                               .workers = &rt->workers,
 	                               .reload = &rt->reload,
-	                               .state = &rt->state};
+	                               .state = &rt->state,
+	                               .stats_sock = stats_sock(rt->stats),
+	                               .handover = handover,
+	                               .handover_arg = rt};
 	rt->reload.state = &rt->state;
 	rt->stats_env.src = (struct snap_src){.pool = rt->pool,
 	                                      .cnt = &rt->cnt,
@@ -434,6 +491,18 @@ rt_start(struct rt *rt)
 	acceptor_update(rt->acc);
 	if (privs_drop(&rt->privs, g->cfg) < 0)
 		return -1;
+	/* The listening sockets into systemd's store, before READY=1 and
+	 * while no other thread runs (kept across a restart when the unit
+	 * allows it; one already there is not stored twice). */
+	for (size_t i = 0; i < g->nfrontends && rt->notify_fd >= 0; i++)
+		for (size_t j = 0; j < g->frontends[i].nlisteners; j++)
+			daemon_store_fd(rt->notify_fd,
+			                g->frontends[i].listeners[j].sock);
+	daemon_store_fd(rt->notify_fd, stats_sock(rt->stats));
+	snprintf(rt->ready_msg, sizeof(rt->ready_msg),
+	         "READY=1\nSTATUS=serving: %zu frontends, %zu backends\n"
+	         "MAINPID=%ld",
+	         g->nfrontends, g->cfg->nbackends, (long)getpid());
 	/* Threads last: a new thread inherits the capabilities that capset
 	 * set per thread. */
 	if (workers_start(&rt->workers) < 0 || start_ctl_thread(rt) < 0)
@@ -509,6 +578,8 @@ rt_free(struct rt *rt)
 		event_base_free(rt->base);
 	healthlog_close(rt->hlog);
 	opstate_close(&rt->state);
+	if (rt->notify_fd >= 0)
+		close(rt->notify_fd);
 	free(rt->reload.config_path);
 	free(rt);
 }

@@ -1,4 +1,4 @@
-/* Relayed sessions (README "Behaviour").
+/* Relayed sessions (load-balancer.conf(5), RELAY).
  *
  * A session belongs to its worker thread (struct sess_ctx) from start to
  * close.  Before a server is connected the client is not read: its early
@@ -23,7 +23,7 @@
  * limit.
  *
  * Every end goes through session_close(), which writes the session log
- * line (README "Session log") once. */
+ * line (load-balancer.conf(5), LOGS) once. */
 #include "config.h"
 
 #include <ctype.h>
@@ -247,7 +247,7 @@ drop_server_socket(struct session *s)
 	}
 }
 
-/* What one session line says (README "Session log"). */
+/* What one session line says (load-balancer.conf(5), LOGS). */
 struct session_line {
 	const struct sockaddr *client;
 	const char *frontend, *backend, *server;
@@ -575,7 +575,7 @@ apply_work(struct session *s, struct pool_work *w)
 }
 
 /* No server is left for the session: how its attempts failed, if it made
- * any (README "Session log"). */
+ * any (load-balancer.conf(5), LOGS). */
 static enum session_end
 failed_end(const struct session *s)
 {
@@ -633,8 +633,8 @@ connect_failed(struct session *s, int err, bool blame)
 	    .duration_ms = now_ms() - s->t_connect,
 	};
 
-	/* As a check says it (README "Health log"): "connection refused",
-	 * "timeout", the errno text in lower case. */
+	/* As a check says it (load-balancer.conf(5), LOGS): "connection
+	 * refused", "timeout", the errno text in lower case. */
 	snprintf(why, sizeof(why), "%s",
 	         err == ETIMEDOUT || err == 0 ? "timeout" : strerror(err));
 	why[0] = (char)tolower((unsigned char)why[0]);
@@ -1040,7 +1040,7 @@ start_relay(struct session *s, const uint8_t *hdr, size_t hlen)
 	arm_timer(s, idle_step(s, idle_limit(s)));
 }
 
-/* --- the greeting gate (README "Greeting gate and passive health") ------- */
+/* --- the greeting gate (load-balancer.conf(5), GREETING GATE) ------------ */
 
 /* How long the gate waits for the first line: timeout_greeting, unless
  * the server's idle limit (timeout_server) is shorter: that one ends the
@@ -1387,7 +1387,7 @@ session_mail(struct mail *m, unsigned ops, int arg)
 		granted(s);
 }
 
-/* --- admission (README "Client limits") --------------------------------- */
+/* --- admission (load-balancer.conf(5), CLIENT LIMITS) ------------------- */
 
 /* Turned away at accept: the reply, the log line, the count; no session
  * is made (nothing allocated), no server or queue place is taken. */

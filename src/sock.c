@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -91,4 +92,110 @@ sock_discard_input(int fd)
 	for (int i = 0; i < 4; i++)
 		if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
 			break;
+}
+
+bool
+sock_same_addr(const struct sockaddr *x, const struct sockaddr *y)
+{
+	if (x->sa_family != y->sa_family)
+		return false;
+	if (x->sa_family == AF_INET) {
+		const struct sockaddr_in *p = (const void *)x,
+		                         *q = (const void *)y;
+		return p->sin_port == q->sin_port &&
+		       p->sin_addr.s_addr == q->sin_addr.s_addr;
+	}
+	if (x->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *p = (const void *)x,
+		                          *q = (const void *)y;
+		return p->sin6_port == q->sin6_port &&
+		       memcmp(&p->sin6_addr, &q->sin6_addr,
+		              sizeof(p->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+int
+sock_inherit_add(struct sock_inherit *inh, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int type = 0, listening = 0;
+	socklen_t tl = sizeof(type), ll = sizeof(listening);
+
+	memset(&ss, 0, sizeof(ss));
+	if (inh->n >= SOCK_INHERIT_MAX ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 ||
+	    type != SOCK_STREAM ||
+	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) < 0 ||
+	    !listening) {
+		close(fd);
+		return -1;
+	}
+	inh->fd[inh->n] = fd;
+	inh->addr[inh->n] = ss;
+	inh->n++;
+	return 0;
+}
+
+int
+sock_inherit_take(struct sock_inherit *inh, const struct sockaddr *sa)
+{
+	if (inh == NULL)
+		return -1;
+	for (size_t i = 0; i < inh->n; i++) {
+		int fd = inh->fd[i];
+
+		if (!sock_same_addr((const struct sockaddr *)&inh->addr[i], sa))
+			continue;
+		inh->n--;
+		inh->fd[i] = inh->fd[inh->n];
+		inh->addr[i] = inh->addr[inh->n];
+		return fd;
+	}
+	return -1;
+}
+
+size_t
+sock_inherit_close(struct sock_inherit *inh)
+{
+	size_t n = inh->n;
+
+	for (size_t i = 0; i < inh->n; i++)
+		close(inh->fd[i]);
+	inh->n = 0;
+	return n;
+}
+
+ssize_t
+sock_send_fd(int s, const void *buf, size_t len, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *c;
+	ssize_t w;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&u, 0, sizeof(u));
+	iov.iov_base = (void *)(uintptr_t)buf;
+	iov.iov_len = len;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		w = sendmsg(s, &msg, MSG_NOSIGNAL);
+	while (w < 0 && errno == EINTR);
+	return w;
 }

@@ -1,4 +1,4 @@
-/* The operator state file (README "Operator state across restarts"):
+/* The operator state file (load-balancer.conf(5), OPERATOR STATE):
  * logfmt lines to a list of entries and back, and the file read, and
  * replaced whole, through a descriptor of its directory.
  *

@@ -42,7 +42,8 @@ struct stats {
 	 * that drops stats_auth while the socket stays on a non-loopback
 	 * address keeps asking for them. */
 	char *bind_auth;
-	evutil_socket_t fd; /* until stats_start */
+	evutil_socket_t fd;   /* until stats_start */
+	evutil_socket_t sock; /* its socket, for a takeover */
 	struct evhttp *http;
 	struct evconnlistener *evl;
 };
@@ -339,38 +340,53 @@ handle(struct evhttp_request *req, void *arg)
 
 /* --- socket --------------------------------------------------------------- */
 
+/* The socket for g->stats_listen: a new one, or -1 after logging. */
+static int
+listen_on(const struct cfg_global *g)
+{
+	const struct cfg_addr *a = &g->stats_addr;
+	int fd, one = 1;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+	            0);
+	if (fd < 0) {
+		log_warn("status page %s: socket", g->stats_listen);
+		return -1;
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
+		log_warn("status page %s: SO_REUSEADDR", g->stats_listen);
+		close(fd);
+		return -1;
+	}
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+		log_warn("status page: cannot listen on %s", g->stats_listen);
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, 64) < 0) {
+		log_warn("status page: cannot listen on %s", g->stats_listen);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 struct stats *
-stats_bind(const struct cfg_global *g)
+stats_bind(const struct cfg_global *g, struct sock_inherit *inh)
 {
 	const struct cfg_addr *a = &g->stats_addr;
 	struct stats *st;
-	int fd, one = 1;
+	int fd;
 
 	if (a->len == 0) {
 		log_warnx("status page %s: no address", g->stats_listen);
 		return NULL;
 	}
-	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-	            0);
-	if (fd < 0) {
-		log_warn("status page %s: socket", g->stats_listen);
+	if ((fd = sock_inherit_take(inh, (const struct sockaddr *)&a->ss)) >= 0)
+		log_info("status page %s: listening socket taken over",
+		         g->stats_listen);
+	else if ((fd = listen_on(g)) < 0)
 		return NULL;
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) {
-		log_warn("status page %s: SO_REUSEADDR", g->stats_listen);
-		close(fd);
-		return NULL;
-	}
-	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
-		log_warn("status page: cannot listen on %s", g->stats_listen);
-		close(fd);
-		return NULL;
-	}
-	if (listen(fd, 64) < 0) {
-		log_warn("status page: cannot listen on %s", g->stats_listen);
-		close(fd);
-		return NULL;
-	}
 	if ((st = calloc(1, sizeof(*st))) == NULL ||
 	    (st->listen = strdup(g->stats_listen)) == NULL ||
 	    (st->bind_auth = strdup(g->stats_auth)) == NULL) {
@@ -382,8 +398,15 @@ stats_bind(const struct cfg_global *g)
 		return NULL;
 	}
 	st->fd = fd;
+	st->sock = fd;
 	st->loopback = cfg_is_loopback(&a->ss);
 	return st;
+}
+
+int
+stats_sock(const struct stats *st)
+{
+	return st != NULL ? st->sock : -1;
 }
 
 static void

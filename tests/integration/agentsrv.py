@@ -1,6 +1,6 @@
-"""A scripted agent for the agent-check tests (README "Agent check"; the
-protocol of HAProxy's agent-check): a TCP server on a loopback port whose
-answer can be changed at run time, recording every connection.
+"""A scripted agent for the agent-check tests (load-balancer.conf(5), AGENT
+CHECK; the protocol of HAProxy's agent-check): a TCP server on a loopback
+port whose answer can be changed at run time, recording every connection.
 
     a = Agent("50%\\n")          # listening at once on a.port
     a.set("drain\\n")            # the next connections get "drain"

@@ -420,7 +420,7 @@ class DaemonError(Exception):
 
 
 # --------------------------------------------------------------------------
-# Health log (SPEC 5.1) and lbctl
+# Health log (load-balancer.conf(5), LOGS) and lbctl
 
 _LOGFMT_RE = re.compile(r'([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|\S*)')
 

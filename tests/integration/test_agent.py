@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""The agent check (README "Weights that follow the servers": backend
-`agent`, server `agent_port`; health log `by=agent`), against a scripted
-agent (agentsrv.Agent) whose answer the test changes at run time, and the
-same agent against HAProxy 2.6's agent-check.  Two equal servers A and B
-(weight 100); B has the agent (agent_port), A none; agent interval 200 ms,
-timeout 500 ms; SMTP health checks every 200 ms (rise 2, fall 2) unless
-said otherwise.  Sessions are counted per server from the banner of the
-server that answered.
+"""The agent check (load-balancer.conf(5), AGENT CHECK: backend `agent`,
+server `agent_port`; health log `by=agent`), against a scripted agent
+(agentsrv.Agent) whose answer the test changes at run time, and the same
+agent against HAProxy 2.6's agent-check.  Two equal servers A and B (weight
+100); B has the agent (agent_port), A none; agent interval 200 ms, timeout
+500 ms; SMTP health checks every 200 ms (rise 2, fall 2) unless said
+otherwise.  Sessions are counted per server from the banner of the server
+that answered.
 
 test_percent: `50%` gives B a third of 300 sessions (+-5 points), WEIGHT
   50, load_balancer_server_weight 50, event=weight ... weight=50 by=agent;

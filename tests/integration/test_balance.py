@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Balancing (SPEC 4.2): smooth weighted round robin (order and a 20000
-message smtp-source run over three smtp-sinks), leastconn, source hash
-stickiness and minimal movement, backup servers, weight 0."""
+"""Balancing (load-balancer.conf(5), BALANCING): smooth weighted round robin
+(order and a 20000 message smtp-source run over three smtp-sinks),
+leastconn, source hash stickiness and minimal movement, backup servers,
+weight 0."""
 
 import os
 import sys
@@ -30,7 +31,7 @@ def test_roundrobin_order():
     seq = "".join(t.quick_session(H, port) or "?" for _ in range(15))
     t.log("  15 sequential sessions with weights A=3 B=1 C=1: %s" % seq)
     rotations = {("ABACA" * 4)[i:i + 15] for i in range(5)}
-    t.check(seq == "ABACAABACAABACA", "order is A B A C A repeated (SPEC 4.2)", seq)
+    t.check(seq == "ABACAABACAABACA", "order is A B A C A repeated (load-balancer.conf(5), BALANCING)", seq)
     t.check(seq in rotations, "order is a rotation of A B A C A (smooth, interleaved)", seq)
     t.check("AAA" not in seq, "never three A in a row")
     d.stop()

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Health checks (SPEC 4.3) and the health log (SPEC 5.1), against the
-switchable Python SMTP server of lbtest (health_handler):
+"""Health checks (load-balancer.conf(5), HEALTH CHECKS) and the health log
+(load-balancer.conf(5), LOGS), against the switchable Python SMTP server of
+lbtest (health_handler):
 
 - every failure mode marks the server DOWN at its first check, with the
   right step= and code=/reply= or reason= in the health log: 554 greeting,
@@ -15,7 +16,7 @@ switchable Python SMTP server of lbtest (health_handler):
 - traffic follows state: no session to a DOWN server, backup servers take
   over, no server UP -> 421 and end=no_server (backend_down/backend_up),
   on_marked_down = "shutdown-sessions" -> end=server_down;
-- the SPEC acceptance scenario (3 servers, interval 500ms, fall 3, rise 2,
+- the acceptance scenario (3 servers, interval 500ms, fall 3, rise 2,
   HELO answered 421) with timings, and lbctl health-report on its log."""
 
 import datetime
@@ -508,7 +509,7 @@ def test_traffic_follows_state():
 
 
 def test_acceptance():
-    """SPEC acceptance: 3 servers, interval 500ms, fall 3, rise 2; a server
+    """Acceptance: 3 servers, interval 500ms, fall 3, rise 2; a server
     starting to answer HELO with 421 is DOWN within 2 s, gets no new session
     while DOWN, is UP again within 1.5 s of healing."""
     names = ["f1", "f2", "f3"]

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Client limits and deny lists (README "Client limits"; "Configuration
-reference": frontends, client_limits, allow, deny, deny_reply; "Session
-log": end=client_limit and end=denied; "Status page and metrics":
-load_balancer_frontend_refused_total; "lbctl": show clients).
+"""Client limits and deny lists (load-balancer.conf(5), CLIENT LIMITS and
+FRONTENDS: client_limits, allow, deny, deny_reply; LOGS: end=client_limit
+and end=denied; GLOBAL, stats_listen: load_balancer_frontend_refused_total;
+lbctl(8), COMMANDS: show clients).
 
 Every test of a limit sets client_limits.exempt (to [] or to a few
 addresses): the default exempts 127.0.0.0/8 and ::1, so loopback clients would never be

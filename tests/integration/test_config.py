@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Command line and configuration checking (SPEC 2 and 3):
+"""Command line and configuration checking (load-balancer(8), OPTIONS and
+EXIT STATUS; load-balancer.conf(5)):
 -c on the shipped configurations, FILE:LINE: diagnostics for bad files,
 exit codes 0/1/2/3, and a bind failure at start."""
 
@@ -318,7 +319,8 @@ def test_bind_failure():
 
 
 def test_import_haproxy():
-    """--import-haproxy on the seed's two HAProxy configurations (SPEC 2):
+    """--import-haproxy on the seed's two HAProxy configurations
+    (load-balancer(8), OPTIONS):
     exit 0, one untranslatable directive on stderr (the second log line),
     the same translation as the unit test's golden files, and an output
     that -c accepts."""

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Faults (SPEC 4.1): a server dying mid-session never turns into a reply of
-the balancer's own (no 250, no 421): the client's connection is closed;
-half-closes are propagated both ways; clients that reset at once do not
-disturb the daemon, which keeps serving and leaks no server connection."""
+"""Faults (load-balancer.conf(5), RELAY): a server dying mid-session never
+turns into a reply of the balancer's own (no 250, no 421): the client's
+connection is closed; half-closes are propagated both ways; clients that
+reset at once do not disturb the daemon, which keeps serving and leaks no
+server connection."""
 
 import os
 import re
@@ -206,7 +207,7 @@ def test_resets():
     t.log("  session lines: %d; ends %s" % (len(sess) - n_log,
                                             sorted({s.get('end') for s in sess[n_log:]})))
     t.check(len(sess) - n_log >= 100, "the reset sessions are logged too", str(len(sess) - n_log))
-    t.check(all(s.get("end") in ENDS for s in sess), "every end reason is one of SPEC 5.2's")
+    t.check(all(s.get("end") in ENDS for s in sess), "every end reason is one load-balancer.conf(5), LOGS lists")
 
     # A burst of resets from parallel threads while a long session runs.
     import threading

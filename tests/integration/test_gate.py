@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Greeting gate and passive health (README 4.5; session log 5.2, health
-log 5.1), against scripted servers and a private real Postfix.
+"""Greeting gate and passive health (load-balancer.conf(5), GREETING GATE;
+the session log and the health log: LOGS), against scripted servers and a
+private real Postfix.
 
 test_postscreen_pregreet: a real Postfix postscreen (pregreet test on,
   postscreen_greet_action = enforce, 2 s wait) behind the gate: a client
@@ -161,7 +162,7 @@ def session(port, early=None, timeout=5.0):
 
 
 def sessions(d):
-    """The daemon's session lines (README 5.2), each with "greeting" (a
+    """The daemon's session lines (load-balancer.conf(5), LOGS), each with "greeting" (a
     string: 421, eof, timeout; None when absent) and "_line"."""
     out = []
     for line in d.stderr().splitlines():

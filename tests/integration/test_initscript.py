@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""The init script (SPEC 2 and 6, issue 5), run against a `make install`
-into a temporary prefix: start, status, a second start, reload, configtest
-on a broken file, restart refusing it, restart, stop, status, stale
-pidfiles, make uninstall.  Two decoys whose names and command lines say
-"load-balancer" (a copy of sleep called load-balancer, and a sleep whose
-command line is the daemon's own) must survive every command: the script
-finds the daemon by pidfile and executable, never by name.
+"""The init script (load-balancer(8), SIGNALS and FILES; issue 5), run
+against a `make install` into a temporary prefix: start, status, a second
+start, reload, configtest on a broken file, restart refusing it, restart,
+stop, status, stale pidfiles, make uninstall.  Two decoys whose names and
+command lines say "load-balancer" (a copy of sleep called load-balancer, and
+a sleep whose command line is the daemon's own) must survive every command:
+the script finds the daemon by pidfile and executable, never by name.
 
 The build directory is the one of LB_BIN; `make install prefix=TMP
 initdir=TMP/etc/init.d` runs there."""

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Message integrity (SPEC 4.1): bytes are relayed unchanged in both
-directions, over IPv4 and IPv6, for messages up to 1 MB, sequentially and
-concurrently; a raw session's transcript is identical on both sides."""
+"""Message integrity (load-balancer.conf(5), RELAY): bytes are relayed
+unchanged in both directions, over IPv4 and IPv6, for messages up to 1 MB,
+sequentially and concurrently; a raw session's transcript is identical on
+both sides."""
 
 import hashlib
 import os

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""lbctl and the control socket (SPEC 2): show servers / info / health,
-drain under a running smtp-source load (no failed session, the drained
-server gets no new session, enable brings it back), disable = MAINT and no
-checks, set weight, shutdown sessions, exit codes 0/1/2, socket mode 0600,
-garbage on the control socket, SIGUSR1 reopening the health log."""
+"""lbctl and the control socket (lbctl(8), COMMANDS): show servers / info /
+health, drain under a running smtp-source load (no failed session, the
+drained server gets no new session, enable brings it back), disable = MAINT
+and no checks, set weight, shutdown sessions, exit codes 0/1/2, socket mode
+0600, garbage on the control socket, SIGUSR1 reopening the health log."""
 
 import os
 import re
@@ -217,8 +217,8 @@ def test_drain_under_load():
             "health log: event=drain then event=ready", str([e["_line"] for e in ev]))
     if ev:
         e = ev[0]
-        # SPEC 5.1 does not say whether a drained (UP) server counts in
-        # active=; accept both readings.
+        # load-balancer.conf(5), LOGS does not say whether a drained (UP)
+        # server counts in active=; accept both readings.
         t.check(e.get("backend") == "be" and e.get("server") == "B" and
                 e.get("addr") == sinks["B"].address and e.get("active") in (2, 3) and
                 e.get("backup") == 0,

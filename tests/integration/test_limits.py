@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Limits (SPEC 3, 4.1): server maxconn and the backend queue (FIFO,
-timeout_queue -> unavailable_reply), no usable server, an empty
-unavailable_reply, global and frontend maxconn (stop accepting)."""
+"""Limits (load-balancer.conf(5), BACKENDS, SERVERS and RELAY): server
+maxconn and the backend queue (FIFO, timeout_queue -> unavailable_reply), no
+usable server, an empty unavailable_reply, global and frontend maxconn (stop
+accepting)."""
 
 import os
 import sys

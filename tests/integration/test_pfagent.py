@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""The Postfix queue agent lb-postfix-agent (README "The Postfix queue
-agent"), against a private, real Postfix instance (tests/integration/
-postfix.py) whose mail to the outside goes to a relay host where nothing
-listens, so that every message it accepts stays in its deferred queue.
+"""The Postfix queue agent lb-postfix-agent (lb-postfix-agent(8)), against a
+private, real Postfix instance (tests/integration/postfix.py) whose mail to
+the outside goes to a relay host where nothing listens, so that every
+message it accepts stays in its deferred queue.
 
 test_empty_queue: with an empty queue the agent says "ready 100%" in inetd
   mode (stdout; and over a socket with systemd-socket-activate --inetd when
@@ -57,7 +57,8 @@ MARKS = ["-L", str(LOW), "-H", str(HIGH), "-D", str(DRAIN), "-m", str(FLOOR)]
 
 
 def expected(depth):
-    """The answer the README promises for depth messages (LOW..FLOOR above)."""
+    """The answer lb-postfix-agent(8), ANSWERS promises for depth messages
+    (LOW..FLOOR above)."""
     if depth >= DRAIN:
         return "drain"
     if depth <= LOW:
@@ -322,7 +323,7 @@ def run_deferred(pf):
     t.log("  FIGURE depth -> answer (LOW=%d HIGH=%d DRAIN=%d FLOOR=%d): %s"
           % (LOW, HIGH, DRAIN, FLOOR, ", ".join("%d:%s" % (n, s) for n, s in seq)))
     bad = [(n, s, expected(n)) for n, s in seq if s != expected(n)]
-    t.check(not bad, "every answer is the README's for its depth", str(bad))
+    t.check(not bad, "every answer is the man page's for its depth", str(bad))
     t.check(all(s == "ready 100%" for n, s in seq if n <= LOW), "up to LOW: ready 100%")
     mid = [pct_of(s) for n, s in seq if LOW < n < HIGH]
     t.check(mid and all(x is not None and x < 100 for x in mid) and

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""SMTP health checks against a real Postfix smtpd (SPEC 4.3): a private
-Postfix instance on loopback ports (REFERENCE.md section 10, as root), one
-smtpd without TLS and one with STARTTLS (a certificate made here with
-openssl). A plain check (HELO noor.net) and a STARTTLS check (tls_verify,
-tls_ca_file, tls_servername) keep both servers UP, and Postfix logs every
-check session as a clean one (helo=1 quit=1 / ehlo=2 starttls=1 quit=1),
-never "lost connection after ...". A real message goes through the
-balancer into Postfix's queue."""
+"""SMTP health checks against a real Postfix smtpd (load-balancer.conf(5),
+HEALTH CHECKS): a private Postfix instance on loopback ports (REFERENCE.md
+section 10, as root), one smtpd without TLS and one with STARTTLS (a
+certificate made here with openssl). A plain check (HELO noor.net) and a
+STARTTLS check (tls_verify, tls_ca_file, tls_servername) keep both servers
+UP, and Postfix logs every check session as a clean one (helo=1 quit=1 /
+ehlo=2 starttls=1 quit=1), never "lost connection after ...". A real message
+goes through the balancer into Postfix's queue."""
 
 import os
 import re

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""global.user, global.group and global.chroot (SPEC 2 and 3): as root the
-daemon binds, opens its logs and control socket, then runs as the named
-user and group inside the chroot, and still serves; a user or group that
-does not exist stops the start with exit 3 and one line saying so, before
-anything is bound."""
+"""global.user, global.group and global.chroot (load-balancer.conf(5),
+GLOBAL; load-balancer(8), EXIT STATUS): as root the daemon binds, opens its
+logs and control socket, then runs as the named user and group inside the
+chroot, and still serves; a user or group that does not exist stops the
+start with exit 3 and one line saying so, before anything is bound."""
 
 import os
 import sys

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""PROXY protocol v1/v2 (SPEC 3 proxy_protocol, 4.1, 4.3 step 1) against
-real peers.
+"""PROXY protocol v1/v2 (load-balancer.conf(5), BACKENDS proxy_protocol,
+RELAY and HEALTH CHECKS) against real peers.
 
 test_wire_headers: Python backends record every byte they receive; the
   header the relay sends for a client (v1/v2, TCP4 and TCP6) must equal,

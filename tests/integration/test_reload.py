@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reload and graceful stop (SPEC 2 signals, issue 5).
+"""Reload and graceful stop (load-balancer(8), SIGNALS; issue 5).
 
 - Reload under load: a Python SMTP client sends messages continuously (each
   with a unique body, so every delivery is checked one by one) while the

@@ -1,14 +1,13 @@
 #!/usr/bin/env python3
-"""Slow start (README "Weights that follow the servers"; backend
-`slowstart`): after a server goes from DOWN to UP its effective weight
-rises linearly from 1/16 of its weight to the full weight over
-`slowstart`; there is no ramp at start-up, at a reload, or at `lbctl
-enable`.  Two equal servers A and B (weight 100), SMTP health checks every
-200 ms with rise 1 and fall 1; B is taken DOWN by making its checks fail
-(its server closes every connection at once) and brought back.  Sessions
-are driven one after the other at a steady rate and counted per server
-from the banner of the server that answered.  The time of B's UP is the
-timestamp of its event=up in the health log.
+"""Slow start (load-balancer.conf(5), SLOW START; backend `slowstart`):
+after a server goes from DOWN to UP its effective weight rises linearly from
+1/16 of its weight to the full weight over `slowstart`; there is no ramp at
+start-up, at a reload, or at `lbctl enable`.  Two equal servers A and B
+(weight 100), SMTP health checks every 200 ms with rise 1 and fall 1; B is
+taken DOWN by making its checks fail (its server closes every connection at
+once) and brought back.  Sessions are driven one after the other at a steady
+rate and counted per server from the banner of the server that answered.
+The time of B's UP is the timestamp of its event=up in the health log.
 
 test_startup: a fresh daemon shares 50/50 from its first second, and
   `show servers` shows the full weights.

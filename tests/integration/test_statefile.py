@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Operator state across restarts (README "Operator state across
-restarts", global.state_file): lbctl drain, disable and set weight are
-written to the state file at once (a temporary file BASE.tmp renamed over
-it), `lbctl enable` removes the server's line, and the file is read at
-start and after every reload.  Sessions are counted per server from the
-banner of the server that answered.
+"""Operator state across restarts (load-balancer.conf(5), OPERATOR STATE;
+global.state_file): lbctl drain, disable and set weight are written to the
+state file at once (a temporary file BASE.tmp renamed over it), `lbctl
+enable` removes the server's line, and the file is read at start and after
+every reload.  Sessions are counted per server from the banner of the server
+that answered.
 
 test_restart_initscript: the init script (the build's init.d/load-balancer
   with its own CONFIG, PIDFILE and DAEMON, as in test_initscript.py) runs

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The status HTTP server (global.stats_listen, SPEC 3):
+"""The status HTTP server (global.stats_listen; load-balancer.conf(5),
+GLOBAL):
 
 - /metrics after known traffic: sessions, bytes in and out per frontend
   and per server, unavailable replies, connect retries and failures,

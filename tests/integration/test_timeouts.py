@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Idle timeouts and connect retries (SPEC 3, 4.1).
+"""Idle timeouts and connect retries (load-balancer.conf(5), FRONTENDS,
+BACKENDS and RELAY).
 
 One idle timer per session; timeout_client applies when it is the client's
 turn (after the server's data ended a line, or the client sent a partial

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Transparent mode (SPEC 4.4), on a real routed test bed.
+"""Transparent mode (load-balancer.conf(5), TRANSPARENT MODE), on a real
+routed test bed.
 
 Three network namespaces made here (names carry this PID), connected by
 veth pairs created directly inside them (the host's own network is never
@@ -546,7 +547,8 @@ def test_clientip_after_user_drop():
     t.log("  [user] client errors %s; server sessions %d from %s; IP_TRANSPARENT lines %s"
           % (res["errors"][:2], len(conns), peers, lines[:2]))
     if lines:
-        # The connect-time failure, at least, is handled as SPEC 4.1 says.
+        # The connect-time failure, at least, is handled as load-balancer.conf(5),
+        # RELAY says.
         raw = bed.raw_client(LB_CLIENT_SIDE, PORT)
         t.check(raw["data"].encode() == t.DEFAULT_UNAVAILABLE and raw["eof"],
                 "[user] a failed connect gives the client the unavailable_reply",

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""global.workers (SPEC 3): several event-loop threads sharing one set of
-servers.
+"""global.workers (load-balancer.conf(5), GLOBAL): several event-loop
+threads sharing one set of servers.
 
 - workers = 4: the main thread (worker 0) and three lb-worker-N threads
   (/proc/PID/task), `lbctl show info` says so, and a 20000-message smtp-source run through three

@@ -1,6 +1,6 @@
 /* Unit tests for agent.c: the agent check's reply words (include/agent.h
- * is the contract; README "Agent check" gives the semantics, those of
- * HAProxy's agent-check).  Every word, separators, case, "#reason",
+ * is the contract; load-balancer.conf(5), AGENT CHECK gives the semantics,
+ * those of HAProxy's agent-check).  Every word, separators, case, "#reason",
  * line endings, control bytes, limits, unknown words, and the text
  * agent_format prints back. */
 #include "config.h"

@@ -1,5 +1,5 @@
 /* Unit tests for cfg.c: loading, defaults and every class of error, each
- * with its exact "FILE:LINE:" (SPEC section 3). */
+ * with its exact "FILE:LINE:" (load-balancer.conf(5), SYNTAX). */
 #include "config.h"
 
 #include <netinet/in.h>
@@ -1541,9 +1541,8 @@ START_TEST(unavailable_reply_checked)
 END_TEST
 
 /* --- greeting gate, passive health, client limits, allow and deny ---------
- * README "Configuration reference" (frontends, client_limits, backends),
- * "Greeting gate and passive health", "Client limits, allow and deny
- * lists". */
+ * load-balancer.conf(5), FRONTENDS, CLIENT LIMITS, BACKENDS, GREETING GATE.
+ */
 
 #define LIMIT_REPLY                                                            \
 	"421 4.7.0 Too many connections from your address, try again later"
@@ -1745,8 +1744,8 @@ START_TEST(gate_and_limits_out_of_range)
 }
 END_TEST
 
-/* Slow start, the agent check and the state file (README "Slow start",
- * "Agent check", "Operator state across restarts"). */
+/* Slow start, the agent check and the state file (load-balancer.conf(5),
+ * SLOW START, AGENT CHECK, OPERATOR STATE). */
 START_TEST(weights_keys_defaults)
 {
 	struct cfg_diag d;

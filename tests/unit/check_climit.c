@@ -1,6 +1,6 @@
 /* Unit tests for climit.c: CIDR prefixes and the table of client networks
- * (include/climit.h is the contract; README "Client limits, allow and deny
- * lists" gives the semantics).
+ * (include/climit.h is the contract; load-balancer.conf(5), CLIENT LIMITS
+ * gives the semantics).
  *
  * No event loop: the table is plain data behind a lock taken inside each
  * function, so the tests drive it directly with a fake clock (now_ms is

@@ -1,5 +1,5 @@
-/* Unit tests for health.c: HAProxy's health counter (SPEC 4.3), fed fake
- * check results and a fake clock. */
+/* Unit tests for health.c: HAProxy's health counter (load-balancer.conf(5),
+ * HEALTH CHECKS), fed fake check results and a fake clock. */
 #include "config.h"
 
 #include <stdbool.h>
@@ -408,7 +408,7 @@ START_TEST(counter_saturates)
 }
 END_TEST
 
-/* Passive health (README "Greeting gate and passive health"):
+/* Passive health (load-balancer.conf(5), GREETING GATE):
  * health_force_down makes any state DOWN at once; it says whether the
  * server was UP (the caller's event); rise passes bring it back. */
 START_TEST(force_down)

@@ -1,5 +1,5 @@
 /* Unit tests for healthlog.c: logfmt fields, RFC 3339 timestamps, the health
- * log file (append, tail, logrotate reopen) (SPEC 5.1). */
+ * log file (append, tail, logrotate reopen) (load-balancer.conf(5), LOGS). */
 #include "config.h"
 
 #include <errno.h>
@@ -238,7 +238,7 @@ START_TEST(lf_eight_bit_kept)
 }
 END_TEST
 
-/* The SPEC 5.1 example, field by field. */
+/* The example of load-balancer.conf(5), LOGS, field by field. */
 START_TEST(lf_spec_example)
 {
 	struct lf l;
@@ -256,7 +256,7 @@ START_TEST(lf_spec_example)
 	lf_addf(&l, "failures", "%u", 3u);
 	lf_addf(&l, "active", "%d", 2);
 	lf_addf(&l, "backup", "%d", 0);
-	lf_consistent(&l, "spec example");
+	lf_consistent(&l, "LOGS example");
 	ck_assert_str_eq(l.buf,
 	                 " event=down backend=TO-FILTER-CLUSTER server=filter2 "
 	                 "addr=10.10.10.2:25 check=smtp step=helo code=421 "

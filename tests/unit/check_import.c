@@ -241,8 +241,8 @@ START_TEST(limits)
 	    "haproxy-limits.cfg:30: cannot translate: tcp-request content "
 	    "reject if { req_len gt 0 } (req_len: client bytes are not "
 	    "inspected; those sent before the greeting reach the server, "
-	    "whose pregreet test (postscreen) sees them (README \"Greeting "
-	    "gate\"))\n"
+	    "whose pregreet test (postscreen) sees them "
+	    "(load-balancer.conf(5), GREETING GATE))\n"
 	    "haproxy-limits.cfg:51: cannot translate: on-error fail-check "
 	    "(HAProxy counts one failed check; error_limit marks the server "
 	    "DOWN at once, as on-error mark-down does)\n"
@@ -798,7 +798,7 @@ START_TEST(on_marked_down)
 END_TEST
 
 /* observe layer4 [error-limit N] [on-error MODE] -> the backend's
- * error_limit (README "Greeting gate"). */
+ * error_limit (load-balancer.conf(5), GREETING GATE). */
 START_TEST(passive_health)
 {
 	struct result r;
@@ -912,8 +912,8 @@ limits_of(const char *rules)
 }
 
 /* stick-table + track-sc + reject if { counter gt|ge N } ->
- * client_limits (README "Client limits").  track-sc counts the new
- * connection before the rules after it run, so "gt 10" allows 10. */
+ * client_limits (load-balancer.conf(5), CLIENT LIMITS).  track-sc counts
+ * the new connection before the rules after it run: "gt 10" allows 10. */
 START_TEST(client_limits)
 {
 	struct result r;
@@ -1179,7 +1179,7 @@ START_TEST(client_limits_reported)
 END_TEST
 
 /* acl NAME src ... + reject if !NAME -> allow, reject if NAME -> deny
- * (README "Client limits"). */
+ * (load-balancer.conf(5), CLIENT LIMITS). */
 START_TEST(allow_deny)
 {
 	struct result r;
@@ -1330,8 +1330,8 @@ START_TEST(slow_start)
 END_TEST
 
 /* agent-check, agent-port, agent-inter, agent-send, agent-addr -> the
- * backend's agent group and the servers' agent_port (README "Agent
- * check"). */
+ * backend's agent group and the servers' agent_port (load-balancer.conf(5),
+ * AGENT CHECK). */
 START_TEST(agent_checks)
 {
 	char *text = NULL, longsend[1100];
@@ -1429,7 +1429,7 @@ END_TEST
 
 /* server-state-file, server-state-base, server-state-file-name and
  * load-server-state-from-file: reported, and global.state_file written
- * once (README "Operator state across restarts"). */
+ * once (load-balancer.conf(5), OPERATOR STATE). */
 START_TEST(server_state)
 {
 	struct result r;

@@ -1,4 +1,5 @@
-/* Unit tests for lb.c: the balancing algorithms of SPEC 4.2. */
+/* Unit tests for lb.c: the balancing algorithms of load-balancer.conf(5),
+ * BALANCING. */
 #include "config.h"
 
 #include <stdint.h>

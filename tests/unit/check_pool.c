@@ -1,5 +1,6 @@
 /* Unit tests for pool.c: the server pool (include/pool.h is the contract;
- * README "Configuration reference" and "Behaviour" give the semantics).
+ * load-balancer.conf(5), BACKENDS, SERVERS and BALANCING give the
+ * semantics).
  *
  * No event loop and no threads: the pool is plain data behind a lock taken
  * inside each function, so every test drives it directly and looks at what
@@ -335,7 +336,7 @@ static const char CFG_K2[] = "backends = ( { name = \"be\"; servers = (\n"
                              "  " SRV("a", "10001", "") "\n"
                                                         "); } );\n";
 
-/* Passive health (README "Greeting gate and passive health"): checked
+/* Passive health (load-balancer.conf(5), GREETING GATE): checked
  * servers (rise 2, fall 3) in "ph" (error_limit 3, the default, written
  * out), "sd" (shutdown-sessions, one slot), "q2" (one slot each); servers
  * without checks in "nochk" (no health_check) and "off" (a: check =
@@ -846,8 +847,8 @@ problem_cb(void *arg, const struct cfg_backend *be)
 	pr->names[pr->n++] = be->name;
 }
 
-/* A live session's connect or greeting to s failed (README "Greeting gate
- * and passive health"), as the session layer reports it; the strings are
+/* A live session's connect or greeting to s failed (load-balancer.conf(5),
+ * GREETING GATE), as the session layer reports it; the strings are
  * literals, so the events that point at them stay valid. */
 static void
 traffic_fail(struct pool *p, struct server *s, const char *step, int code,
@@ -1399,8 +1400,8 @@ START_TEST(weight_and_roundrobin)
 	/* Weight 0: never picked; returns the previous weight. */
 	pool_work_init(&w);
 	ck_assert_int_eq(pool_set_weight(f.p, a, 0, &w), 3);
-	/* The health log's weight event (README "Health log"), nothing
-	 * else. */
+	/* The health log's weight event (load-balancer.conf(5), LOGS),
+	 * nothing else. */
 	expect_events(&w, "weight 0", 1, PEV_WEIGHT);
 	ck_assert_int_eq(w.events[0].weight, 0);
 	ck_assert_ptr_null(w.events[0].by);
@@ -2078,8 +2079,8 @@ START_TEST(reload_carries_states)
 	ss = snap_srv(&sn, "be", "a");
 	ck_assert_int_eq(ss->state, SRV_STATE_DRAIN);
 	/* Drained by the operator, and the file now disables b: the
-	 * operator's state wins until enable (README "Operator state
-	 * across restarts"). */
+	 * operator's state wins until enable (load-balancer.conf(5),
+	 * OPERATOR STATE). */
 	ck_assert_int_eq(snap_srv(&sn, "be", "b")->state, SRV_STATE_DRAIN);
 	/* Operator's maintenance kept. */
 	ck_assert_int_eq(snap_srv(&sn, "be", "c")->state, SRV_STATE_MAINT);
@@ -2562,7 +2563,7 @@ START_TEST(find_server)
 }
 END_TEST
 
-/* --- 9. passive health (README "Greeting gate and passive health") ------ */
+/* --- 9. passive health (load-balancer.conf(5), GREETING GATE) ----------- */
 
 /* error_limit consecutive failures of live sessions mark a checked server
  * DOWN at once (one event, by=traffic); rise passing checks bring it back;
@@ -3213,10 +3214,10 @@ END_TEST
 /* Regression (pool_set_admin, pool_set_weight): the queue used to run
  * only when a server became READY (or got a weight above 0).  Draining
  * (or disabling, or weight 0 for) the last active server makes the backup
- * servers take sessions (README: "backup servers take sessions only when
- * no other server is usable"), and the clients already waiting must get
- * them first: "new clients wait in the backend's queue (first come, first
- * served)". */
+ * servers take sessions (load-balancer.conf(5), BALANCING: "backup
+ * servers take sessions only when no other server is usable"), and the clients
+ * already waiting must get them first: "new clients wait in the backend's queue
+ * (first come, first served)". */
 START_TEST(drain_lets_backup_serve_the_queue)
 {
 	struct fx f;
@@ -3301,8 +3302,7 @@ END_TEST
 
 /* --- slow start, agent, operator state -----------------------------------
  *
- * README "Slow start", "Agent check" and "Operator state across
- * restarts". */
+ * load-balancer.conf(5), SLOW START, AGENT CHECK and OPERATOR STATE. */
 
 /* clang-format off */
 #define HC11 "health_check = { type = \"tcp\"; rise = 1; fall = 1; };"

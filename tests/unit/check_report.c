@@ -2,6 +2,7 @@
  * arithmetic and the text/JSON output of `lbctl health-report`. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -983,6 +984,250 @@ START_TEST(fixture_whole_log)
 }
 END_TEST
 
+/* ---- servers declared from the configuration ---- */
+
+/* A report over [from, to] with the servers declared, fed with the
+ * lines, finished. */
+static void
+build_declared(struct report *r, const char *from, const char *to,
+               const char *const *decl, const char *const *lines)
+{
+	report_init(r, from != NULL ? T(from) : REPORT_FROM_FIRST, T(to));
+	/* decl: backend, server, address, "MAINT" or "READY", ... NULL */
+	for (size_t i = 0; decl[i] != NULL; i += 4)
+		ck_assert_int_eq(
+		    report_declare_server(r, decl[i], decl[i + 1], decl[i + 2],
+		                          strcmp(decl[i + 3], "MAINT") == 0
+		                              ? RADMIN_MAINT
+		                              : RADMIN_READY),
+		    0);
+	r->config = "test.conf";
+	for (size_t i = 0; lines[i] != NULL; i++)
+		ck_assert_int_eq(report_add_line(r, lines[i]), 0);
+	report_finish(r);
+}
+
+static const char *const three_sinks[] = {
+    "sinks", "sink1", "127.0.0.1:10025", "READY",
+    "sinks", "sink2", "127.0.0.1:10026", "READY",
+    "sinks", "sink3", "127.0.0.1:10027", "READY",
+    NULL};
+
+START_TEST(declared_fresh_start)
+{
+	/* Right after a start: no server event at all. */
+	static const char *const lines[] = {
+	    "2026-11-23T10:00:00Z event=start version=0.2 pid=7 backends=1 "
+	    "servers=3",
+	    NULL};
+	struct report r;
+	char *text, *json;
+
+	build_declared(&r, NULL, "2026-11-23T10:05:00Z", three_sinks, lines);
+	ck_assert_uint_eq(r.n_servers, 3);
+	ck_assert_uint_eq(r.n_configured, 3);
+	ck_assert_uint_eq(r.n_backends, 1);
+	for (size_t i = 0; i < 3; i++) {
+		const struct report_server *s = &r.servers[i];
+
+		ck_assert(s->configured);
+		ck_assert(!s->down);
+		ck_assert_int_eq(s->admin, RADMIN_READY);
+		ck_assert_int_eq(s->downtime_ms, 0);
+		ck_assert_int_eq(s->maint_ms, 0);
+		ck_assert_uint_eq(s->down_events, 0);
+		ck_assert_double_eq(report_availability(&r, s), 100.0);
+	}
+	ck_assert_str_eq(server(&r, "sinks", "sink2")->addr, "127.0.0.1:10026");
+	text = capture_text(&r);
+	assert_contains(text, "Configuration test.conf: 3 servers\n");
+	assert_contains(text, "Now: 3 UP, 0 DOWN, 0 drained or disabled.\n");
+	assert_contains(text, "sinks    sink1   127.0.0.1:10025  UP   "
+	                      "100.000%      0        0s       0s      0     "
+	                      "0s  -\n");
+	assert_contains(text, "sink3");
+	assert_contains(text, "sinks                   0                   "
+	                      "0s        0s  ok\n");
+	ck_assert_ptr_null(strstr(text, "No server events"));
+	json = capture_json(&r);
+	assert_contains(json, "\"configuration\": {\"file\": \"test.conf\", "
+	                      "\"servers\": 3},");
+	assert_contains(json, "{\"backend\": \"sinks\", \"server\": \"sink3\", "
+	                      "\"addr\": \"127.0.0.1:10027\", \"state\": "
+	                      "\"UP\", \"configured\": true,\n"
+	                      "     \"availability_pct\": 100.0000, "
+	                      "\"down_events\": 0, \"downtime_s\": 0");
+	assert_contains(json, "{\"backend\": \"sinks\", \"down_events\": 0, "
+	                      "\"no_server_s\": 0");
+	free(text);
+	free(json);
+	report_free(&r);
+}
+END_TEST
+
+START_TEST(declared_empty_log)
+{
+	/* Not even a start line (a log just rotated): still listed. */
+	static const char *const lines[] = {NULL};
+	struct report r;
+	char *text;
+
+	build_declared(&r, "2026-11-23T06:00:00Z", "2026-11-24T06:00:00Z",
+	               three_sinks, lines);
+	ck_assert_uint_eq(r.n_servers, 3);
+	text = capture_text(&r);
+	assert_contains(text, "Now: 3 UP, 0 DOWN");
+	free(text);
+	report_free(&r);
+}
+END_TEST
+
+START_TEST(declared_with_events)
+{
+	/* A declared server's events count as an undeclared one's; a server
+	 * named only in the log is listed, not configured. */
+	static const char *const lines[] = {
+	    "2026-11-23T10:00:00Z event=start version=0.2",
+	    "2026-11-23T11:00:00Z event=down backend=sinks server=sink2 "
+	    "step=connect reason=\"connection refused\"",
+	    "2026-11-23T11:20:00Z event=up backend=sinks server=sink2 "
+	    "downtime_s=1200",
+	    "2026-11-23T12:00:00Z event=down backend=sinks server=sink3 "
+	    "step=greeting code=421 reply=busy",
+	    "2026-11-23T12:00:00Z event=down backend=old server=gone "
+	    "step=connect reason=timeout",
+	    NULL};
+	struct report r, plain;
+	const struct report_server *s, *p;
+	char *text, *json;
+
+	build_declared(&r, "2026-11-23T06:00:00Z", "2026-11-24T06:00:00Z",
+	               three_sinks, lines);
+	build(&plain, "2026-11-23T06:00:00Z", "2026-11-24T06:00:00Z", lines);
+	ck_assert_uint_eq(r.n_servers, 4);
+	ck_assert_uint_eq(plain.n_servers, 3);
+	for (size_t i = 0; i < plain.n_servers; i++) {
+		p = &plain.servers[i];
+		s = server(&r, p->backend, p->server);
+		ck_assert_int_eq(s->downtime_ms, p->downtime_ms);
+		ck_assert_int_eq(s->longest_ms, p->longest_ms);
+		ck_assert_uint_eq(s->down_events, p->down_events);
+		ck_assert_uint_eq(s->n_outages, p->n_outages);
+		ck_assert_int_eq(s->down, p->down);
+	}
+	ck_assert_int_eq(server(&r, "sinks", "sink2")->downtime_ms, 20 * MIN);
+	ck_assert(server(&r, "sinks", "sink3")->down);
+	ck_assert(!server(&r, "old", "gone")->configured);
+	ck_assert(server(&r, "sinks", "sink1")->configured);
+	text = capture_text(&r);
+	assert_contains(text, "Now: 2 UP, 2 DOWN (old/gone, sinks/sink3), 0 "
+	                      "drained or disabled.\n");
+	json = capture_json(&r);
+	assert_contains(json, "\"server\": \"gone\", \"addr\": null, "
+	                      "\"state\": \"DOWN\", \"configured\": false,");
+	free(text);
+	free(json);
+	report_free(&plain);
+	report_free(&r);
+}
+END_TEST
+
+START_TEST(declared_rotated_up_first)
+{
+	/* The first line of a declared server is an `up` whose `down` is in
+	 * the rotated log: the outage is rebuilt, as for an undeclared one. */
+	static const char *const lines[] = {
+	    "2026-11-23T06:10:00Z event=up backend=sinks server=sink1 "
+	    "downtime_s=1200",
+	    NULL};
+	struct report r;
+	const struct report_server *s;
+
+	build_declared(&r, "2026-11-23T06:00:00Z", "2026-11-24T06:00:00Z",
+	               three_sinks, lines);
+	s = server(&r, "sinks", "sink1");
+	ck_assert_int_eq(s->downtime_ms, 10 * MIN);
+	ck_assert_uint_eq(s->n_outages, 1);
+	ck_assert_int_eq(server(&r, "sinks", "sink2")->downtime_ms, 0);
+	report_free(&r);
+}
+END_TEST
+
+START_TEST(declared_disabled_is_maint)
+{
+	/* Disabled in the file: MAINT from the window start and after each
+	 * start, READY after an lbctl enable in between. */
+	static const char *const decl[] = {"B", "on",  "10.0.0.1:25", "READY",
+	                                   "B", "off", "10.0.0.2:25", "MAINT",
+	                                   NULL};
+	static const char *const lines[] = {
+	    "2026-11-23T08:00:00Z event=start version=0.2",
+	    "2026-11-23T09:00:00Z event=ready backend=B server=off",
+	    "2026-11-23T12:00:00Z event=start version=0.2", NULL};
+	static const char *const nolines[] = {NULL};
+	struct report r;
+	const struct report_server *s;
+	char *text, *json;
+
+	build_declared(&r, "2026-11-23T06:00:00Z", "2026-11-24T06:00:00Z", decl,
+	               lines);
+	s = server(&r, "B", "off");
+	ck_assert_int_eq(s->admin, RADMIN_MAINT);
+	ck_assert_int_eq(s->maint_ms, 3 * HOUR + 18 * HOUR);
+	ck_assert_int_eq(s->downtime_ms, 0);
+	ck_assert_double_eq(report_availability(&r, s), 100.0);
+	ck_assert_int_eq(server(&r, "B", "on")->maint_ms, 0);
+	text = capture_text(&r);
+	assert_contains(text, "Now: 1 UP, 0 DOWN, 1 drained or disabled.\n");
+	assert_contains(text, "B        off     10.0.0.2:25  MAINT  "
+	                      "100.000%      0        0s       0s      0  "
+	                      "21h00m  -\n");
+	json = capture_json(&r);
+	assert_contains(json, "\"state\": \"MAINT\", \"configured\": true,");
+	assert_contains(json, "\"maint_s\": 75600");
+	free(text);
+	free(json);
+	report_free(&r);
+
+	/* No event at all: MAINT over the whole window. */
+	build_declared(&r, "2026-11-23T06:00:00Z", "2026-11-24T06:00:00Z", decl,
+	               nolines);
+	ck_assert_int_eq(server(&r, "B", "off")->maint_ms, 24 * HOUR);
+	ck_assert_int_eq(server(&r, "B", "off")->admin, RADMIN_MAINT);
+	report_free(&r);
+}
+END_TEST
+
+START_TEST(declare_limits)
+{
+	char longname[REPORT_NAME_MAX + 1];
+	struct report r;
+
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	report_init(&r, REPORT_FROM_FIRST, T("2026-11-24T06:00:00Z"));
+	ck_assert_int_eq(
+	    report_declare_server(&r, "B", "S", "10.0.0.1:25", RADMIN_READY),
+	    0);
+	/* Declared twice: the first declaration stays. */
+	ck_assert_int_eq(
+	    report_declare_server(&r, "B", "S", NULL, RADMIN_MAINT), 0);
+	ck_assert_uint_eq(r.n_servers, 1);
+	ck_assert_uint_eq(r.n_configured, 1);
+	ck_assert_int_eq(r.servers[0].admin, RADMIN_READY);
+	ck_assert_int_eq(
+	    report_declare_server(&r, "B", longname, NULL, RADMIN_READY), -1);
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+	ck_assert_int_eq(
+	    report_declare_server(&r, longname, "S", NULL, RADMIN_READY), -1);
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+	ck_assert_uint_eq(r.n_servers, 1);
+	ck_assert_uint_eq(r.n_backends, 1);
+	report_finish(&r);
+	report_free(&r);
+}
+END_TEST
+
 static Suite *
 report_suite(void)
 {
@@ -1031,6 +1276,15 @@ report_suite(void)
 	tcase_add_test(tc, read_overlong_lines);
 	tcase_add_test(tc, fixture_24h);
 	tcase_add_test(tc, fixture_whole_log);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("configured");
+	tcase_add_test(tc, declared_fresh_start);
+	tcase_add_test(tc, declared_empty_log);
+	tcase_add_test(tc, declared_with_events);
+	tcase_add_test(tc, declared_rotated_up_first);
+	tcase_add_test(tc, declared_disabled_is_maint);
+	tcase_add_test(tc, declare_limits);
 	suite_add_tcase(s, tc);
 
 	return s;

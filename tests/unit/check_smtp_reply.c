@@ -1,4 +1,5 @@
-/* Unit tests for smtp_reply.c: the incremental SMTP reply parser (SPEC 4.3).
+/* Unit tests for smtp_reply.c: the incremental SMTP reply parser
+ * (load-balancer.conf(5), HEALTH CHECKS).
  * Every vector is fed whole, split at every byte position, byte by byte and
  * in chunks of various sizes: the result must not depend on the split. */
 #include "config.h"

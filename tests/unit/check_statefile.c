@@ -1,5 +1,5 @@
 /* Unit tests for statefile.c: the operator state file (include/statefile.h
- * is the contract; README "Operator state across restarts" gives the
+ * is the contract; load-balancer.conf(5), OPERATOR STATE gives the
  * semantics).  The logfmt lines read and written back, every warning with
  * its line, and the file read and replaced through its directory's
  * descriptor in a temporary directory: missing, saved and loaded, a save
