@@ -49,6 +49,10 @@ struct ctl;
  * replace is set (a takeover: the old daemon stops soon).  Returns NULL
  * after logging what failed. */
 struct ctl *ctl_bind(const char *path, bool replace);
+/* A takeover's socket is bound beside path (path.new) and renamed over
+ * the running daemon's once this daemon is about to serve: 0, or -1
+ * after logging.  Nothing to do otherwise. */
+int ctl_commit(struct ctl *ctl);
 /* Serve on base (the control thread's) with env. */
 int ctl_start(struct ctl *ctl, struct event_base *base,
               const struct ctl_env *env);

@@ -26,10 +26,14 @@ void daemon_ready(struct daemon_start *ds, int status);
  * locked by a live process stops us: NULL after logging that process's
  * pid.  A stale file (not locked) is replaced. */
 struct pidfile *pidfile_open(const char *path);
-/* A takeover (load-balancer(8), RESTART): unlock, and remove the file
- * when it is still ours, so that the process that took over can write its
- * own.  pidfile_close then only frees.  Safe to call once, from any
- * thread, while pidfile_close has not run. */
+/* A takeover (load-balancer(8), RESTART).  The new daemon opens the
+ * pidfile before it drops privileges (pidfile_prepare, not locked), and
+ * once the old daemon has let go of it (pidfile_release: unlocked, not
+ * removed; from any thread, once, before pidfile_close) locks it and
+ * writes its pid (pidfile_claim: 0, or -1 after logging).  pidfile_close
+ * of a released pidfile only frees. */
+struct pidfile *pidfile_prepare(const char *path);
+int pidfile_claim(struct pidfile *pf);
 void pidfile_release(struct pidfile *pf);
 /* Remove and unlock (at exit).  Silent when the file is out of reach
  * after a privilege drop or chroot. */

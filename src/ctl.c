@@ -19,6 +19,7 @@
 #include "ctl.h"
 #include "log.h"
 #include "takeover.h"
+#include "xmalloc.h"
 
 #define CTL_IDLE_MS 60000
 #define CTL_REPLY_MAX (1024 * 1024) /* stop reading while this is queued */
@@ -32,8 +33,11 @@ struct ctl {
 	const struct ctl_env *env;
 	struct ctl_clients clients;
 	char *path;
-	dev_t dev; /* the socket file we made: removed at exit if still */
-	ino_t ino; /* there (a takeover's successor makes its own) */
+	char *tmp;    /* a takeover's socket file until ctl_commit */
+	bool handing; /* a client has our sockets (one at a time) */
+	bool handed;  /* and said it serves: we stop */
+	dev_t dev;    /* the socket file we made: removed at exit if still */
+	ino_t ino;    /* there (a takeover's successor makes its own) */
 	int fd;
 	struct evconnlistener *evl;
 	struct event *resume; /* re-enables evl after an accept pause */
@@ -597,9 +601,11 @@ static void client_read_cb(struct bufferevent *bev, void *arg);
 static void
 client_free(struct ctl_client *c)
 {
-	if (c->took_socks)
+	if (c->took_socks) {
 		log_warnx("takeover: the new daemon went away without "
 		          "serving; we go on serving");
+		c->ctl->handing = false;
+	}
 	if (c->pending && c->ctl->env->reload != NULL)
 		reload_forget(c->ctl->env->reload, c);
 	if (c->detail != NULL)
@@ -660,11 +666,13 @@ give_socks(struct ctl_client *c)
 	size_t n = 0;
 	pid_t pid = takeover_peer_pid(bufferevent_getfd(c->bev));
 
-	if (env->handover == NULL || atomic_load(&env->cnt->stopping)) {
-		evbuffer_add_printf(out, "error: %s\n\n",
-		                    env->handover == NULL
-		                        ? "takeover not available here"
-		                        : "the daemon is stopping");
+	if (env->handover == NULL || atomic_load(&env->cnt->stopping) ||
+	    c->ctl->handing || c->ctl->handed) {
+		evbuffer_add_printf(
+		    out, "error: %s\n\n",
+		    env->handover == NULL ? "takeover not available here"
+		    : c->ctl->handing     ? "another takeover is in progress"
+		                          : "the daemon is stopping");
 		return;
 	}
 	if (evbuffer_get_length(out) > 0) {
@@ -685,11 +693,12 @@ give_socks(struct ctl_client *c)
 		log_warn("takeover: cannot send the listening sockets to pid "
 		         "%ld",
 		         (long)pid);
-		c->closing = true;
-		bufferevent_disable(c->bev, EV_READ);
+		/* Its EOF ends the connection (client_event_cb). */
+		(void)shutdown(bufferevent_getfd(c->bev), SHUT_RDWR);
 		return;
 	}
 	c->took_socks = true;
+	c->ctl->handing = true;
 	log_info("takeover: pid %ld has our %zu listening sockets; we serve "
 	         "until it says it does",
 	         (long)pid, n);
@@ -703,11 +712,24 @@ hand_over(struct ctl_client *c)
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	pid_t pid = takeover_peer_pid(bufferevent_getfd(c->bev));
 
+	char b;
+
 	if (!c->took_socks) {
 		evbuffer_add_printf(out, "error: _getsocks first\n\n");
 		return;
 	}
 	c->took_socks = false;
+	c->ctl->handing = false;
+	/* A new daemon that gave up waiting for our answer has closed the
+	 * connection and exited: then we go on serving. */
+	if (recv(bufferevent_getfd(c->bev), &b, 1, MSG_PEEK | MSG_DONTWAIT) ==
+	    0) {
+		log_warnx("takeover: pid %ld went away before our answer; we "
+		          "go on serving",
+		          (long)pid);
+		return;
+	}
+	c->ctl->handed = true;
 	env->handover(env->handover_arg, (long)pid);
 	evbuffer_add_printf(out, "ok: pid %ld stops accepting\n\n",
 	                    (long)getpid());
@@ -844,8 +866,10 @@ accept_error_cb(struct evconnlistener *evl, void *arg)
 	evtimer_add(ctl->resume, &tv);
 }
 
-struct ctl *
-ctl_bind(const char *path, bool replace)
+/* Bind the control socket at path (checked for a live daemon first unless
+ * replace).  NULL after logging. */
+static struct ctl *
+bind_at(const char *path, bool replace)
 {
 	struct sockaddr_un sun;
 	struct stat st;
@@ -922,6 +946,51 @@ ctl_bind(const char *path, bool replace)
 	return ctl;
 }
 
+struct ctl *
+ctl_bind(const char *path, bool replace)
+{
+	struct ctl *ctl;
+	char *tmp;
+
+	if (!replace)
+		return bind_at(path, false);
+	/* A takeover: the running daemon keeps its socket file until we
+	 * serve (ctl_commit), so that a start that fails leaves it
+	 * reachable. */
+	if (asprintf(&tmp, "%s.new", path) < 0) {
+		log_warn("control socket %s", path);
+		return NULL;
+	}
+	if ((ctl = bind_at(tmp, false)) == NULL) {
+		free(tmp);
+		return NULL;
+	}
+	free(ctl->path);
+	ctl->path = xstrdup(path);
+	ctl->tmp = tmp;
+	return ctl;
+}
+
+int
+ctl_commit(struct ctl *ctl)
+{
+	struct stat st;
+
+	if (ctl == NULL || ctl->tmp == NULL)
+		return 0;
+	if (rename(ctl->tmp, ctl->path) < 0) {
+		log_warn("control socket %s: rename %s", ctl->path, ctl->tmp);
+		return -1;
+	}
+	free(ctl->tmp);
+	ctl->tmp = NULL;
+	if (stat(ctl->path, &st) == 0) {
+		ctl->dev = st.st_dev;
+		ctl->ino = st.st_ino;
+	}
+	return 0;
+}
+
 int
 ctl_start(struct ctl *ctl, struct event_base *base, const struct ctl_env *env)
 {
@@ -963,9 +1032,14 @@ ctl_free(struct ctl *ctl)
 	/* After a privilege drop or chroot the file may be out of reach:
 	 * the next start replaces it.  After a takeover it is the new
 	 * daemon's: left alone. */
-	if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
-	    st.st_ino == ctl->ino && unlink(ctl->path) < 0 && errno != ENOENT &&
-	    errno != EACCES && errno != EPERM)
+	if (ctl->tmp != NULL) {
+		/* A takeover that did not finish: the old file stays. */
+		if (unlink(ctl->tmp) < 0 && errno != ENOENT)
+			log_warn("control socket %s: unlink", ctl->tmp);
+		free(ctl->tmp);
+	} else if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev &&
+	           st.st_ino == ctl->ino && unlink(ctl->path) < 0 &&
+	           errno != ENOENT && errno != EACCES && errno != EPERM)
 		log_warn("control socket %s: unlink", ctl->path);
 	free(ctl->path);
 	free(ctl);

@@ -182,18 +182,58 @@ pidfile_open(const char *path)
 	return pf;
 }
 
+struct pidfile *
+pidfile_prepare(const char *path)
+{
+	struct pidfile *pf;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+
+	if (fd < 0) {
+		log_warn("cannot open pidfile %s", path);
+		return NULL;
+	}
+	if ((pf = calloc(1, sizeof(*pf))) == NULL ||
+	    (pf->path = strdup(path)) == NULL) {
+		log_warn("pidfile");
+		free(pf);
+		close(fd);
+		return NULL;
+	}
+	pf->fd = fd;
+	return pf;
+}
+
+int
+pidfile_claim(struct pidfile *pf)
+{
+	char buf[32];
+	int n;
+
+	/* The old daemon lets go of its lock when it answers; a moment
+	 * more for a slow one. */
+	for (int tries = 0; flock(pf->fd, LOCK_EX | LOCK_NB) < 0; tries++) {
+		if (errno != EWOULDBLOCK || tries == 50) {
+			log_warn("cannot lock pidfile %s", pf->path);
+			return -1;
+		}
+		usleep(100 * 1000);
+	}
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(pf->fd, 0) < 0 ||
+	    pwrite(pf->fd, buf, (size_t)n, 0) != n) {
+		log_warn("cannot write pidfile %s", pf->path);
+		return -1;
+	}
+	return 0;
+}
+
 void
 pidfile_release(struct pidfile *pf)
 {
-	struct stat a, b;
-
 	if (pf == NULL || pf->fd < 0)
 		return;
-	/* After a chroot the path may name another file, or none. */
-	if (fstat(pf->fd, &a) == 0 && stat(pf->path, &b) == 0 &&
-	    a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
-	    unlink(pf->path) < 0 && errno != EACCES && errno != EPERM)
-		log_warn("cannot remove pidfile %s", pf->path);
+	/* Not removed: the new daemon has it open already (and after a
+	 * privilege drop we could not). */
 	close(pf->fd);
 	pf->fd = -1;
 }

@@ -198,26 +198,33 @@ main(int argc, char *argv[])
 		log_info("takeover: %zu listening sockets received from the "
 		         "daemon on %s",
 		         inh.n, ctl_path);
+		/* Opened now, while we may; locked once the old one lets
+		 * go of it. */
+		if (pidfile != NULL && (pf = pidfile_prepare(pidfile)) == NULL)
+			goto fail;
 	} else if (pidfile != NULL && (pf = pidfile_open(pidfile)) == NULL)
 		/* The pidfile lock first: a second start stops here, before
 		 * it tries the addresses the first one holds. */
 		goto fail;
+	if (!takeover)
+		rt_set_pidfile(rt, pf);
 	if (rt_bind(rt, &inh, takeover) < 0 || rt_start(rt) < 0)
 		goto fail;
 	if (takeover) {
-		if (takeover_finish(conn, err, sizeof(err)) < 0) {
-			conn = -1;
-			log_warnx("takeover: %s", err);
-			goto fail;
-		}
+		/* Once "_takeover_done" is sent the old daemon may stop at
+		 * any moment: whatever it answers, we serve from here on. */
+		if (takeover_finish(conn, err, sizeof(err)) < 0)
+			log_warnx("takeover: %s; serving anyway", err);
 		conn = -1;
-		/* The old daemon has let its pidfile go; without ours the
-		 * init script would not find us, but we serve: say so. */
-		if (pidfile != NULL && (pf = pidfile_open(pidfile)) == NULL)
+		/* Without the pidfile the init script would not find us,
+		 * but we serve: say so. */
+		if (pf != NULL && pidfile_claim(pf) < 0) {
 			log_warnx("takeover: serving without the pidfile %s",
 			          pidfile);
+			pidfile_release(pf); /* not ours: left alone */
+		} else
+			rt_set_pidfile(rt, pf);
 	}
-	rt_set_pidfile(rt, pf);
 	if (daemonize) {
 		daemon_ready(ds, 0);
 		log_stderr_max(-1);
@@ -237,6 +244,8 @@ fail:
 	 * not finish leaves the old daemon serving (it sees us go). */
 	if (conn >= 0)
 		close(conn);
+	if (takeover)
+		pidfile_release(pf); /* the old daemon's: left alone */
 	sock_inherit_close(&inh);
 	rt_free(rt);
 	pidfile_close(pf);

@@ -146,7 +146,8 @@ finish_mail(struct mail *m, unsigned ops, int arg)
 	 * would wait for the next session to end). */
 	mailbox_post(r->main_mb, r->main_mail, MAIN_LISTENERS, 0);
 	gen_unref(job->old); /* its "current" reference */
-	notify_ready(r, msg);
+	if (!atomic_load(&r->cnt->stopping))
+		notify_ready(r, msg);
 	finish_req(job->req, 0, msg);
 	free(job);
 	r->job = NULL;

@@ -489,7 +489,10 @@ rt_start(struct rt *rt)
 	opstate_restore(&rt->state, rt->pool, &rt->wenv);
 	monitor_start(rt->reload.mon);
 	acceptor_update(rt->acc);
-	if (privs_drop(&rt->privs, g->cfg) < 0)
+	/* A takeover's control socket replaces the old one's file now,
+	 * while the path is in reach: after this only the privilege drop
+	 * and the threads can fail. */
+	if (ctl_commit(rt->ctl) < 0 || privs_drop(&rt->privs, g->cfg) < 0)
 		return -1;
 	/* The listening sockets into systemd's store, before READY=1 and
 	 * while no other thread runs (kept across a restart when the unit

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -131,6 +132,12 @@ sock_inherit_add(struct sock_inherit *inh, int fd)
 	    type != SOCK_STREAM ||
 	    getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ll) < 0 ||
 	    !listening) {
+		close(fd);
+		return -1;
+	}
+	/* A socket from a .socket unit may be blocking: accept must not
+	 * block the event loop. */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
 		close(fd);
 		return -1;
 	}

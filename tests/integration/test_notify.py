@@ -249,9 +249,11 @@ def test_fdstore_restart():
     except subprocess.TimeoutExpired:
         pass
     # No daemon runs: the connection waits in the kept socket's queue.
-    c = socket.create_connection((H, port), timeout=5)
-    t.check(True, "with no daemon running, a client connects (queued, not refused)")
-    cfg = open(d.conf).read()
+    try:
+        c = socket.create_connection((H, port), timeout=5)
+    except OSError as e:
+        t.require(False, "with no daemon running, a client connects (queued, not refused)", repr(e))
+    t.log("  with no daemon running, a client connected (queued in the kept socket)")
     env = dict(os.environ, NOTIFY_SOCKET=n.env, LISTEN_FDS="1")
 
     errpath = os.path.join(d.dir, "second.stderr")
@@ -284,7 +286,6 @@ def test_fdstore_restart():
         p.wait(15)
     except subprocess.TimeoutExpired:
         pass
-    _ = cfg
 
 
 if __name__ == "__main__":

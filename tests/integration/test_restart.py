@@ -232,7 +232,7 @@ def dumped_ids(sinks):
 
 class Setup:
     def __init__(self, name, grace="10s"):
-        self.sinks = [DumpSink().start(), DumpSink().start()]
+        self.sinks = [DumpSink().start(timeout=15), DumpSink().start(timeout=15)]
         self.port = t.free_port(H)
         self.dir = t.tempdir("lbtest-restart-")
         os.chmod(self.dir, 0o755)
@@ -387,11 +387,12 @@ def test_takeover():
     t.check(p.returncode == 3 and "no daemon answers on the control socket" in err,
             "-x with no daemon on the control socket: exit 3, says why", "%d %s" % (p.returncode, err))
     t.check(t.pid_alive(new) and session(st.port, "after-2", out), "the running daemon still serves")
-    # A takeover that fails after receiving the sockets (a backend whose
-    # source address cannot be bound): the old daemon keeps serving.
+    # A takeover that fails after receiving the sockets and binding its
+    # control socket (a health log in a missing directory): the old
+    # daemon keeps serving, and its control socket file is still there.
     broken = os.path.join(st.dir, "broken.conf")
     with open(broken, "w") as f:
-        f.write(open(st.conf).read().replace('balance = "roundrobin";', 'balance = "roundrobin"; source = "192.0.2.1";'))
+        f.write(open(st.conf).read().replace(st.health, "/nonexistent-lbtest/dir/health.log"))
     p = subprocess.run([t.LB_BIN, "-x", "-F", "-f", broken, "-p", st.pidfile],
                        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=30)
@@ -403,6 +404,31 @@ def test_takeover():
     t.check(rc == 0, "lbctl still reaches it", so[:200])
     rc, _ = st.script("stop")
     t.check(rc == 0 and t.wait_until(lambda: not t.pid_alive(new), 15), "stop")
+
+
+def test_restart_as_user():
+    """With global.user, both daemons run as nobody after their start: the
+    old one cannot remove the pidfile (a root-owned directory), the new
+    one opened it before dropping privileges and writes its pid there."""
+    st = Setup("user", grace="10s")
+    with open(st.conf) as f:
+        text = f.read()
+    with open(st.conf, "w") as f:
+        f.write(text.replace("global = {", 'global = { user = "nobody";', 1))
+    os.chmod(st.health, 0o666) if os.path.exists(st.health) else None
+    rc, _ = st.script("start")
+    t.require(rc == 0 and st.wait_up(), "the daemon starts (user nobody)")
+    old = st.pid()
+    rc, out = st.script("restart")
+    new = st.pid()
+    t.check(rc == 0 and new is not None and new != old and t.pid_alive(new),
+            "restart: the pidfile names the new daemon, which runs", "%s -> %s %s" % (old, new, out))
+    t.check(t.wait_until(lambda: not t.pid_alive(old), 15), "the old daemon exits")
+    rc, out = st.script("status")
+    t.check(rc == 0 and str(new) in out, "status: running, with the new pid", out)
+    t.check(session(st.port, "user-1", Outcome()), "a session is served")
+    rc, _ = st.script("stop")
+    t.check(rc == 0 and t.wait_until(lambda: not t.pid_alive(new), 15), "stop stops it")
 
 
 def test_restart_under_load():
@@ -451,4 +477,5 @@ if __name__ == "__main__":
     if not os.access(SCRIPT, os.X_OK) and not os.path.exists(SCRIPT):
         t.log("FAIL: %s is missing (make builds it)" % SCRIPT)
         sys.exit(1)
-    t.main([test_takeover, test_restart_under_load, test_old_restart], timeout=240)
+    t.main([test_takeover, test_restart_as_user, test_restart_under_load, test_old_restart],
+           timeout=240)
