@@ -128,12 +128,40 @@ read_pid(int fd)
 	return strtol(buf, NULL, 10);
 }
 
+/* Our pid, alone in the file: 0, or -1 after logging. */
+static int
+write_pid(int fd, const char *path)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		log_warn("cannot write pidfile %s", path);
+		return -1;
+	}
+	return 0;
+}
+
+static struct pidfile *
+pidfile_new(const char *path, int fd)
+{
+	struct pidfile *pf;
+
+	if ((pf = calloc(1, sizeof(*pf))) == NULL ||
+	    (pf->path = strdup(path)) == NULL) {
+		log_warn("pidfile");
+		free(pf);
+		return NULL;
+	}
+	pf->fd = fd;
+	return pf;
+}
+
 struct pidfile *
 pidfile_open(const char *path)
 {
 	struct pidfile *pf;
-	char buf[32];
-	int fd, n;
+	int fd;
 
 	for (int tries = 0;; tries++) {
 		struct stat a, b;
@@ -165,20 +193,10 @@ pidfile_open(const char *path)
 			return NULL;
 		}
 	}
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
-		log_warn("cannot write pidfile %s", path);
+	if (write_pid(fd, path) < 0 || (pf = pidfile_new(path, fd)) == NULL) {
 		close(fd);
 		return NULL;
 	}
-	if ((pf = calloc(1, sizeof(*pf))) == NULL ||
-	    (pf->path = strdup(path)) == NULL) {
-		log_warn("pidfile");
-		free(pf);
-		close(fd);
-		return NULL;
-	}
-	pf->fd = fd;
 	return pf;
 }
 
@@ -192,23 +210,14 @@ pidfile_prepare(const char *path)
 		log_warn("cannot open pidfile %s", path);
 		return NULL;
 	}
-	if ((pf = calloc(1, sizeof(*pf))) == NULL ||
-	    (pf->path = strdup(path)) == NULL) {
-		log_warn("pidfile");
-		free(pf);
+	if ((pf = pidfile_new(path, fd)) == NULL)
 		close(fd);
-		return NULL;
-	}
-	pf->fd = fd;
 	return pf;
 }
 
 int
 pidfile_claim(struct pidfile *pf)
 {
-	char buf[32];
-	int n;
-
 	/* The old daemon lets go of its lock when it answers; a moment
 	 * more for a slow one. */
 	for (int tries = 0; flock(pf->fd, LOCK_EX | LOCK_NB) < 0; tries++) {
@@ -218,13 +227,7 @@ pidfile_claim(struct pidfile *pf)
 		}
 		usleep(100 * 1000);
 	}
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(pf->fd, 0) < 0 ||
-	    pwrite(pf->fd, buf, (size_t)n, 0) != n) {
-		log_warn("cannot write pidfile %s", pf->path);
-		return -1;
-	}
-	return 0;
+	return write_pid(pf->fd, pf->path);
 }
 
 void

@@ -162,13 +162,14 @@ def test_rotate_under_events():
     for i in range(1, ROTATIONS + 1):
         before = len(acked)
         rc, out = run_logrotate(conf, state)
-        t.check(rc == 0 and out.strip() == "", "rotation %d: logrotate -f exits 0, says nothing" % i,
+        t.check(rc == 0 and out.strip() == "",
+                "rotation %d: logrotate -f exits 0, says nothing" % i,
                 "rc=%s %s" % (rc, out.strip()[:500]))
         t.check(os.path.exists(log + ".1"), "rotation %d: health.log.1 is the old file" % i)
         # The postrotate's SIGUSR1 is handled asynchronously: the new
         # file gets an event once the daemon reopened it.
-        got = t.wait_until(lambda: weight_events(read_lines(log)) if os.path.exists(log) else [],
-                           5.0)
+        got = t.wait_until(
+            lambda: weight_events(read_lines(log)) if os.path.exists(log) else [], 5.0)
         if t.check(got, "rotation %d: the next events land in the new health.log" % i,
                    "%d events acknowledged since the rotation" % (len(acked) - before)):
             new_file_ok += 1

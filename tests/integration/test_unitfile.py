@@ -4,7 +4,10 @@ load-balancer.service; load-balancer(8), SYSTEMD), without systemd as PID 1:
 
 test_verify: `systemd-analyze verify --man=no` on the unit, with
   /usr/sbin/load-balancer replaced by LB_BIN (verify wants the programs to
-  exist): exit 0 and not a word.  The man pages are not installed here
+  exist): exit 0 and not a word.  Type=notify, NotifyAccess=main,
+  KillMode=mixed, a FileDescriptorStoreMax= (load-balancer(8), SYSTEMD:
+  the listening sockets wait there across a restart) and a TimeoutStopSec
+  above global.grace's default.  The man pages are not installed here
   (the package test verifies the installed unit with them).  The same
   check on a copy with a misspelt key and a bad KillMode must complain:
   the verify is not a no-op here.
@@ -40,7 +43,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lbtest as t  # noqa: E402
@@ -92,6 +94,18 @@ def test_verify():
     rc, out = verify(analyze, path)
     t.check(rc == 0 and out == "", "systemd-analyze verify: exit 0, nothing said",
             "rc=%s %s" % (rc, out[:1000]))
+    # What load-balancer(8), SYSTEMD says of the unit.
+    for key, want in (("Type", ["notify"]), ("NotifyAccess", ["main"]),
+                      ("KillMode", ["mixed"])):
+        got = service_values(text, key)
+        t.check(got == want, "%s=%s" % (key, want[0]), str(got))
+    store = service_values(text, "FileDescriptorStoreMax")
+    t.check(len(store) == 1 and store[0].isdigit() and int(store[0]) > 0,
+            "FileDescriptorStoreMax= keeps the listening sockets across a restart", str(store))
+    stop = service_values(text, "TimeoutStopSec")
+    t.check(len(stop) == 1 and stop[0].isdigit() and int(stop[0]) > 10,
+            "TimeoutStopSec (%s s) is above global.grace's default (10 s)"
+            % (stop[0] if stop else "none"))
     bad = os.path.join(d, "bad", "load-balancer.service")
     os.mkdir(os.path.dirname(bad))
     with open(bad, "w") as f:
@@ -174,7 +188,8 @@ def test_execstart_caps():
     def run_unit(capset, name):
         errpath = os.path.join(run, name + ".stderr")
         err = open(errpath, "wb")
-        p = subprocess.Popen(["setpriv", "--bounding-set", "-all," + ",".join("+" + c for c in capset),
+        bset = "-all," + ",".join("+" + c for c in capset)
+        p = subprocess.Popen(["setpriv", "--bounding-set", bset,
                               "--no-new-privs", "--inh-caps=-all"] + argv,
                              stdin=subprocess.DEVNULL, stdout=err, stderr=err)
         t.register_proc(p, "load-balancer (unit %s)" % name)
