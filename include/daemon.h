@@ -54,10 +54,10 @@ void daemon_notify(int fd, const char *msg);
  * sockets we give it (FDSTORE=1, named after their address) across a
  * restart and hands them back ($LISTEN_FDS): connections that arrive
  * while no process runs wait in their queues instead of being refused.
- * daemon_store_fd gives one (sock) to the store; daemon_unstore_fd takes
- * the one of that address out of it. */
+ * daemon_store_fd gives one (sock) to the store (systemd ignores one it
+ * has already); daemon_unstore_addr takes the one bound to sa out of it. */
 void daemon_store_fd(int nfd, int sock);
-void daemon_unstore_fd(int nfd, int sock);
+void daemon_unstore_addr(int nfd, const struct sockaddr *sa);
 /* The sockets systemd passes us ($LISTEN_PID is our pid), added to inh;
  * the variables are removed from the environment.  Returns how many. */
 size_t daemon_listen_fds(struct sock_inherit *inh);

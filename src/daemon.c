@@ -307,30 +307,26 @@ daemon_notify(int fd, const char *msg)
 		log_warn("NOTIFY_SOCKET: cannot tell the service manager");
 }
 
-/* A store name for sock: its address and port, "127.0.0.1_25" or
- * "__1_25" ("::1"): systemd's names may not hold ':'. */
+/* A store name for an address: "127.0.0.1_25" or "__1_25" ("::1"):
+ * systemd's names may not hold ':'. */
 static int
-store_name(int sock, char *buf, size_t len)
+store_name(const struct sockaddr *sa, char *buf, size_t len)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	char host[INET6_ADDRSTRLEN];
 	const void *a;
 	unsigned port;
 
-	if (getsockname(sock, (struct sockaddr *)&ss, &sl) < 0)
-		return -1;
-	if (ss.ss_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)&ss;
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
 		a = &in->sin_addr;
 		port = ntohs(in->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)&ss;
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
 		a = &in6->sin6_addr;
 		port = ntohs(in6->sin6_port);
 	} else
 		return -1;
-	if (inet_ntop(ss.ss_family, a, host, sizeof(host)) == NULL)
+	if (inet_ntop(sa->sa_family, a, host, sizeof(host)) == NULL)
 		return -1;
 	for (char *p = host; *p != '\0'; p++)
 		if (*p == ':')
@@ -339,13 +335,25 @@ store_name(int sock, char *buf, size_t len)
 	return 0;
 }
 
+static int
+sock_store_name(int sock, char *buf, size_t len)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+
+	if (getsockname(sock, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	return store_name((const struct sockaddr *)&ss, buf, len);
+}
+
 void
 daemon_store_fd(int nfd, int sock)
 {
 	char name[96], text[160];
 	int n;
 
-	if (nfd < 0 || sock < 0 || store_name(sock, name, sizeof(name)) < 0)
+	if (nfd < 0 || sock < 0 ||
+	    sock_store_name(sock, name, sizeof(name)) < 0)
 		return;
 	n = snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s", name);
 	if (sock_send_fd(nfd, text, (size_t)n, sock) < 0)
@@ -354,11 +362,11 @@ daemon_store_fd(int nfd, int sock)
 }
 
 void
-daemon_unstore_fd(int nfd, int sock)
+daemon_unstore_addr(int nfd, const struct sockaddr *sa)
 {
 	char name[96], text[160];
 
-	if (nfd < 0 || store_name(sock, name, sizeof(name)) < 0)
+	if (nfd < 0 || store_name(sa, name, sizeof(name)) < 0)
 		return;
 	snprintf(text, sizeof(text), "FDSTOREREMOVE=1\nFDNAME=%s", name);
 	daemon_notify(nfd, text);

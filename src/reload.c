@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "daemon.h"
+#include "listener.h"
 #include "log.h"
 #include "opstate.h"
 #include "privs.h"
@@ -120,6 +121,46 @@ notify_ready(const struct reloader *r, const char *status)
 
 /* --- step 4: control thread --------------------------------------------- */
 
+/* Does a listener of g have the address sa? */
+static bool
+listens_on(const struct gen *g, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < g->nfrontends; i++)
+		for (size_t j = 0; j < g->frontends[i].nlisteners; j++) {
+			const struct cfg_addr *a =
+			    g->frontends[i].listeners[j].addr;
+
+			if (sock_same_addr((const struct sockaddr *)&a->ss, sa))
+				return true;
+		}
+	return false;
+}
+
+/* systemd's store follows the listeners (load-balancer(8), SYSTEMD): the
+ * new ones go in (those already there are ignored), the ones of addresses
+ * the new configuration dropped come out, so that they close. */
+static void
+update_fd_store(const struct reloader *r, const struct gen *old,
+                const struct gen *g)
+{
+	if (r->notify_fd < 0)
+		return;
+	for (size_t i = 0; i < g->nfrontends; i++)
+		for (size_t j = 0; j < g->frontends[i].nlisteners; j++)
+			daemon_store_fd(r->notify_fd,
+			                g->frontends[i].listeners[j].sock);
+	for (size_t i = 0; i < old->nfrontends; i++)
+		for (size_t j = 0; j < old->frontends[i].nlisteners; j++) {
+			const struct sockaddr *sa =
+			    (const struct sockaddr *)&old->frontends[i]
+			        .listeners[j]
+			        .addr->ss;
+
+			if (!listens_on(g, sa))
+				daemon_unstore_addr(r->notify_fd, sa);
+		}
+}
+
 static void
 finish_mail(struct mail *m, unsigned ops, int arg)
 {
@@ -140,6 +181,7 @@ finish_mail(struct mail *m, unsigned ops, int arg)
 	         r->config_path, g->nfrontends, g->cfg->nbackends,
 	         gen_nservers(g), atomic_load(&job->stay));
 	log_info("%s", msg);
+	update_fd_store(r, job->old, g);
 	gen_settle(job->old);
 	/* The counts are exact again: the main thread looks at its
 	 * listeners once more (one held off by a count off by one meanwhile

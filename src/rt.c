@@ -176,7 +176,9 @@ rt_bind(struct rt *rt, struct sock_inherit *inh, bool takeover)
 		/* Addresses this configuration no longer has: out of the
 		 * service manager's store too, so that they close. */
 		for (size_t i = 0; i < inh->n; i++)
-			daemon_unstore_fd(rt->notify_fd, inh->fd[i]);
+			daemon_unstore_addr(
+			    rt->notify_fd,
+			    (const struct sockaddr *)&inh->addr[i]);
 		log_info("%zu inherited listening sockets are not in this "
 		         "configuration: closed",
 		         sock_inherit_close(inh));

@@ -288,6 +288,40 @@ def test_fdstore_restart():
         pass
 
 
+def test_fdstore_reload():
+    """A reload that adds an address stores its socket; one that drops an
+    address takes it out of the store (FDSTOREREMOVE), so that it closes."""
+    n = Notify()
+    d, port = start(n, None)
+    t.require(n.wait(lambda m: "READY" in m, 20) is not None, "READY=1")
+    port2 = t.free_port(H)
+    a, b = "127.0.0.1_%d" % port, "127.0.0.1_%d" % port2
+    conf = open(d.conf).read()
+    with open(d.conf, "w") as f:
+        f.write(conf.replace('bind = "%s:%d";' % (H, port),
+                             'bind = ( "%s:%d", "%s:%d" );' % (H, port, H, port2)))
+    nst = len(n.stored)
+    d.proc.send_signal(signal.SIGHUP)
+    t.require(n.wait(lambda m: "READY" in m) is not None, "reload 1: READY=1")
+    names = [(x.get("FDNAME"), "FDSTORE" in x) for x in n.stored[nst:]]
+    t.check((b, True) in names and not any(k == "FDSTOREREMOVE" for x in n.stored[nst:] for k in x),
+            "a reload that adds %s stores its socket, removes nothing" % b, str(names))
+    with open(d.conf, "w") as f:
+        f.write(conf.replace('bind = "%s:%d";' % (H, port), 'bind = "%s:%d";' % (H, port2)))
+    nst = len(n.stored)
+    d.proc.send_signal(signal.SIGHUP)
+    t.require(n.wait(lambda m: "READY" in m) is not None, "reload 2: READY=1")
+    rem = [x.get("FDNAME") for x in n.stored[nst:] if "FDSTOREREMOVE" in x]
+    t.check(rem == [a], "a reload that drops %s: FDSTOREREMOVE=1 FDNAME=%s" % (a, a), str(rem))
+    close_stored(n)
+    d.proc.send_signal(signal.SIGTERM)
+    try:
+        d.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        pass
+
+
 if __name__ == "__main__":
-    t.main([test_sequence, test_abstract_and_sigint, test_no_socket, test_fdstore_restart],
+    t.main([test_sequence, test_abstract_and_sigint, test_no_socket, test_fdstore_restart,
+            test_fdstore_reload],
            timeout=120)
