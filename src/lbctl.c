@@ -58,7 +58,8 @@ usage(FILE *fp)
 	        "\n"
 	        "health-report reads the health log and the configuration "
 	        "(no daemon needed):\n"
-	        "  -f FILE, --config FILE  (default %s)\n"
+	        "  -f FILE, --config FILE  (default %s, unless --log is "
+	        "given)\n"
 	        "                    the configuration: every server in it "
 	        "is listed, one\n"
 	        "                    without events as UP throughout "
@@ -473,7 +474,7 @@ out:
 static int
 health_report(int argc, char **argv)
 {
-	const char *since = NULL, *logfile = NULL, *cfgfile = DEFAULT_CONFIG;
+	const char *since = NULL, *logfile = NULL, *cfgfile = NULL;
 	const char *format = "text", *err, *val;
 	struct cfg *cfg;
 	struct report r;
@@ -536,8 +537,11 @@ health_report(int argc, char **argv)
 	now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 
 	/* The servers without events come from the configuration; its
-	 * health_log is the log unless --log says otherwise. */
-	cfg = load_config(cfgfile);
+	 * health_log is the log unless --log says otherwise.  --log alone
+	 * reads that log alone (it may come from another machine). */
+	if (cfgfile == NULL && logfile == NULL)
+		cfgfile = DEFAULT_CONFIG;
+	cfg = cfgfile != NULL ? load_config(cfgfile) : NULL;
 	if (logfile == NULL)
 		logfile = cfg != NULL && cfg->global.health_log[0] != '\0'
 		              ? cfg->global.health_log
