@@ -144,7 +144,7 @@ cmd_show_servers(const struct ctl_call *c)
 			    s->state_text, (int)w[4], num[0], (int)w[5], num[1],
 			    (int)w[6], num[2], (int)w[7], num[3],
 			    s->last_check);
-			/* README "Agent check": its last answer, its
+			/* lbctl(8), COMMANDS: its last answer, its
 			 * failures. */
 			if (s->has_agent)
 				evbuffer_add_printf(
@@ -203,7 +203,7 @@ struct client_row {
 };
 
 /* show clients [N]: the N busiest client networks of every frontend with
- * client limits (README "Client limits, allow and deny lists"). */
+ * client limits (load-balancer.conf(5), CLIENT LIMITS). */
 static enum ctl_answer
 cmd_show_clients(const struct ctl_call *c)
 {
@@ -297,8 +297,8 @@ apply(const struct ctl_call *c, struct pool_work *w)
 		monitor_work(*c->env->mon, w);
 }
 
-/* The operator's state to the state file, at once (README "Operator
- * state across restarts"). */
+/* The operator's state to the state file, at once
+ * (load-balancer.conf(5), OPERATOR STATE). */
 static void
 save_state(const struct ctl_call *c)
 {

@@ -487,7 +487,7 @@ rt_start(struct rt *rt)
 	log_start(rt);
 	/* The operator's drains and weights from before the restart, after
 	 * the start line of the health log and before the first check and
-	 * the first session (README "Operator state across restarts"). */
+	 * the first session (load-balancer.conf(5), OPERATOR STATE). */
 	opstate_restore(&rt->state, rt->pool, &rt->wenv);
 	monitor_start(rt->reload.mon);
 	acceptor_update(rt->acc);
