@@ -11,6 +11,7 @@
 #include <event2/event.h>
 
 #include "counters.h"
+#include "daemon.h"
 #include "gen.h"
 #include "healthlog.h"
 #include "monitor.h"
@@ -35,11 +36,10 @@ struct ctl_env {
 	struct reloader *reload;     /* NULL: reload not available */
 	struct opstate *state;       /* NULL: no state file (tests) */
 	/* A takeover by a new daemon (takeover.h): the status page's
-	 * socket (-1: none), and what to do once the new daemon serves
-	 * (NULL: no takeover). */
+	 * socket (-1: none), and the pidfile to let go of once the new
+	 * daemon serves (NULL: no takeover here; *pidfile NULL: none). */
 	int stats_sock;
-	void (*handover)(void *arg, long pid);
-	void *handover_arg;
+	_Atomic(struct pidfile *) *pidfile;
 };
 
 struct ctl;

@@ -48,10 +48,19 @@ int sock_inherit_add(struct sock_inherit *inh, int fd);
 int sock_inherit_take(struct sock_inherit *inh, const struct sockaddr *sa);
 /* Close the ones nobody took; returns how many. */
 size_t sock_inherit_close(struct sock_inherit *inh);
+/* Write all n bytes of p to fd (retried on EINTR and short writes; the
+ * daemon ignores SIGPIPE).  Returns 0, or -1 with errno set. */
+int sock_write_all(int fd, const void *p, size_t n);
+
 /* Send len bytes of buf on the Unix socket s with the descriptor fd
  * attached (SCM_RIGHTS), in one sendmsg (retried on EINTR).  Returns what
  * sendmsg returns. */
 ssize_t sock_send_fd(int s, const void *buf, size_t len, int fd);
+
+/* Receive one byte on the Unix socket s and the descriptor it carries
+ * (close-on-exec).  Returns it, or -1 with errno set (EBADMSG: no
+ * descriptor came with the byte). */
+int sock_recv_fd(int s);
 
 /* Same address and port (IPv4 or IPv6)? */
 bool sock_same_addr(const struct sockaddr *x, const struct sockaddr *y);

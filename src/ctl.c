@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -666,13 +667,13 @@ give_socks(struct ctl_client *c)
 	size_t n = 0;
 	pid_t pid = takeover_peer_pid(bufferevent_getfd(c->bev));
 
-	if (env->handover == NULL || atomic_load(&env->cnt->stopping) ||
+	if (env->pidfile == NULL || atomic_load(&env->cnt->stopping) ||
 	    c->ctl->handing || c->ctl->handed) {
 		evbuffer_add_printf(
 		    out, "error: %s\n\n",
-		    env->handover == NULL ? "takeover not available here"
-		    : c->ctl->handing     ? "another takeover is in progress"
-		                          : "the daemon is stopping");
+		    env->pidfile == NULL ? "takeover not available here"
+		    : c->ctl->handing    ? "another takeover is in progress"
+		                         : "the daemon is stopping");
 		return;
 	}
 	if (evbuffer_get_length(out) > 0) {
@@ -729,8 +730,14 @@ hand_over(struct ctl_client *c)
 		          (long)pid);
 		return;
 	}
+	/* The pidfile is the new daemon's from now on; we stop as on
+	 * SIGTERM, and the main thread does the rest (our copies of the
+	 * sockets close, the new daemon's stay). */
 	c->ctl->handed = true;
-	env->handover(env->handover_arg, (long)pid);
+	log_info("takeover: pid %ld serves now; stopping", (long)pid);
+	pidfile_release(atomic_load(env->pidfile));
+	if (kill(getpid(), SIGTERM) < 0)
+		log_warn("takeover: kill(SIGTERM)");
 	evbuffer_add_printf(out, "ok: pid %ld stops accepting\n\n",
 	                    (long)getpid());
 }

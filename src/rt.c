@@ -198,20 +198,6 @@ rt_ready(struct rt *rt)
 	daemon_notify(rt->notify_fd, rt->ready_msg);
 }
 
-/* Control thread: a new daemon serves on our sockets (takeover.h).  The
- * pidfile is its own from now on; we stop as on SIGTERM, and the main
- * thread does the rest (our copies of the sockets close, theirs stay). */
-static void
-handover(void *arg, long pid)
-{
-	struct rt *rt = arg;
-
-	log_info("takeover: pid %ld serves now; stopping", pid);
-	pidfile_release(atomic_load(&rt->pidfile));
-	if (kill(getpid(), SIGTERM) < 0)
-		log_warn("takeover: kill(SIGTERM)");
-}
-
 /* --- stopping ------------------------------------------------------------ */
 
 /* Close every session; the main loop ends when the count reaches 0 (the
@@ -465,8 +451,7 @@ rt_start(struct rt *rt)
 	                               .reload = &rt->reload,
 	                               .state = &rt->state,
 	                               .stats_sock = stats_sock(rt->stats),
-	                               .handover = handover,
-	                               .handover_arg = rt};
+	                               .pidfile = &rt->pidfile};
 	rt->reload.state = &rt->state;
 	rt->stats_env.src = (struct snap_src){.pool = rt->pool,
 	                                      .cnt = &rt->cnt,

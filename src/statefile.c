@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "sock.h"
 #include "statefile.h"
 
 #define STATEFILE_SIZE_MAX (16L * 1024 * 1024)
@@ -724,22 +725,6 @@ format_all(const struct statefile_list *l, char **buf)
 	}
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int
 statefile_save(const struct statefile *sf, const struct statefile_list *l,
                char *err, size_t errlen)
@@ -769,7 +754,7 @@ statefile_save(const struct statefile *sf, const struct statefile_list *l,
 		return seterr(err, errlen, "open %s: %s", tmp, strerror(e));
 	}
 	what = "write";
-	if (write_all(fd, buf, (size_t)n) < 0)
+	if (sock_write_all(fd, buf, (size_t)n) < 0)
 		goto fail;
 	what = "fsync";
 	if (fsync(fd) < 0)

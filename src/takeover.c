@@ -46,66 +46,6 @@ read_line(int s, char *buf, size_t len)
 	return 0;
 }
 
-static int
-write_all(int s, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(s, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* One byte and the descriptor it carries; -1 without one. */
-static int
-recv_fd(int s)
-{
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct msghdr msg;
-	struct iovec iov;
-	struct cmsghdr *c;
-	char byte;
-	ssize_t r;
-	int fd = -1;
-
-	memset(&msg, 0, sizeof(msg));
-	memset(&u, 0, sizeof(u));
-	iov.iov_base = &byte;
-	iov.iov_len = 1;
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = u.buf;
-	msg.msg_controllen = sizeof(u.buf);
-	do
-		r = recvmsg(s, &msg, MSG_CMSG_CLOEXEC);
-	while (r < 0 && errno == EINTR);
-	if (r <= 0) {
-		if (r == 0)
-			errno = ECONNRESET;
-		return -1;
-	}
-	for (c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-		    c->cmsg_len == CMSG_LEN(sizeof(int)))
-			memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	if (fd < 0 || (msg.msg_flags & MSG_CTRUNC)) {
-		if (fd >= 0)
-			close(fd);
-		errno = EBADMSG;
-		return -1;
-	}
-	return fd;
-}
-
 int
 takeover_fetch(const char *path, struct sock_inherit *inh, char *err,
                size_t errlen)
@@ -142,7 +82,7 @@ takeover_fetch(const char *path, struct sock_inherit *inh, char *err,
 		close(s);
 		return -1;
 	}
-	if (write_all(s, "_getsocks\n", 10) < 0 ||
+	if (sock_write_all(s, "_getsocks\n", 10) < 0 ||
 	    read_line(s, line, sizeof(line)) < 0) {
 		snprintf(err, errlen, "control socket %s: %s", path,
 		         strerror(errno));
@@ -157,7 +97,7 @@ takeover_fetch(const char *path, struct sock_inherit *inh, char *err,
 		return -1;
 	}
 	for (unsigned long i = 0; i < n; i++) {
-		int fd = recv_fd(s);
+		int fd = sock_recv_fd(s);
 
 		if (fd < 0) {
 			snprintf(err, errlen,
@@ -179,7 +119,7 @@ takeover_finish(int conn, char *err, size_t errlen)
 	char line[LINE_MAX_LEN];
 	int rc = 0;
 
-	if (write_all(conn, "_takeover_done\n", 15) < 0 ||
+	if (sock_write_all(conn, "_takeover_done\n", 15) < 0 ||
 	    read_line(conn, line, sizeof(line)) < 0) {
 		snprintf(err, errlen, "the running daemon did not answer: %s",
 		         strerror(errno));
@@ -198,7 +138,7 @@ takeover_send(int sock, const int *fds, size_t n)
 	char head[32];
 	int len = snprintf(head, sizeof(head), "fds %zu\n", n);
 
-	if (write_all(sock, head, (size_t)len) < 0)
+	if (sock_write_all(sock, head, (size_t)len) < 0)
 		return -1;
 	for (size_t i = 0; i < n;) {
 		ssize_t w = sock_send_fd(sock, "S", 1, fds[i]);

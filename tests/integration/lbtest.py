@@ -1687,6 +1687,55 @@ def pid_alive(pid):
         return False
 
 
+_METRIC_LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_metrics(text):
+    """{(name, frozenset of (label, value)): float}; label values
+    unescaped."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"([a-zA-Z_:][\w:]*)(\{.*\})?\s+(\S+)$", line)
+        if not m:
+            raise AssertionError("unparsable metrics line %r" % line)
+        labels = {}
+        if m.group(2):
+            for k, v in _METRIC_LABEL_RE.findall(m.group(2)):
+                labels[k] = re.sub(r"\\(.)", lambda x: "\n" if x.group(1) == "n" else x.group(1), v)
+        out[(m.group(1), frozenset(labels.items()))] = float(m.group(3))
+    return out
+
+
+def read_pidfile(path):
+    """The pid written in path, or None."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def stop_pids(pids, program, timeout=5.0):
+    """Stop by PID (SIGTERM, then SIGKILL after timeout) each process of
+    pids that still runs program (its path or the real path): a pid that
+    was reused by another program is left alone."""
+    names = (program, os.path.realpath(program))
+    for pid in pids:
+        if exe_of(pid) not in names:
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except OSError:
+            continue
+        if not wait_until(lambda: not pid_alive(pid), timeout):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def hold_session(host, port, source=None, timeout=5.0):
     """Connect and read the banner; returns (Client, server name)."""
     c = Client(host, port, source=source, timeout=timeout)

@@ -128,20 +128,7 @@ def pct(counts, name="B"):
 def metrics(sport):
     """{(name, frozenset of labels)}: value."""
     with urllib.request.urlopen("http://%s:%d/metrics" % (H, sport), timeout=5) as r:
-        text = r.read().decode(errors="replace")
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"([a-zA-Z_:][\w:]*)(\{.*\})?\s+(\S+)$", line)
-        if not m:
-            continue
-        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
-        try:
-            out[(m.group(1), labels)] = float(m.group(3))
-        except ValueError:
-            pass
-    return out
+        return t.parse_metrics(r.read().decode(errors="replace"))
 
 
 def metric(sport, name, server, backend="be"):

@@ -78,19 +78,7 @@ class Install:
     def kill_daemons(self):
         """Stop by PID every daemon this test saw that still runs the
         installed program (SIGTERM, then SIGKILL)."""
-        real = os.path.realpath(self.daemon)
-        for pid in self.pids:
-            if t.exe_of(pid) not in (self.daemon, real):
-                continue
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                continue
-            if not t.wait_until(lambda: not t.pid_alive(pid), 5):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        t.stop_pids(self.pids, self.daemon)
 
     def daemons(self):
         """Pids of the processes running the installed program."""
@@ -105,13 +93,9 @@ class Install:
         return out
 
     def pid(self):
-        try:
-            with open(self.pidfile) as f:
-                s = f.read().strip()
-            pid = int(s)
-        except (OSError, ValueError):
-            return None
-        self.pids.add(pid)
+        pid = t.read_pidfile(self.pidfile)
+        if pid is not None:
+            self.pids.add(pid)
         return pid
 
     def sh(self, cmd, script=None, timeout=SCRIPT_TIMEOUT):

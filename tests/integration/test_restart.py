@@ -24,7 +24,6 @@ it would see them).
 import errno
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -270,27 +269,13 @@ class Setup:
         return p.returncode, out
 
     def pid(self):
-        try:
-            with open(self.pidfile) as f:
-                pid = int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-        self.pids.add(pid)
+        pid = t.read_pidfile(self.pidfile)
+        if pid is not None:
+            self.pids.add(pid)
         return pid
 
     def kill_all(self):
-        for pid in self.pids:
-            if t.exe_of(pid) != os.path.realpath(t.LB_BIN):
-                continue
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                continue
-            if not t.wait_until(lambda: not t.pid_alive(pid), 10):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        t.stop_pids(self.pids, t.LB_BIN, 10)
 
     def wait_up(self):
         return t.wait_until(lambda: t.is_listening(H, self.port), 10)

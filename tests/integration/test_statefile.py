@@ -168,28 +168,13 @@ class InitScript:
         t.add_cleanup(self.kill_daemons)
 
     def pid(self):
-        try:
-            with open(self.pidfile) as f:
-                pid = int(f.read().strip())
-        except (OSError, ValueError):
-            return None
-        self.pids.add(pid)
+        pid = t.read_pidfile(self.pidfile)
+        if pid is not None:
+            self.pids.add(pid)
         return pid
 
     def kill_daemons(self):
-        real = os.path.realpath(self.daemon)
-        for pid in self.pids:
-            if t.exe_of(pid) not in (self.daemon, real):
-                continue
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except OSError:
-                continue
-            if not t.wait_until(lambda: not t.pid_alive(pid), 5):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
+        t.stop_pids(self.pids, self.daemon)
 
     def sh(self, cmd, timeout=60):
         env = dict(os.environ, LB_DEFAULTS=self.defaults)

@@ -53,25 +53,6 @@ def http_get(port, path, auth=None, method="GET", timeout=10.0):
         c.close()
 
 
-_LABEL_RE = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
-
-
-def parse_metrics(text):
-    """{(name, frozenset of (label, value)): float}; label values
-    unescaped."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"([a-zA-Z_:][\w:]*)(\{.*\})?\s+(\S+)$", line)
-        if not m:
-            raise AssertionError("unparsable metrics line %r" % line)
-        labels = {}
-        if m.group(2):
-            for k, v in _LABEL_RE.findall(m.group(2)):
-                labels[k] = re.sub(r"\\(.)", lambda x: "\n" if x.group(1) == "n" else x.group(1), v)
-        out[(m.group(1), frozenset(labels.items()))] = float(m.group(3))
-    return out
 
 
 def metric(ms, name, **labels):
@@ -81,7 +62,7 @@ def metric(ms, name, **labels):
 def metrics_now(port):
     """The parsed metrics, without recording checks (for polling)."""
     st, _, body = http_get(port, "/metrics")
-    return parse_metrics(body.decode()) if st == 200 else {}
+    return t.parse_metrics(body.decode()) if st == 200 else {}
 
 
 def scrape(port, auth=None):
@@ -90,7 +71,7 @@ def scrape(port, auth=None):
     t.check(hdr.get("content-type", "").startswith("text/plain; version=0.0.4"),
             "/metrics Content-Type is the Prometheus text format",
             hdr.get("content-type", ""))
-    return body.decode(), parse_metrics(body.decode())
+    return body.decode(), t.parse_metrics(body.decode())
 
 
 def promtool_check(text, what):

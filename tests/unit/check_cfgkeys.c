@@ -409,6 +409,30 @@ with_line_after(const char *text, int ln, const char *extra)
 
 /* --- tests ---------------------------------------------------------------- */
 
+/* The mutation tests' start: the page read and parsed into *pg, an empty
+ * *mut for the mutated copies, an empty *m for the differences. */
+static void
+open_fixture(char **text, struct page **pg, struct page **mut, struct msgs **m)
+{
+	*text = read_page();
+	*pg = calloc(1, sizeof(**pg));
+	*mut = calloc(1, sizeof(**mut));
+	*m = calloc(1, sizeof(**m));
+	ck_assert_ptr_nonnull(*pg);
+	ck_assert_ptr_nonnull(*mut);
+	ck_assert_ptr_nonnull(*m);
+	ck_assert_msg(parse_page(*text, *pg) == 0, PAGE ": %s", (*pg)->err);
+}
+
+static void
+close_fixture(char *text, struct page *pg, struct page *mut, struct msgs *m)
+{
+	free(m);
+	free(mut);
+	free(pg);
+	free(text);
+}
+
 START_TEST(page_documents_exactly_the_parsers_keys)
 {
 	char *text = read_page();
@@ -443,16 +467,12 @@ END_TEST
 /* Removing any one key's item from the page is caught, by key and group. */
 START_TEST(each_missing_key_is_caught)
 {
-	char *text = read_page();
-	struct page *pg = calloc(1, sizeof(*pg));
-	struct page *mut = calloc(1, sizeof(*mut));
-	struct msgs *m = calloc(1, sizeof(*m));
+	char *text;
+	struct page *pg, *mut;
+	struct msgs *m;
 	size_t nkeys, tried = 0;
 
-	ck_assert_ptr_nonnull(pg);
-	ck_assert_ptr_nonnull(mut);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_msg(parse_page(text, pg) == 0, PAGE ": %s", pg->err);
+	open_fixture(&text, &pg, &mut, &m);
 	for (size_t gi = 0; gi < pg->ngroups; gi++) {
 		const struct page_group *g = &pg->groups[gi];
 
@@ -476,26 +496,19 @@ START_TEST(each_missing_key_is_caught)
 		}
 	}
 	ck_assert_uint_gt(tried, 50);
-	free(m);
-	free(mut);
-	free(pg);
-	free(text);
+	close_fixture(text, pg, mut, m);
 }
 END_TEST
 
 /* A key the parser does not know, added to any group's list, is caught. */
 START_TEST(an_unknown_key_is_caught_in_every_group)
 {
-	char *text = read_page();
-	struct page *pg = calloc(1, sizeof(*pg));
-	struct page *mut = calloc(1, sizeof(*mut));
-	struct msgs *m = calloc(1, sizeof(*m));
+	char *text;
+	struct page *pg, *mut;
+	struct msgs *m;
 	size_t nkeys;
 
-	ck_assert_ptr_nonnull(pg);
-	ck_assert_ptr_nonnull(mut);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_msg(parse_page(text, pg) == 0, PAGE ": %s", pg->err);
+	open_fixture(&text, &pg, &mut, &m);
 	ck_assert_uint_gt(pg->ngroups, 0);
 	for (size_t gi = 0; gi < pg->ngroups; gi++) {
 		const struct page_group *g = &pg->groups[gi];
@@ -514,26 +527,19 @@ START_TEST(an_unknown_key_is_caught_in_every_group)
 		              m->n, m->text);
 		free(t);
 	}
-	free(m);
-	free(mut);
-	free(pg);
-	free(text);
+	close_fixture(text, pg, mut, m);
 }
 END_TEST
 
 /* A group's marker removed: the parser's group is reported missing. */
 START_TEST(a_missing_group_is_caught)
 {
-	char *text = read_page();
-	struct page *pg = calloc(1, sizeof(*pg));
-	struct page *mut = calloc(1, sizeof(*mut));
-	struct msgs *m = calloc(1, sizeof(*m));
+	char *text;
+	struct page *pg, *mut;
+	struct msgs *m;
 	size_t nkeys;
 
-	ck_assert_ptr_nonnull(pg);
-	ck_assert_ptr_nonnull(mut);
-	ck_assert_ptr_nonnull(m);
-	ck_assert_msg(parse_page(text, pg) == 0, PAGE ": %s", pg->err);
+	open_fixture(&text, &pg, &mut, &m);
 	for (size_t gi = 0; gi < pg->ngroups; gi++) {
 		char *t = without_line(text, pg->groups[gi].marker_line);
 		char want[3 * NAME_MAX_LEN];
@@ -549,10 +555,7 @@ START_TEST(a_missing_group_is_caught)
 		              m->n, m->text);
 		free(t);
 	}
-	free(m);
-	free(mut);
-	free(pg);
-	free(text);
+	close_fixture(text, pg, mut, m);
 }
 END_TEST
 
